@@ -1,0 +1,106 @@
+/** `gatehouse serve`: run the gateway; SIGHUP reloads the configuration, SIGTERM/SIGINT stop gracefully. */
+import { ConfigError, formatProblems, loadConfig, parseListenAddress, type LoadedConfig, type LoadOptions } from '../../config/index.js';
+import { createApp, startServer, type App } from '../../http/index.js';
+import { createLoggers, type Loggers } from '../../log/index.js';
+import { VERSION } from '../../version.js';
+import { parseArgs, UsageError } from '../args.js';
+import { EXIT, type CommandIo } from '../io.js';
+
+export const SERVE_HELP = `Usage: gatehouse serve [--config FILE] [option flags...]
+
+Runs the forward-auth gateway. Options come from the YAML file, the
+environment (GATEHOUSE_* and oauth2-proxy's OAUTH2_PROXY_*) and flags
+(native --section.key=value and oauth2-proxy's --kebab-case flags).
+With no provider configured, an embedded development identity provider
+starts on loopback so the whole flow can be tried in a browser.
+
+Signals: SIGHUP reloads and re-validates the configuration (an invalid one
+is logged and the old one stays); SIGTERM or SIGINT stop gracefully.
+Exit codes: 0 stopped, 2 usage error, 78 invalid configuration.
+
+Options:
+  -c, --config FILE   native YAML configuration file (also GATEHOUSE_CONFIG)
+  -h, --help          show this help
+
+Examples:
+  gatehouse serve
+  gatehouse serve --config /etc/gatehouse/gatehouse.yaml
+  gatehouse serve --provider=oidc --oidc-issuer-url=https://example.eu.auth0.com/ \\
+    --email-domain=example.com --upstream=static://202 --reverse-proxy`;
+
+/** Runs until stopped; resolves with the exit code. */
+export async function runServe(argv: readonly string[], io: CommandIo): Promise<number> {
+  const args = parseArgs(argv, 'serve', { acceptConfig: true });
+  if (args.help) {
+    io.out(SERVE_HELP);
+    return EXIT.ok;
+  }
+  if (args.positional.length > 0) throw new UsageError(`unexpected argument '${args.positional[0] ?? ''}'`, 'serve');
+  const loadOptions: LoadOptions = { file: args.config ?? io.env.GATEHOUSE_CONFIG, env: io.env, flags: args.configFlags };
+  let loaded: LoadedConfig;
+  try {
+    loaded = loadConfig(loadOptions);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      io.err(formatProblems(error.problems));
+      return EXIT.config;
+    }
+    throw error;
+  }
+  const loggers = createLoggers(loaded.config.logging);
+  for (const warning of loaded.warnings) loggers.standard.warn(warning);
+  const listen = parseListenAddress(loaded.config.listen);
+  if (listen === undefined) return EXIT.config;
+
+  let app: App = await createApp(loaded, loggers);
+  const server = await startServer(listen, (request, response) => {
+    app.handle(request, response);
+  });
+  const where = `http://${server.address.host.includes(':') ? `[${server.address.host}]` : server.address.host}:${server.address.port}`;
+  loggers.standard.info({ version: VERSION, address: where }, `gatehouse ${VERSION} listening on ${where}`);
+
+  const reload = async () => {
+    try {
+      const next = loadConfig(loadOptions);
+      if (next.config.listen !== loaded.config.listen) loggers.standard.warn('listen changed: restart gatehouse to move the listener');
+      const nextApp = await createApp(next, loggers);
+      const previous = app;
+      app = nextApp;
+      loaded = next;
+      for (const warning of next.warnings) loggers.standard.warn(warning);
+      loggers.standard.info('configuration reloaded');
+      await previous.close();
+    } catch (error) {
+      const problems = error instanceof ConfigError ? formatProblems(error.problems) : String(error);
+      loggers.standard.error({ problems }, 'configuration reload failed; the previous configuration stays in force');
+    }
+  };
+  const onHup = () => void reload();
+  process.on('SIGHUP', onHup);
+
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      process.off('SIGHUP', onHup);
+      loggers.standard.info({ signal }, 'shutting down');
+      void server.close(loaded.config.shutdownTimeout).then(async () => {
+        await app.close();
+        loggers.standard.info('stopped');
+        flush(loggers);
+        resolve(EXIT.ok);
+      });
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+}
+
+function flush(loggers: Loggers): void {
+  try {
+    loggers.standard.flush();
+  } catch {
+    // Nothing left to do with a log line that cannot be written at exit.
+  }
+}

@@ -1,0 +1,85 @@
+/** The `gatehouse` command. */
+import { isConfigFlag } from '../config/index.js';
+import { VERSION } from '../version.js';
+import { UsageError } from './args.js';
+import { CONFIG_HELP, runConfig } from './commands/config-check.js';
+import { runSecret, SECRET_HELP } from './commands/secret.js';
+import { runServe, SERVE_HELP } from './commands/serve.js';
+import { EXIT, processIo, type CommandIo } from './io.js';
+
+export const MAIN_HELP = `gatehouse ${VERSION}: forward-auth and authorization gateway
+
+Usage: gatehouse <command> [options]
+
+Commands:
+  serve              run the gateway (the default when only flags are given)
+  config check       validate the configuration and print the effective values
+  secret generate    print a new cookie secret
+  help [command]     show help for a command
+
+Options:
+  -h, --help         show help
+  -V, --version      print the version
+
+Examples:
+  gatehouse serve --config gatehouse.yaml
+  gatehouse config check --config gatehouse.yaml
+  gatehouse secret generate
+  gatehouse --upstream=static://202 --reverse-proxy   (oauth2-proxy style: serve)
+
+Documentation: README.md and docs/ in the gatehouse package.`;
+
+const HELP: Record<string, string> = { serve: SERVE_HELP, config: CONFIG_HELP, secret: SECRET_HELP };
+
+function usageOf(command: string): string {
+  const help = HELP[command] ?? MAIN_HELP;
+  const usage = help.split('\n').find((line) => line.startsWith('Usage:')) ?? 'Usage: gatehouse <command> [options]';
+  return `${usage}\nRun 'gatehouse ${command === '' ? '' : `${command} `}--help' for more.`;
+}
+
+/** Runs the command line; resolves with the exit code. */
+export async function main(argv: readonly string[], io: CommandIo = processIo): Promise<number> {
+  const [first, ...rest] = argv;
+  try {
+    switch (first) {
+      case undefined:
+        io.err(MAIN_HELP);
+        return EXIT.usage;
+      case '-h':
+      case '--help':
+        io.out(MAIN_HELP);
+        return EXIT.ok;
+      case 'help': {
+        const topic = rest[0];
+        if (topic === undefined) io.out(MAIN_HELP);
+        else if (HELP[topic] !== undefined) io.out(HELP[topic]);
+        else throw new UsageError(`no help for unknown command '${topic}'`, '');
+        return EXIT.ok;
+      }
+      case '-V':
+      case '--version':
+      case 'version':
+        io.out(VERSION);
+        return EXIT.ok;
+      case 'serve':
+        return await runServe(rest, io);
+      case 'config':
+        return runConfig(rest, io);
+      case 'secret':
+        return runSecret(rest, io);
+      default: {
+        const name = /^--?([^=]+)/.exec(first)?.[1];
+        // oauth2-proxy is started with flags alone; so is gatehouse, as a drop-in.
+        if (name !== undefined && (isConfigFlag(name) || name === 'config' || name === 'c')) return await runServe(argv, io);
+        throw new UsageError(first.startsWith('-') ? `unknown flag '${first.split('=')[0] ?? first}'` : `unknown command '${first}'`, '');
+      }
+    }
+  } catch (error) {
+    if (error instanceof UsageError) {
+      io.err(`gatehouse: ${error.message}`);
+      io.err(usageOf(error.command));
+      return EXIT.usage;
+    }
+    throw error;
+  }
+}

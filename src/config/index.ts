@@ -1,0 +1,10 @@
+export { loadConfig, ConfigError, type LoadedConfig, type LoadOptions } from './load.js';
+export { ConfigSchema, type Config } from './schema.js';
+export { FIELDS, FIELD_BY_PATH, type Field } from './fields.js';
+export { formatProblems, type Problem, type Origin } from './problems.js';
+export { formatEffective, effectiveRows, redactSecret } from './print.js';
+export { parseDuration, formatDuration } from './duration.js';
+export { parseListenAddress, parseCidr, isLoopbackHost, DEFAULT_TRUSTED_PROXIES, type ListenAddress } from './address.js';
+export { usesDevelopmentProvider } from './validate.js';
+export { isConfigFlag, isBooleanFlag, UnknownFlagError } from './sources.js';
+export { OAUTH2_PROXY_OPTIONS, envNameOf, flagNamesOf } from './oauth2-proxy.js';

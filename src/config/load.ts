@@ -1,0 +1,170 @@
+/**
+ * Read → parse → validate → default → freeze. Sources merge with precedence flags > env > file > defaults;
+ * every problem from every source is reported at once.
+ */
+import { z } from 'zod';
+import { GatewayError } from '../errors.js';
+import type { Assignment } from './assignments.js';
+import { FIELDS } from './fields.js';
+import type { Origin, Problem } from './problems.js';
+import { ConfigSchema, type Config } from './schema.js';
+import { readEnvironment, readFlags, readYamlFile, type SourceResult } from './sources.js';
+import { usesDevelopmentProvider, validateConfig } from './validate.js';
+
+/** What a load needs to know about the outside world. */
+export interface LoadOptions {
+  /** Path of the native YAML file, if any. */
+  readonly file?: string | undefined;
+  readonly env: NodeJS.ProcessEnv;
+  /** Configuration flags from the command line, split into name (no dashes) and text. */
+  readonly flags?: readonly { name: string; text: string }[];
+}
+
+/** A loaded, valid, frozen configuration with the origin of every value. */
+export interface LoadedConfig {
+  readonly config: Config;
+  /** Origin of every leaf path; leaves no source set are `default`. */
+  readonly origins: ReadonlyMap<string, Origin>;
+  /** Things worth saying at start-up: ignored oauth2-proxy options, insecure choices. */
+  readonly warnings: readonly string[];
+}
+
+/** Thrown when the configuration is invalid; carries every problem. */
+export class ConfigError extends GatewayError {
+  constructor(readonly problems: readonly Problem[]) {
+    super('ERR_CONFIG_INVALID', `the configuration has ${problems.length} problem(s)`);
+  }
+}
+
+function setPath(target: Record<string, unknown>, path: string, value: unknown): void {
+  const parts = path.split('.');
+  let node = target;
+  for (const part of parts.slice(0, -1)) {
+    const next = node[part];
+    if (typeof next !== 'object' || next === null) node[part] = {};
+    node = node[part] as Record<string, unknown>;
+  }
+  node[parts[parts.length - 1] ?? ''] = value;
+}
+
+function deletePath(target: Record<string, unknown>, path: string): void {
+  const parts = path.split('.');
+  let node: unknown = target;
+  for (const part of parts.slice(0, -1)) {
+    if (typeof node !== 'object' || node === null) return;
+    node = (node as Record<string, unknown>)[part];
+  }
+  if (typeof node === 'object' && node !== null) Reflect.deleteProperty(node, parts[parts.length - 1] ?? '');
+}
+
+function schemaProblems(error: z.ZodError, origins: ReadonlyMap<string, Origin>): Problem[] {
+  return error.issues.map((issue) => {
+    const path = issue.path.map(String).join('.');
+    const leafPath = issue.path.filter((part) => typeof part === 'string').join('.');
+    const origin = origins.get(leafPath);
+    const fix = (issue as { params?: { fix?: string } }).params?.fix ?? fixFor(issue, leafPath);
+    return {
+      code: issue.code === 'unrecognized_keys' ? 'ERR_CONFIG_UNKNOWN_KEY' : 'ERR_CONFIG_TYPE',
+      path: path === '' ? '(root)' : path,
+      message: messageFor(issue),
+      fix,
+      ...(origin === undefined ? {} : { source: `${origin.kind} ${origin.name ?? ''}` }),
+    };
+  });
+}
+
+function messageFor(issue: z.core.$ZodIssue): string {
+  switch (issue.code) {
+    case 'invalid_value':
+      return `must be one of ${issue.values.map((value) => `'${String(value)}'`).join(', ')}`;
+    case 'invalid_type':
+      return `must be ${issue.expected === 'array' ? 'a list' : `a ${issue.expected}`}`;
+    case 'too_small':
+    case 'too_big':
+      return issue.message.replace(/^Too (small|big): expected number to be /, 'must be ');
+    default:
+      return issue.message;
+  }
+}
+
+function fixFor(issue: z.core.$ZodIssue, path: string): string {
+  const field = FIELDS.find((candidate) => candidate.path === path);
+  if (issue.code === 'invalid_value') return `write one of: ${issue.values.map(String).join(', ')}`;
+  if (field?.example !== undefined) return `for example: ${field.example}`;
+  return 'see docs/configuration.md for the expected type';
+}
+
+function derivedWarnings(config: Config, origins: ReadonlyMap<string, Origin>): string[] {
+  const warnings: string[] = [];
+  if (usesDevelopmentProvider(config)) {
+    warnings.push('no identity provider is configured: the embedded DEVELOPMENT provider signs anyone in as any email. Never use it for real access control.');
+  }
+  if (config.proxy.reverseProxy && config.proxy.trusted.length === 0) {
+    warnings.push('proxy.reverseProxy is on and proxy.trusted is empty: X-Forwarded-* headers are trusted from loopback and private networks. Name your proxies in proxy.trusted (OAUTH2_PROXY_TRUSTED_PROXY_IPS).');
+  }
+  if (config.provider.insecureAllowUnverifiedEmail) warnings.push('provider.insecureAllowUnverifiedEmail is on: unverified email addresses are accepted.');
+  if (config.provider.pkce === 'plain') warnings.push("provider.pkce is 'plain': the code verifier travels in the clear; use S256 if the provider supports it.");
+  if (!config.cookie.secure && origins.get('cookie.secure')?.kind !== 'default') warnings.push('cookie.secure is off: session cookies travel over plain http.');
+  if (config.metrics.listen !== '') warnings.push('metrics.listen is set, but this version has no metrics listener yet; nothing listens there.');
+  if (config.bearer.extraIssuers.length > 0) warnings.push('bearer.extraIssuers is set, but this version verifies bearer tokens from the configured provider only; tokens of those issuers are refused.');
+  for (const secret of config.cookie.secrets) {
+    if (Buffer.byteLength(secret) < 32 && !/^[A-Za-z0-9_+/-]{22,}={0,2}$/.test(secret)) {
+      warnings.push('a cookie secret is shorter than 32 bytes; gatehouse derives a 256-bit key from it, but a 32-byte random secret is stronger (`gatehouse secret generate`).');
+      break;
+    }
+  }
+  return warnings;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    for (const child of Object.values(value)) deepFreeze(child);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+/**
+ * Loads the configuration from its sources.
+ * @throws ConfigError with every problem found.
+ */
+export function loadConfig(options: LoadOptions): LoadedConfig {
+  const sources: SourceResult[] = [];
+  if (options.file !== undefined) sources.push(readYamlFile(options.file, options.env));
+  sources.push(readEnvironment(options.env));
+  sources.push(readFlags(options.flags ?? []));
+
+  const problems: Problem[] = sources.flatMap((source) => source.problems);
+  const warnings: string[] = sources.flatMap((source) => source.warnings);
+  const raw: Record<string, unknown> = {};
+  const origins = new Map<string, Origin>();
+  const assignments: Assignment[] = sources.flatMap((source) => source.assignments);
+  for (const assignment of assignments) {
+    setPath(raw, assignment.path, assignment.value);
+    origins.set(assignment.path, assignment.origin);
+  }
+  for (const field of FIELDS) if (!origins.has(field.path)) origins.set(field.path, { kind: 'default' });
+
+  let parsed = ConfigSchema.safeParse(raw);
+  const badPaths = new Set<string>();
+  if (!parsed.success) {
+    problems.push(...schemaProblems(parsed.error, origins));
+    // Validate the rest too, with the broken values set aside, so every problem is reported in one go.
+    for (const issue of parsed.error.issues) {
+      const path = issue.path.filter((part) => typeof part === 'string').join('.');
+      badPaths.add(path);
+      deletePath(raw, path);
+    }
+    parsed = ConfigSchema.safeParse(raw);
+    if (!parsed.success) throw new ConfigError(problems);
+  }
+  const config = parsed.data;
+  for (const problem of validateConfig(config)) {
+    const leaf = problem.path.replace(/\[\d+\]$/, '');
+    if (badPaths.has(leaf)) continue;
+    const origin = origins.get(leaf);
+    problems.push(origin === undefined || origin.kind === 'default' ? problem : { ...problem, source: `${origin.kind} ${origin.name ?? ''}` });
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return { config: deepFreeze(config), origins, warnings: [...warnings, ...derivedWarnings(config, origins)] };
+}

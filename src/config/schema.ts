@@ -1,0 +1,212 @@
+/**
+ * The configuration schema: the single source of truth for every option's type, default (with unit) and
+ * documentation. docs/configuration.md and schema/gatehouse.schema.json are generated from it
+ * (`npm run docs`); a test fails when they drift.
+ */
+import { z } from 'zod';
+import { parseDuration } from './duration.js';
+
+/** What kind of value a leaf holds; drives how env and flag strings are parsed. */
+export type LeafKind = 'string' | 'boolean' | 'integer' | 'duration' | 'list' | 'enum' | 'secret' | 'secretList';
+
+/** Metadata attached to every leaf of the schema. */
+export interface LeafMeta {
+  kind: LeafKind;
+  description: string;
+  /** Example value for the docs. */
+  example?: string;
+}
+
+function leaf<T extends z.ZodType>(schema: T, meta: LeafMeta): T {
+  return schema.meta({ ...meta, gatehouseLeaf: true });
+}
+
+const str = (description: string, fallback = '', example?: string) =>
+  leaf(z.string().default(fallback), { kind: 'string', description, ...(example === undefined ? {} : { example }) });
+
+const bool = (description: string, fallback: boolean) => leaf(z.boolean().default(fallback), { kind: 'boolean', description });
+
+const list = (description: string, example?: string) =>
+  leaf(z.array(z.string()).default([]), { kind: 'list', description, ...(example === undefined ? {} : { example }) });
+
+const secret = (description: string) => leaf(z.string().default(''), { kind: 'secret', description });
+
+function enumOf<const T extends readonly [string, ...string[]]>(values: T, fallback: T[number], description: string) {
+  return leaf(z.enum(values).default(fallback as never), { kind: 'enum', description });
+}
+
+/** A Go-style duration (`1h30m`, `168h0m0s`, `0`), held as milliseconds after parsing. */
+function duration(fallback: string, description: string) {
+  const schema = z
+    .union([z.string(), z.number()])
+    .transform((value, ctx) => {
+      const ms = typeof value === 'number' ? (value === 0 ? 0 : undefined) : parseDuration(value);
+      if (ms === undefined || ms < 0) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `'${String(value)}' is not a duration`,
+          params: { fix: 'write a Go duration with a unit, such as 90s, 15m, 1h or 168h0m0s' },
+        });
+        return z.NEVER;
+      }
+      return ms;
+    })
+    .prefault(fallback);
+  return leaf(schema, { kind: 'duration', description: `${description} (Go duration)` });
+}
+
+function integer(fallback: number, min: number, max: number, description: string) {
+  return leaf(z.number().int().min(min).max(max).default(fallback), { kind: 'integer', description });
+}
+
+const ProviderSchema = z
+  .object({
+    type: enumOf(['oidc'], 'oidc', 'Identity provider type. Only generic OpenID Connect is supported.'),
+    issuer: str(
+      'OIDC issuer URL; discovery runs against `<issuer>/.well-known/openid-configuration`. Empty: the embedded development provider starts instead (loopback only).',
+      '',
+      'https://example.eu.auth0.com/',
+    ),
+    clientId: str('OAuth 2.0 client id registered at the provider; also the expected `aud` of ID tokens.'),
+    clientSecret: secret('OAuth 2.0 client secret. Also from a file: `clientSecretFile` / `*_FILE`.'),
+    scopes: leaf(z.array(z.string()).default(['openid', 'email', 'profile']), {
+      kind: 'list',
+      description: 'Scopes requested at login. `openid` is required.',
+    }),
+    pkce: enumOf(['S256', 'plain'], 'S256', 'PKCE code challenge method. Always on; `plain` only for providers that cannot do S256.'),
+    claims: z
+      .object({
+        email: str('Claim (dot path) holding the email address.', 'email'),
+        groups: str('Claim (dot path) holding the groups, e.g. `realm_access.roles`.', 'groups'),
+        username: str('Claim (dot path) holding the preferred username.', 'preferred_username'),
+      })
+      .prefault({}),
+    extraAudiences: list('Audiences accepted besides the client id (for bearer tokens from the same provider).'),
+    insecureAllowUnverifiedEmail: bool('Accept identities whose `email_verified` claim is false. Insecure: anyone who can set an unverified email at the provider can claim it.', false),
+    displayName: str('Provider name shown on the sign-in page.', ''),
+    endSessionRedirect: bool('On sign-out, also end the session at the provider through its `end_session_endpoint`.', false),
+    timeout: duration('5s', 'Timeout of every request to the provider (discovery, token, JWKS)'),
+  })
+  .prefault({});
+
+const CookieSchema = z
+  .object({
+    name: str('Name of the session cookie; the login-transaction cookies are named `<name>_tx_<id>`.', '_gatehouse'),
+    secrets: leaf(z.array(z.string()).default([]), {
+      kind: 'secretList',
+      description:
+        'Secrets the session cookie is sealed with: 16, 24 or 32 bytes, raw or base64/base64url (`gatehouse secret generate`). The first seals, all open, so secrets rotate without logging anyone out.',
+    }),
+    domains: list('Cookie domains; the longest one that is a suffix of the request host is used. Empty: host-only cookie.', '.homelab.example.com'),
+    path: str('Cookie path.', '/'),
+    expire: duration('168h', 'Lifetime of a session; also the cookie Max-Age'),
+    refresh: duration('0', 'Refresh the session with the refresh token when it is older than this; 0 disables'),
+    secure: bool('Set the Secure attribute; also forces https in a relative callback URL.', true),
+    httpOnly: bool('Set the HttpOnly attribute.', true),
+    sameSite: enumOf(['lax', 'strict', 'none', ''], 'lax', 'SameSite attribute; empty omits it.'),
+    csrfExpire: duration('15m', 'Lifetime of a login transaction (state, nonce, PKCE verifier)'),
+  })
+  .prefault({});
+
+const RedisSchema = z
+  .object({
+    url: secret('Redis connection URL (`redis://` or `rediss://`); credentials in it are redacted when printed.'),
+    username: str('Redis ACL user name (overrides the URL).'),
+    password: secret('Redis password (overrides the URL).'),
+    useSentinel: bool('Connect through Redis Sentinel.', false),
+    sentinelMasterName: str('Sentinel master name.'),
+    sentinelUrls: list('Sentinel URLs.'),
+    sentinelPassword: secret('Sentinel password.'),
+    useCluster: bool('Connect to a Redis Cluster.', false),
+    clusterUrls: list('Cluster node URLs.'),
+    caPath: str('PEM file of the CA that signed the Redis server certificate.'),
+    insecureSkipTlsVerify: bool('Do not verify the Redis server certificate. Insecure.', false),
+    idleTimeout: duration('0', 'Close idle Redis connections after this long; 0 keeps them'),
+    keyPrefix: str('Prefix of every Redis key.', 'gatehouse:'),
+  })
+  .prefault({});
+
+const SessionSchema = z
+  .object({
+    store: enumOf(['cookie', 'redis'], 'cookie', 'Where sessions live: sealed in the cookie, or in Redis with an opaque ticket in the cookie.'),
+    redis: RedisSchema,
+  })
+  .prefault({});
+
+const ProxySchema = z
+  .object({
+    reverseProxy: bool('Honour `X-Forwarded-*` headers from trusted proxies (required behind Traefik, Caddy, nginx).', false),
+    trusted: list(
+      'CIDRs or addresses allowed to send `X-Forwarded-*`. Empty with `reverseProxy`: loopback and private networks, with a warning.',
+      '10.0.0.0/8',
+    ),
+    redirectUrl: str('OAuth callback URL. Relative (`/oauth2/callback`): built on the requesting host. Empty: `/oauth2/callback`.', ''),
+    allowedRedirectDomains: list('Domains allowed as absolute redirect targets after login and sign-out (`.example.com` = the domain and its subdomains; `:port` or `:*`).', '.homelab.example.com'),
+  })
+  .prefault({});
+
+const ForwardAuthSchema = z
+  .object({
+    status: integer(202, 200, 299, 'Status of an allowed forward-auth check on any path outside `/oauth2/` (oauth2-proxy `static://202`).'),
+    skipProviderButton: bool('Send unauthenticated browsers straight to the provider instead of the sign-in page.', false),
+    forceJsonErrors: bool('Answer unauthenticated and forbidden requests with JSON, never a redirect or page.', false),
+    apiRoutes: list('Regular expressions (RE2) on the request URI; matching requests get 401 JSON instead of a login redirect.', '^/api/'),
+    skipAuthRoutes: list('`[METHOD=]regex` or `[METHOD!=]regex` on the path; matching requests are allowed without login.', 'GET=^/api/health$'),
+  })
+  .prefault({});
+
+const IdentityHeadersSchema = z
+  .object({
+    authorization: bool('Send `Authorization: Bearer <id_token>` on an allowed check.', false),
+    xAuthRequest: bool('Send `X-Auth-Request-User`, `-Email`, `-Groups`, `-Preferred-Username` on an allowed check.', false),
+    accessToken: bool('With `xAuthRequest`, also send `X-Auth-Request-Access-Token`.', false),
+  })
+  .prefault({});
+
+const AuthorizationSchema = z
+  .object({
+    emailDomains: list('Email domains allowed to sign in: `example.com` exact, `.example.com` subdomains, `*` any.', 'example.com'),
+    emails: list('Email addresses allowed to sign in, in addition to `emailDomains`.'),
+    emailsFile: str('File of allowed email addresses, one per line (`#` comments).'),
+    groups: list('Groups of which a user must have at least one.'),
+  })
+  .prefault({});
+
+const BearerSchema = z
+  .object({
+    provider: bool("Accept the provider's own JWTs as `Authorization: Bearer` (oauth2-proxy `skip_jwt_bearer_tokens`).", false),
+    extraIssuers: list('More accepted JWT issuers as `issuer=audience`.', 'https://issuer.example.com=api'),
+  })
+  .prefault({});
+
+const LoggingSchema = z
+  .object({
+    format: enumOf(['auto', 'json', 'pretty'], 'auto', '`json`, `pretty` for terminals, or `auto` (pretty on a terminal, JSON otherwise).'),
+    level: enumOf(['trace', 'debug', 'info', 'warn', 'error', 'fatal'], 'info', 'Lowest level written.'),
+    auth: bool('Log authentication events (login, logout, refresh, failures).', true),
+    requests: bool('Log one line per request.', true),
+    standard: bool('Log everything else (start-up, reloads, errors).', true),
+    silencePing: bool('Do not log `/ping` and `/ready`.', false),
+  })
+  .prefault({});
+
+/** The native configuration (what `gatehouse.yaml` holds). */
+export const ConfigSchema = z
+  .object({
+    listen: str('Address of the HTTP listener (`host:port`, `:port` for every interface).', '127.0.0.1:4180'),
+    metrics: z.strictObject({ listen: str('Address of the Prometheus metrics listener; empty disables it.', '') }).prefault({}),
+    shutdownTimeout: duration('10s', 'How long in-flight requests may take to finish on SIGTERM'),
+    provider: ProviderSchema,
+    cookie: CookieSchema,
+    session: SessionSchema,
+    proxy: ProxySchema,
+    forwardAuth: ForwardAuthSchema,
+    identityHeaders: IdentityHeadersSchema,
+    authorization: AuthorizationSchema,
+    bearer: BearerSchema,
+    logging: LoggingSchema,
+  })
+
+
+/** The validated, defaulted configuration. Frozen after loading. */
+export type Config = z.output<typeof ConfigSchema>;

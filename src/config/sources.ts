@@ -1,0 +1,299 @@
+/**
+ * The three ways in: the YAML file (with `${VAR}` interpolation and `<secret>File` keys), environment
+ * variables (native `GATEHOUSE_*` and oauth2-proxy `OAUTH2_PROXY_*`, each secret also as `*_FILE`) and
+ * command-line flags (native `--section.key` and oauth2-proxy `--kebab-case`). Each yields assignments to
+ * schema leaves with their origin, plus problems and warnings; nothing here decides precedence.
+ */
+import { readFileSync } from 'node:fs';
+import { parseDocument } from 'yaml';
+import { convertText, type Assignment } from './assignments.js';
+import { FIELD_BY_PATH, FIELDS, type Field } from './fields.js';
+import { mapOption, OPTION_BY_ENV, OPTION_BY_FLAG, type OptionSpec } from './oauth2-proxy.js';
+import type { Origin, Problem } from './problems.js';
+
+/** What one source contributed. */
+export interface SourceResult {
+  assignments: Assignment[];
+  problems: Problem[];
+  warnings: string[];
+}
+
+const empty = (): SourceResult => ({ assignments: [], problems: [], warnings: [] });
+
+/** Reads a secret from a file, dropping one trailing newline (what `echo` and most editors add). */
+export function readSecretFile(path: string): string {
+  return readFileSync(path, 'utf8').replace(/\r?\n$/, '');
+}
+
+function fileProblem(path: string, file: string, error: unknown, source: string): Problem {
+  const reason = (error as NodeJS.ErrnoException).code ?? 'unreadable';
+  return {
+    code: 'ERR_CONFIG_FILE_UNREADABLE',
+    path,
+    message: `cannot read '${file}' (${reason})`,
+    fix: 'point it at a readable file',
+    source,
+  };
+}
+
+const OBJECT_PATHS: ReadonlySet<string> = new Set(
+  FIELDS.flatMap((field) => {
+    const parts = field.path.split('.');
+    return parts.slice(1).map((_, index) => parts.slice(0, index + 1).join('.'));
+  }),
+);
+
+function suggest(path: string): string {
+  const candidates = [...FIELD_BY_PATH.keys(), ...OBJECT_PATHS];
+  const lower = path.toLowerCase();
+  const last = lower.split('.').pop() ?? lower;
+  const hit = candidates.find((candidate) => candidate.toLowerCase() === lower) ??
+    candidates.find((candidate) => (candidate.toLowerCase().split('.').pop() ?? '') === last);
+  return hit === undefined ? 'remove it; docs/configuration.md lists every key' : `did you mean '${hit}'?`;
+}
+
+/** Expands `${VAR}`, `${VAR:-default}` and `$$` in one string scalar. */
+export function interpolate(text: string, env: NodeJS.ProcessEnv): { value: string; missing: string[] } {
+  const missing: string[] = [];
+  const value = text.replace(/\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g, (whole, name: string | undefined, fallback: string | undefined) => {
+    if (whole === '$$') return '$';
+    const found = env[name ?? ''];
+    if (found !== undefined && found !== '') return found;
+    if (fallback !== undefined) return fallback;
+    missing.push(name ?? '');
+    return '';
+  });
+  return { value, missing };
+}
+
+/** Reads the native YAML file. */
+export function readYamlFile(file: string, env: NodeJS.ProcessEnv): SourceResult {
+  const result = empty();
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    result.problems.push(fileProblem('--config', file, error, 'flag --config'));
+    return result;
+  }
+  const document = parseDocument(text, { uniqueKeys: true, prettyErrors: true });
+  if (document.errors.length > 0) {
+    for (const error of document.errors) {
+      result.problems.push({
+        code: 'ERR_CONFIG_YAML_SYNTAX',
+        path: file,
+        message: error.message.split('\n')[0] ?? 'invalid YAML',
+        fix: 'correct the YAML syntax at the line shown',
+      });
+    }
+    return result;
+  }
+  const root: unknown = document.toJS();
+  if (root === null || root === undefined) return result;
+  if (typeof root !== 'object' || Array.isArray(root)) {
+    result.problems.push({ code: 'ERR_CONFIG_YAML_SHAPE', path: file, message: 'the file is not a mapping of keys', fix: 'start the file with keys such as `listen:` and `provider:`' });
+    return result;
+  }
+  const origin: Origin = { kind: 'file', name: file };
+  walkYaml(root as Record<string, unknown>, [], origin, env, result);
+  return result;
+}
+
+function interpolateValue(value: unknown, path: string, origin: Origin, env: NodeJS.ProcessEnv, result: SourceResult): unknown {
+  if (typeof value === 'string') {
+    const { value: expanded, missing } = interpolate(value, env);
+    for (const name of missing) {
+      result.problems.push({
+        code: 'ERR_CONFIG_VARIABLE_UNSET',
+        path,
+        message: `refers to \${${name}}, which is not set`,
+        fix: `set the environment variable ${name}, or write \${${name}:-default}`,
+        source: `${origin.kind} ${origin.name ?? ''}`,
+      });
+    }
+    return expanded;
+  }
+  if (Array.isArray(value)) return value.map((item) => interpolateValue(item, path, origin, env, result));
+  return value;
+}
+
+function walkYaml(node: Record<string, unknown>, prefix: string[], origin: Origin, env: NodeJS.ProcessEnv, result: SourceResult): void {
+  for (const [key, raw] of Object.entries(node)) {
+    const path = [...prefix, key].join('.');
+    const field = FIELD_BY_PATH.get(path);
+    if (field !== undefined) {
+      result.assignments.push({ path, value: interpolateValue(raw, path, origin, env, result), origin });
+      continue;
+    }
+    if (key.endsWith('File')) {
+      const target = FIELD_BY_PATH.get([...prefix, key.slice(0, -'File'.length)].join('.'));
+      if (target?.secret === true) {
+        const file = interpolateValue(raw, path, origin, env, result);
+        if (typeof file !== 'string' || file === '') {
+          result.problems.push({ code: 'ERR_CONFIG_TYPE', path, message: 'must be a file path', fix: 'write the path of the file holding the secret', source: `file ${origin.name ?? ''}` });
+          continue;
+        }
+        readSecretInto(target, file, { kind: 'file', name: `${origin.name ?? ''} (${path}: ${file})` }, result);
+        continue;
+      }
+    }
+    if (OBJECT_PATHS.has(path)) {
+      if (raw === null || raw === undefined) continue;
+      if (typeof raw !== 'object' || Array.isArray(raw)) {
+        result.problems.push({ code: 'ERR_CONFIG_TYPE', path, message: 'must be a mapping of keys', fix: `write the keys of '${path}' indented below it`, source: `file ${origin.name ?? ''}` });
+        continue;
+      }
+      walkYaml(raw as Record<string, unknown>, [...prefix, key], origin, env, result);
+      continue;
+    }
+    result.problems.push({ code: 'ERR_CONFIG_UNKNOWN_KEY', path, message: 'is not a gatehouse option', fix: suggest(path), source: `file ${origin.name ?? ''}` });
+  }
+}
+
+function readSecretInto(field: Field, file: string, origin: Origin, result: SourceResult): void {
+  try {
+    const text = readSecretFile(file);
+    const value = field.kind === 'secretList' ? text.split(/\r?\n/).filter((line) => line.trim() !== '') : text;
+    result.assignments.push({ path: field.path, value, origin });
+  } catch (error) {
+    result.problems.push(fileProblem(field.path, file, error, `${origin.kind} ${origin.name ?? ''}`));
+  }
+}
+
+const NATIVE_BY_ENV: ReadonlyMap<string, Field> = new Map(FIELDS.map((field) => [field.env, field]));
+const NATIVE_BY_FLAG: ReadonlyMap<string, Field> = new Map(FIELDS.map((field) => [field.flag.slice(2), field]));
+
+/** Environment variables gatehouse reads for itself but that are not options. */
+const RESERVED_ENV = new Set(['GATEHOUSE_CONFIG']);
+
+function applyOption(spec: OptionSpec, text: string, origin: Origin, result: SourceResult): void {
+  const mapped = mapOption(spec, text, origin);
+  result.assignments.push(...mapped.assignments);
+  result.problems.push(...mapped.problems);
+  result.warnings.push(...mapped.warnings);
+}
+
+function applyNative(field: Field, text: string, origin: Origin, result: SourceResult): void {
+  const converted = convertText(field.kind, text);
+  if (converted.ok) result.assignments.push({ path: field.path, value: converted.value, origin });
+  else result.problems.push({ ...converted.problem, path: field.path, source: `${origin.kind} ${origin.name ?? ''}` });
+}
+
+/** Reads `GATEHOUSE_*` and `OAUTH2_PROXY_*` variables. Unknown names in either family are problems. */
+export function readEnvironment(env: NodeJS.ProcessEnv): SourceResult {
+  const result = empty();
+  const names = Object.keys(env).filter((name) => name.startsWith('GATEHOUSE_') || name.startsWith('OAUTH2_PROXY_')).sort();
+  // oauth2-proxy options first, native ones after, so a native variable wins over its oauth2-proxy twin.
+  names.sort((a, b) => Number(a.startsWith('GATEHOUSE_')) - Number(b.startsWith('GATEHOUSE_')));
+  for (const name of names) {
+    const text = env[name] ?? '';
+    if (RESERVED_ENV.has(name)) continue;
+    const origin: Origin = { kind: 'env', name };
+    const native = NATIVE_BY_ENV.get(name);
+    if (native !== undefined) {
+      applyNative(native, text, origin, result);
+      continue;
+    }
+    const option = OPTION_BY_ENV.get(name);
+    if (option !== undefined) {
+      applyOption(option, text, origin, result);
+      continue;
+    }
+    if (name.endsWith('_FILE')) {
+      const base = name.slice(0, -'_FILE'.length);
+      const nativeSecret = NATIVE_BY_ENV.get(base);
+      const optionSecret = OPTION_BY_ENV.get(base);
+      if (nativeSecret?.secret === true) {
+        readSecretInto(nativeSecret, text, origin, result);
+        continue;
+      }
+      if (optionSecret?.secret === true) {
+        try {
+          applyOption(optionSecret, readSecretFile(text), origin, result);
+        } catch (error) {
+          result.problems.push(fileProblem(optionSecret.path ?? name, text, error, `env ${name}`));
+        }
+        continue;
+      }
+    }
+    result.problems.push({
+      code: 'ERR_CONFIG_UNKNOWN_VARIABLE',
+      path: name,
+      message: name.startsWith('OAUTH2_PROXY_')
+        ? 'is an oauth2-proxy option gatehouse does not implement (or not an oauth2-proxy option)'
+        : 'is not a gatehouse option',
+      fix: name.startsWith('OAUTH2_PROXY_')
+        ? 'remove it; docs/oauth2-proxy.md lists the supported options and the native equivalents'
+        : 'remove it; docs/configuration.md lists every GATEHOUSE_ variable',
+      source: `env ${name}`,
+    });
+  }
+  return result;
+}
+
+/** A flag gatehouse did not recognise. */
+export class UnknownFlagError extends Error {
+  constructor(readonly flag: string) {
+    super(`unknown flag '${flag}'`);
+  }
+}
+
+/** True when the flag names a configuration option (native or oauth2-proxy). */
+export function isConfigFlag(name: string): boolean {
+  const bare = name.endsWith('-file') ? name.slice(0, -'-file'.length) : name;
+  return NATIVE_BY_FLAG.has(name) || OPTION_BY_FLAG.has(name) || NATIVE_BY_FLAG.get(bare)?.secret === true || OPTION_BY_FLAG.get(bare)?.secret === true;
+}
+
+/** True when the flag takes no value (`--reverse-proxy` alone means true). */
+export function isBooleanFlag(name: string): boolean {
+  return NATIVE_BY_FLAG.get(name)?.kind === 'boolean' || OPTION_BY_FLAG.get(name)?.kind === 'boolean';
+}
+
+/** Maps configuration flags (already split into name and text) onto assignments. Lists accumulate. */
+export function readFlags(flags: readonly { name: string; text: string }[]): SourceResult {
+  const result = empty();
+  const lists = new Map<string, { field?: Field; option?: OptionSpec; items: string[]; origin: Origin }>();
+  for (const { name, text } of flags) {
+    const origin: Origin = { kind: 'flag', name: `--${name}` };
+    const native = NATIVE_BY_FLAG.get(name);
+    const option = OPTION_BY_FLAG.get(name);
+    const listKind = native?.kind ?? option?.kind;
+    if ((listKind === 'list' || listKind === 'secretList') && (native !== undefined || option?.map === undefined)) {
+      const key = native?.path ?? option?.path ?? name;
+      const entry = lists.get(key) ?? { ...(native === undefined ? {} : { field: native }), ...(option === undefined ? {} : { option }), items: [], origin };
+      entry.items.push(text);
+      lists.set(key, entry);
+      continue;
+    }
+    if (native !== undefined) {
+      applyNative(native, text, origin, result);
+      continue;
+    }
+    if (option !== undefined) {
+      applyOption(option, text, origin, result);
+      continue;
+    }
+    const bare = name.slice(0, -'-file'.length);
+    const nativeSecret = NATIVE_BY_FLAG.get(bare);
+    const optionSecret = OPTION_BY_FLAG.get(bare);
+    if (nativeSecret?.secret === true) {
+      readSecretInto(nativeSecret, text, origin, result);
+      continue;
+    }
+    if (optionSecret?.secret === true) {
+      try {
+        applyOption(optionSecret, readSecretFile(text), origin, result);
+      } catch (error) {
+        result.problems.push(fileProblem(optionSecret.path ?? name, text, error, `flag --${name}`));
+      }
+      continue;
+    }
+    throw new UnknownFlagError(`--${name}`);
+  }
+  for (const entry of lists.values()) {
+    const joined = entry.items.join(',');
+    if (entry.field !== undefined) applyNative(entry.field, joined, entry.origin, result);
+    else if (entry.option !== undefined) applyOption(entry.option, joined, entry.origin, result);
+  }
+  return result;
+}

@@ -1,0 +1,59 @@
+/**
+ * The request handler of one configuration: health endpoints first (exact paths, before any auth), then
+ * the gateway. Rebuilt on reload and swapped atomically.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { randomUUID } from 'node:crypto';
+import type { LoadedConfig } from '../config/index.js';
+import type { Loggers } from '../log/index.js';
+import { sendText } from './respond.js';
+
+/** The outcome of a readiness check. */
+export interface Readiness {
+  readonly ok: boolean;
+  readonly checks: readonly { name: string; ok: boolean; detail: string }[];
+}
+
+/** One configuration's request handling. */
+export interface App {
+  handle(request: IncomingMessage, response: ServerResponse): void;
+  ready(): Promise<Readiness>;
+  close(): Promise<void>;
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
+
+/** The request id: the proxy's `X-Request-Id` when well-formed, else a fresh one. */
+export function requestIdOf(request: IncomingMessage): string {
+  const given = request.headers['x-request-id'];
+  return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+}
+
+/** Logs one line per request once the answer is written. */
+export function logRequest(loggers: Loggers, request: IncomingMessage, response: ServerResponse, started: bigint, fields: Record<string, unknown>): void {
+  response.once('finish', () => {
+    const ms = Number(process.hrtime.bigint() - started) / 1e6;
+    const path = (request.url ?? '').split('?')[0];
+    loggers.request.info({ method: request.method, host: request.headers.host, path, status: response.statusCode, ms: Math.round(ms * 1000) / 1000, ...fields }, 'request');
+  });
+}
+
+/** Answers `/ping` and `/ready`; returns false when the request is for something else. */
+export function handleHealth(app: Pick<App, 'ready'>, loaded: LoadedConfig, loggers: Loggers, request: IncomingMessage, response: ServerResponse): boolean {
+  const url = request.url ?? '';
+  // Exact paths only, never a prefix, a User-Agent or a query (CVE-2026-34457).
+  if (url !== '/ping' && url !== '/ready') return false;
+  if (!loaded.config.logging.silencePing) logRequest(loggers, request, response, process.hrtime.bigint(), { requestId: requestIdOf(request) });
+  if (url === '/ping') {
+    sendText(response, 200, 'OK');
+    return true;
+  }
+  app.ready().then(
+    (readiness) => {
+      const body = readiness.ok ? 'OK' : readiness.checks.filter((check) => !check.ok).map((check) => `${check.name}: ${check.detail}`).join('\n');
+      sendText(response, readiness.ok ? 200 : 503, body);
+    },
+    () => sendText(response, 503, 'readiness check failed'),
+  );
+  return true;
+}

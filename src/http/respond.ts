@@ -1,0 +1,33 @@
+/** Writing answers: the security headers every gatehouse page carries, and short, safe bodies. */
+import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
+
+/**
+ * Headers on every `/oauth2/*` answer: what the seed's `auth-headers` Traefik middleware added, plus
+ * no-store so no cache keeps a login answer, and no-referrer so a code never leaks through Referer.
+ */
+export const SECURITY_HEADERS: Readonly<OutgoingHttpHeaders> = Object.freeze({
+  'strict-transport-security': 'max-age=315360000; includeSubDomains; preload',
+  'x-content-type-options': 'nosniff',
+  'x-frame-options': 'DENY',
+  'x-xss-protection': '1; mode=block',
+  'referrer-policy': 'no-referrer',
+  'cache-control': 'no-store',
+});
+
+/** Writes a complete answer. */
+export function send(response: ServerResponse, status: number, headers: OutgoingHttpHeaders, body: string | Buffer = ''): void {
+  const bytes = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
+  headers['content-length'] = bytes.length;
+  response.writeHead(status, headers);
+  response.end(response.req.method === 'HEAD' ? undefined : bytes);
+}
+
+/** Writes a plain-text answer. */
+export function sendText(response: ServerResponse, status: number, text: string, extra: OutgoingHttpHeaders = {}): void {
+  send(response, status, { 'content-type': 'text/plain; charset=utf-8', ...extra }, text);
+}
+
+/** Writes a JSON answer. */
+export function sendJson(response: ServerResponse, status: number, value: unknown, extra: OutgoingHttpHeaders = {}): void {
+  send(response, status, { 'content-type': 'application/json; charset=utf-8', ...extra }, JSON.stringify(value));
+}

@@ -1,0 +1,68 @@
+/**
+ * The node:http listener: timeouts that close slow or idle clients (slowloris), strict parsing (llhttp's
+ * default; the lenient parser is never enabled), and a graceful, bounded shutdown.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { ListenAddress } from '../config/index.js';
+
+/** Handles one request. Must never throw; errors are answered inside. */
+export type RequestHandler = (request: IncomingMessage, response: ServerResponse) => void;
+
+/** A started listener. */
+export interface RunningServer {
+  readonly server: Server;
+  /** The bound address (the real port when 0 was asked for). */
+  readonly address: ListenAddress;
+  /** Stops accepting, lets in-flight requests finish within `timeoutMs`, then cuts the rest. */
+  close(timeoutMs: number): Promise<void>;
+}
+
+/** Timeouts of every listener, in milliseconds. */
+export const SERVER_TIMEOUTS = {
+  /** Whole request headers must arrive within this. */
+  headers: 10_000,
+  /** A whole request (gatehouse never reads bodies) must arrive within this. */
+  request: 15_000,
+  /** Idle keep-alive connections are closed after this. Longer than common proxy pools' idle time. */
+  keepAlive: 65_000,
+} as const;
+
+/** Starts listening; resolves once bound. */
+export async function startServer(listen: ListenAddress, handler: RequestHandler): Promise<RunningServer> {
+  const server = createServer(
+    {
+      headersTimeout: SERVER_TIMEOUTS.headers,
+      requestTimeout: SERVER_TIMEOUTS.request,
+      keepAliveTimeout: SERVER_TIMEOUTS.keepAlive,
+      maxHeaderSize: 16 * 1024,
+      insecureHTTPParser: false,
+      requireHostHeader: true,
+      joinDuplicateHeaders: false,
+    },
+    handler,
+  );
+  server.maxRequestsPerSocket = 0;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(listen.port, listen.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const bound = server.address();
+  const address: ListenAddress = typeof bound === 'object' && bound !== null ? { host: bound.address, port: bound.port } : listen;
+  return {
+    server,
+    address,
+    close: (timeoutMs) =>
+      new Promise<void>((resolve) => {
+        const timer = setTimeout(() => server.closeAllConnections(), timeoutMs);
+        timer.unref();
+        server.close(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+        server.closeIdleConnections();
+      }),
+  };
+}

@@ -1,0 +1,1 @@
+export { createLoggers, silentLoggers, REDACTED_FIELDS, type Loggers, type LoggerOptions } from './logger.js';
