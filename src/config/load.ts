@@ -59,7 +59,8 @@ function deletePath(target: Record<string, unknown>, path: string): void {
 
 function schemaProblems(error: z.ZodError, origins: ReadonlyMap<string, Origin>): Problem[] {
   return error.issues.map((issue) => {
-    const path = issue.path.map(String).join('.');
+    // List items as `cookie.domains[0]`, the form validateConfig uses.
+    const path = issue.path.map((part, index) => (typeof part === 'number' ? `[${part}]` : `${index === 0 ? '' : '.'}${String(part)}`)).join('');
     const leafPath = issue.path.filter((part) => typeof part === 'string').join('.');
     const origin = origins.get(leafPath);
     const fix = (issue as { params?: { fix?: string } }).params?.fix ?? fixFor(issue, leafPath);
@@ -130,8 +131,9 @@ function deepFreeze<T>(value: T): T {
  */
 export function loadConfig(options: LoadOptions): LoadedConfig {
   const sources: SourceResult[] = [];
-  if (options.file !== undefined) sources.push(readYamlFile(options.file, options.env));
-  sources.push(readEnvironment(options.env));
+  const file = options.file === undefined ? undefined : readYamlFile(options.file, options.env);
+  if (file !== undefined) sources.push(file);
+  sources.push(readEnvironment(options.env, file?.interpolated));
   sources.push(readFlags(options.flags ?? []));
 
   const problems: Problem[] = sources.flatMap((source) => source.problems);

@@ -194,7 +194,14 @@ export function flagNamesOf(spec: OptionSpec): string[] {
 
 /** Maps one oauth2-proxy option value onto native assignments. */
 export function mapOption(spec: OptionSpec, text: string, origin: Origin): MappedOption {
-  if (spec.map !== undefined) return spec.map(text, origin);
+  if (spec.map !== undefined) {
+    // A boolean that is ignored or only warned about is still a boolean: 'yes' must fail, as in oauth2-proxy.
+    if (spec.kind === 'boolean') {
+      const converted = convertText('boolean', text);
+      if (!converted.ok) return { assignments: [], problems: [{ ...converted.problem, path: spec.path ?? spec.key, source: `${origin.kind} ${origin.name ?? ''}` }], warnings: [] };
+    }
+    return spec.map(text, origin);
+  }
   const path = spec.path ?? '';
   const converted = convertText(spec.kind, text);
   if (!converted.ok) {

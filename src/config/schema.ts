@@ -60,7 +60,7 @@ function integer(fallback: number, min: number, max: number, description: string
 }
 
 const ProviderSchema = z
-  .object({
+  .strictObject({
     type: enumOf(['oidc'], 'oidc', 'Identity provider type. Only generic OpenID Connect is supported.'),
     issuer: str(
       'OIDC issuer URL; discovery runs against `<issuer>/.well-known/openid-configuration`. Empty: the embedded development provider starts instead (loopback only).',
@@ -90,7 +90,7 @@ const ProviderSchema = z
   .prefault({});
 
 const CookieSchema = z
-  .object({
+  .strictObject({
     name: str('Name of the session cookie; the login-transaction cookies are named `<name>_tx_<id>`.', '_gatehouse'),
     secrets: leaf(z.array(z.string()).default([]), {
       kind: 'secretList',
@@ -109,7 +109,7 @@ const CookieSchema = z
   .prefault({});
 
 const RedisSchema = z
-  .object({
+  .strictObject({
     url: secret('Redis connection URL (`redis://` or `rediss://`); credentials in it are redacted when printed.'),
     username: str('Redis ACL user name (overrides the URL).'),
     password: secret('Redis password (overrides the URL).'),
@@ -127,14 +127,14 @@ const RedisSchema = z
   .prefault({});
 
 const SessionSchema = z
-  .object({
+  .strictObject({
     store: enumOf(['cookie', 'redis'], 'cookie', 'Where sessions live: sealed in the cookie, or in Redis with an opaque ticket in the cookie.'),
     redis: RedisSchema,
   })
   .prefault({});
 
 const ProxySchema = z
-  .object({
+  .strictObject({
     reverseProxy: bool('Honour `X-Forwarded-*` headers from trusted proxies (required behind Traefik, Caddy, nginx).', false),
     trusted: list(
       'CIDRs or addresses allowed to send `X-Forwarded-*`. Empty with `reverseProxy`: loopback and private networks, with a warning.',
@@ -146,7 +146,7 @@ const ProxySchema = z
   .prefault({});
 
 const ForwardAuthSchema = z
-  .object({
+  .strictObject({
     status: integer(202, 200, 299, 'Status of an allowed forward-auth check on any path outside `/oauth2/` (oauth2-proxy `static://202`).'),
     skipProviderButton: bool('Send unauthenticated browsers straight to the provider instead of the sign-in page.', false),
     forceJsonErrors: bool('Answer unauthenticated and forbidden requests with JSON, never a redirect or page.', false),
@@ -156,7 +156,7 @@ const ForwardAuthSchema = z
   .prefault({});
 
 const IdentityHeadersSchema = z
-  .object({
+  .strictObject({
     authorization: bool('Send `Authorization: Bearer <id_token>` on an allowed check.', false),
     xAuthRequest: bool('Send `X-Auth-Request-User`, `-Email`, `-Groups`, `-Preferred-Username` on an allowed check.', false),
     accessToken: bool('With `xAuthRequest`, also send `X-Auth-Request-Access-Token`.', false),
@@ -164,7 +164,7 @@ const IdentityHeadersSchema = z
   .prefault({});
 
 const AuthorizationSchema = z
-  .object({
+  .strictObject({
     emailDomains: list('Email domains allowed to sign in: `example.com` exact, `.example.com` subdomains, `*` any.', 'example.com'),
     emails: list('Email addresses allowed to sign in, in addition to `emailDomains`.'),
     emailsFile: str('File of allowed email addresses, one per line (`#` comments).'),
@@ -173,14 +173,14 @@ const AuthorizationSchema = z
   .prefault({});
 
 const BearerSchema = z
-  .object({
+  .strictObject({
     provider: bool("Accept the provider's own JWTs as `Authorization: Bearer` (oauth2-proxy `skip_jwt_bearer_tokens`).", false),
     extraIssuers: list('More accepted JWT issuers as `issuer=audience`.', 'https://issuer.example.com=api'),
   })
   .prefault({});
 
 const LoggingSchema = z
-  .object({
+  .strictObject({
     format: enumOf(['auto', 'json', 'pretty'], 'auto', '`json`, `pretty` for terminals, or `auto` (pretty on a terminal, JSON otherwise).'),
     level: enumOf(['trace', 'debug', 'info', 'warn', 'error', 'fatal'], 'info', 'Lowest level written.'),
     auth: bool('Log authentication events (login, logout, refresh, failures).', true),
@@ -192,7 +192,7 @@ const LoggingSchema = z
 
 /** The native configuration (what `gatehouse.yaml` holds). */
 export const ConfigSchema = z
-  .object({
+  .strictObject({
     listen: str('Address of the HTTP listener (`host:port`, `:port` for every interface).', '127.0.0.1:4180'),
     metrics: z.strictObject({ listen: str('Address of the Prometheus metrics listener; empty disables it.', '') }).prefault({}),
     shutdownTimeout: duration('10s', 'How long in-flight requests may take to finish on SIGTERM'),

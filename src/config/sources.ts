@@ -16,6 +16,8 @@ export interface SourceResult {
   assignments: Assignment[];
   problems: Problem[];
   warnings: string[];
+  /** Environment variables the file interpolated; they are not options themselves. */
+  interpolated?: Set<string>;
 }
 
 const empty = (): SourceResult => ({ assignments: [], problems: [], warnings: [] });
@@ -53,17 +55,20 @@ function suggest(path: string): string {
 }
 
 /** Expands `${VAR}`, `${VAR:-default}` and `$$` in one string scalar. */
-export function interpolate(text: string, env: NodeJS.ProcessEnv): { value: string; missing: string[] } {
+export function interpolate(text: string, env: NodeJS.ProcessEnv): { value: string; missing: string[]; used: string[] } {
   const missing: string[] = [];
+  const used: string[] = [];
   const value = text.replace(/\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g, (whole, name: string | undefined, fallback: string | undefined) => {
     if (whole === '$$') return '$';
+    used.push(name ?? '');
     const found = env[name ?? ''];
-    if (found !== undefined && found !== '') return found;
-    if (fallback !== undefined) return fallback;
+    // Shell semantics: `${VAR:-default}` also replaces an empty value; `${VAR}` keeps it.
+    if (fallback !== undefined) return found === undefined || found === '' ? fallback : found;
+    if (found !== undefined) return found;
     missing.push(name ?? '');
     return '';
   });
-  return { value, missing };
+  return { value, missing, used };
 }
 
 /** Reads the native YAML file. */
@@ -101,7 +106,8 @@ export function readYamlFile(file: string, env: NodeJS.ProcessEnv): SourceResult
 
 function interpolateValue(value: unknown, path: string, origin: Origin, env: NodeJS.ProcessEnv, result: SourceResult): unknown {
   if (typeof value === 'string') {
-    const { value: expanded, missing } = interpolate(value, env);
+    const { value: expanded, missing, used } = interpolate(value, env);
+    for (const name of used) (result.interpolated ??= new Set()).add(name);
     for (const name of missing) {
       result.problems.push({
         code: 'ERR_CONFIG_VARIABLE_UNSET',
@@ -122,7 +128,15 @@ function walkYaml(node: Record<string, unknown>, prefix: string[], origin: Origi
     const path = [...prefix, key].join('.');
     const field = FIELD_BY_PATH.get(path);
     if (field !== undefined) {
-      result.assignments.push({ path, value: interpolateValue(raw, path, origin, env, result), origin });
+      const value = interpolateValue(raw, path, origin, env, result);
+      // `${VAR}` always yields text; a boolean or integer leaf takes it as the environment would.
+      if (typeof raw === 'string' && raw.includes('${') && (field.kind === 'boolean' || field.kind === 'integer')) {
+        const converted = convertText(field.kind, String(value));
+        if (converted.ok) result.assignments.push({ path, value: converted.value, origin });
+        else result.problems.push({ ...converted.problem, path, source: `file ${origin.name ?? ''}` });
+        continue;
+      }
+      result.assignments.push({ path, value, origin });
       continue;
     }
     if (key.endsWith('File')) {
@@ -180,7 +194,7 @@ function applyNative(field: Field, text: string, origin: Origin, result: SourceR
 }
 
 /** Reads `GATEHOUSE_*` and `OAUTH2_PROXY_*` variables. Unknown names in either family are problems. */
-export function readEnvironment(env: NodeJS.ProcessEnv): SourceResult {
+export function readEnvironment(env: NodeJS.ProcessEnv, interpolated: ReadonlySet<string> = new Set()): SourceResult {
   const result = empty();
   const names = Object.keys(env).filter((name) => name.startsWith('GATEHOUSE_') || name.startsWith('OAUTH2_PROXY_')).sort();
   // oauth2-proxy options first, native ones after, so a native variable wins over its oauth2-proxy twin.
@@ -216,6 +230,8 @@ export function readEnvironment(env: NodeJS.ProcessEnv): SourceResult {
         continue;
       }
     }
+    // A variable the YAML file interpolates is the file's business, not an option.
+    if (interpolated.has(name)) continue;
     result.problems.push({
       code: 'ERR_CONFIG_UNKNOWN_VARIABLE',
       path: name,
@@ -258,8 +274,8 @@ export function readFlags(flags: readonly { name: string; text: string }[]): Sou
     const native = NATIVE_BY_FLAG.get(name);
     const option = OPTION_BY_FLAG.get(name);
     const listKind = native?.kind ?? option?.kind;
-    if ((listKind === 'list' || listKind === 'secretList') && (native !== undefined || option?.map === undefined)) {
-      const key = native?.path ?? option?.path ?? name;
+    if (listKind === 'list' || listKind === 'secretList') {
+      const key = native?.path ?? option?.path ?? option?.key ?? name;
       const entry = lists.get(key) ?? { ...(native === undefined ? {} : { field: native }), ...(option === undefined ? {} : { option }), items: [], origin };
       entry.items.push(text);
       lists.set(key, entry);

@@ -1,19 +1,201 @@
-/** Builds the request handling of one configuration. */
-import type { LoadedConfig } from '../config/index.js';
+/**
+ * Builds the request handling of one configuration: the session store, the OIDC relying party (or the
+ * embedded development provider), the gateway, and the routing of `/oauth2/*` and forward-auth checks.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { usesDevelopmentProvider, type ListenAddress, type LoadedConfig } from '../config/index.js';
+import type { DevProvider } from '../devidp/index.js';
+import { GatewayError } from '../errors.js';
+import { createGateway, type Gateway, type GatewayRequest, type Verdict } from '../gateway/index.js';
+import { createProviderBearerVerifier } from '../jwt/index.js';
 import type { Loggers } from '../log/index.js';
+import { createOidcClient } from '../oidc/index.js';
+import { createEmailPolicy } from '../policy/email-policy.js';
+import { compileRegex, parseSkipAuthRoute } from '../policy/regex.js';
+import { createCookieStore, createLoginTransactions, parseCookies } from '../session/index.js';
 import { handleHealth, logRequest, requestIdOf, type App } from './app.js';
-import { sendText } from './respond.js';
+import { createProxyTrust, resolveRequest } from './forwarded.js';
+import { createRedirectPolicy, validateRedirect } from './redirect.js';
+import { SECURITY_HEADERS, send, sendText } from './respond.js';
+
+const EMPTY_QUERY = new URLSearchParams();
+const ROBOTS = 'User-agent: *\nDisallow: /\n';
+
+function readEmailsFile(path: string): Set<string> {
+  if (path === '') return new Set();
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new GatewayError('ERR_CONFIG_EMAILS_FILE', `authorization.emailsFile: cannot read '${path}' (${(error as NodeJS.ErrnoException).code ?? 'unreadable'})`, { cause: error });
+  }
+  const emails = new Set<string>();
+  for (const line of text.split(/\r?\n/)) {
+    // oauth2-proxy reads the file as CSV and takes the first column.
+    const entry = line.split('#')[0]?.split(',')[0]?.trim().toLowerCase() ?? '';
+    if (entry !== '') emails.add(entry);
+  }
+  return emails;
+}
+
+/** Where the app runs: the bound listener address (the development provider needs the real port). */
+export interface AppEnvironment {
+  readonly listen: ListenAddress;
+  readonly now?: () => number;
+}
 
 /** Builds the app for a loaded configuration. */
-export function createApp(loaded: LoadedConfig, loggers: Loggers): Promise<App> {
-  const app: App = {
-    handle(request, response) {
-      if (handleHealth(app, loaded, loggers, request, response)) return;
-      logRequest(loggers, request, response, process.hrtime.bigint(), { requestId: requestIdOf(request) });
-      sendText(response, 503, 'gatehouse: sign-on is not available in this version; only /ping and /ready answer\n');
-    },
-    ready: () => Promise.resolve({ ok: true, checks: [] }),
-    close: () => Promise.resolve(),
+export async function createApp(loaded: LoadedConfig, loggers: Loggers, environment: AppEnvironment): Promise<App> {
+  const { config } = loaded;
+  const devMode = usesDevelopmentProvider(config);
+  const now = environment.now ?? Date.now;
+  let dev: DevProvider | undefined;
+  let issuer = config.provider.issuer;
+  let clientId = config.provider.clientId;
+  let clientSecret = config.provider.clientSecret;
+  if (devMode) {
+    const port = environment.listen.port;
+    const hosts = ['localhost', '127.0.0.1', '[::1]'];
+    // Loaded only in development mode: production never loads oidc-provider.
+    const { startDevProvider } = await import('../devidp/index.js');
+    dev = await startDevProvider({
+      redirectUris: hosts.map((host) => `http://${host}:${port}/oauth2/callback`),
+      postLogoutRedirectUris: hosts.map((host) => `http://${host}:${port}/`),
+    });
+    issuer = dev.issuer;
+    clientId = dev.clientId;
+    clientSecret = dev.clientSecret;
+    loggers.standard.warn({ issuer }, `DEVELOPMENT MODE: embedded identity provider at ${issuer}; open http://localhost:${port}/ to try the sign-in flow. Configure provider.issuer (OAUTH2_PROXY_OIDC_ISSUER_URL) for real use.`);
+  }
+  const secrets = config.cookie.secrets.length > 0 ? config.cookie.secrets : [randomBytes(32).toString('base64url')];
+  const oidc = createOidcClient({ issuer, clientId, clientSecret, timeoutMs: config.provider.timeout, allowHttpLoopback: true });
+  const store = createCookieStore({ name: config.cookie.name, secrets });
+  const transactions = createLoginTransactions({ cookieName: config.cookie.name, secrets });
+  const redirectPolicy = createRedirectPolicy([...config.proxy.allowedRedirectDomains, ...config.cookie.domains]);
+  const devEmailDefault = devMode && config.authorization.emailDomains.length === 0 && config.authorization.emails.length === 0 && config.authorization.emailsFile === '';
+  const emailPolicy = createEmailPolicy({
+    emailDomains: devEmailDefault ? ['*'] : config.authorization.emailDomains,
+    emails: config.authorization.emails,
+    groups: config.authorization.groups,
+    requireVerifiedEmail: !config.provider.insecureAllowUnverifiedEmail,
+  });
+  const bearer = config.bearer.provider
+    ? createProviderBearerVerifier({
+        issuer,
+        audiences: [clientId, ...config.provider.extraAudiences],
+        jwksUri: () => oidc.jwksUri(),
+        timeoutMs: config.provider.timeout,
+        clockToleranceSeconds: 30,
+      })
+    : undefined;
+
+  const gateway: Gateway = createGateway({
+    config,
+    devMode,
+    store,
+    transactions,
+    oidc,
+    validateRedirect: (target) => validateRedirect(target, redirectPolicy),
+    emailPolicy,
+    emailsFromFile: readEmailsFile(config.authorization.emailsFile),
+    bearer,
+    skipAuthRoutes: config.forwardAuth.skipAuthRoutes.map(parseSkipAuthRoute),
+    apiRoutes: config.forwardAuth.apiRoutes.map(compileRegex),
+    loggers,
+    now,
+  });
+  const trust = createProxyTrust(config.proxy);
+
+  const write = (response: ServerResponse, verdict: Verdict, ownEndpoint: boolean) => {
+    const headers = ownEndpoint ? { ...SECURITY_HEADERS, ...verdict.headers } : verdict.status >= 300 ? { 'cache-control': 'no-store', ...verdict.headers } : verdict.headers;
+    send(response, verdict.status, headers, verdict.body);
   };
-  return Promise.resolve(app);
+
+  const route = (request: GatewayRequest): { run: () => Promise<Verdict>; own: boolean } => {
+    switch (request.endpointPath) {
+      case '/oauth2/auth':
+        return { run: () => gateway.check(request, 'auth'), own: false };
+      case '/oauth2/start':
+        return { run: () => gateway.start(request), own: true };
+      case '/oauth2/callback':
+        return { run: () => gateway.callback(request), own: true };
+      case '/oauth2/sign_in':
+        return { run: () => gateway.signIn(request), own: true };
+      case '/oauth2/sign_out':
+        return { run: () => gateway.signOut(request), own: true };
+      case '/oauth2/userinfo':
+        return { run: () => gateway.userinfo(request), own: true };
+      case '/oauth2/refresh':
+        return { run: () => gateway.refresh(request), own: true };
+      default:
+        if (request.endpointPath.startsWith('/oauth2/')) {
+          return { run: () => Promise.resolve({ status: 404, headers: { 'content-type': 'text/plain; charset=utf-8' }, body: 'Not Found\n', outcome: 'deny', reason: 'not-found' }), own: true };
+        }
+        return { run: () => gateway.check(request, 'proxy'), own: false };
+    }
+  };
+
+  const app: App = {
+    handle(request: IncomingMessage, response: ServerResponse) {
+      if (handleHealth(app, loaded, loggers, request, response)) return;
+      const started = process.hrtime.bigint();
+      const requestId = requestIdOf(request);
+      const raw = request.url ?? '/';
+      if (raw === '/robots.txt') {
+        sendText(response, 200, ROBOTS);
+        return;
+      }
+      const resolved = resolveRequest(
+        { method: request.method ?? 'GET', url: raw, headers: request.headers, peerAddress: request.socket.remoteAddress ?? '', encrypted: false },
+        trust,
+      );
+      if (!resolved.ok) {
+        logRequest(loggers, request, response, started, { requestId, outcome: 'deny', reason: resolved.reason });
+        sendText(response, 400, 'Bad Request\n', { 'x-gatehouse-reason': resolved.reason, 'cache-control': 'no-store' });
+        return;
+      }
+      // The endpoint path is the one gatehouse received (absolute-form targets reduced to their path).
+      const target = raw.startsWith('/') ? raw : raw.replace(/^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i, '') || '/';
+      const queryAt = target.indexOf('?');
+      const endpointPath = queryAt === -1 ? target : target.slice(0, queryAt);
+      const endpointSearch = queryAt === -1 ? '' : target.slice(queryAt);
+      const gatewayRequest: GatewayRequest = {
+        view: resolved.request,
+        endpointPath,
+        endpointSearch,
+        query: endpointSearch === '' ? EMPTY_QUERY : new URLSearchParams(endpointSearch),
+        headers: request.headers,
+        jar: parseCookies(request.headers.cookie),
+        requestId,
+      };
+      const { run, own } = route(gatewayRequest);
+      run().then(
+        (verdict) => {
+          logRequest(loggers, request, response, started, { requestId, host: resolved.request.host, uri: resolved.request.uri.split('?')[0], outcome: verdict.outcome, reason: verdict.reason, user: verdict.user });
+          write(response, verdict, own);
+        },
+        (error: unknown) => {
+          // Fail closed: any unexpected error is a 500, never an allow (DOS-11).
+          loggers.standard.error({ requestId, err: error instanceof Error ? { message: error.message, code: (error as { code?: string }).code } : String(error) }, 'request failed');
+          logRequest(loggers, request, response, started, { requestId, outcome: 'error', reason: 'internal-error' });
+          if (!response.headersSent) sendText(response, 500, 'Internal Server Error\n', { 'cache-control': 'no-store' });
+        },
+      );
+    },
+    ready: () => {
+      const checks = [{ name: 'identity provider', ...oidc.status() }];
+      return store.ready().then((storeStatus) => {
+        const all = [...checks, { name: 'session store', ...storeStatus }];
+        return { ok: all.every((check) => check.ok), checks: all };
+      });
+    },
+    close: async () => {
+      oidc.close();
+      await store.close();
+      await dev?.close();
+    },
+  };
+  return app;
 }

@@ -1,6 +1,8 @@
 /** `gatehouse serve`: run the gateway; SIGHUP reloads the configuration, SIGTERM/SIGINT stop gracefully. */
 import { ConfigError, formatProblems, loadConfig, parseListenAddress, type LoadedConfig, type LoadOptions } from '../../config/index.js';
+import { GatewayError } from '../../errors.js';
 import { createApp, startServer, type App } from '../../http/index.js';
+import { sendText } from '../../http/respond.js';
 import { createLoggers, type Loggers } from '../../log/index.js';
 import { VERSION } from '../../version.js';
 import { parseArgs, UsageError } from '../args.js';
@@ -28,6 +30,13 @@ Examples:
   gatehouse serve --provider=oidc --oidc-issuer-url=https://example.eu.auth0.com/ \\
     --email-domain=example.com --upstream=static://202 --reverse-proxy`;
 
+/** Answers while the configuration's app is being built. */
+const startingApp: App = {
+  handle: (_request, response) => sendText(response, 503, 'gatehouse is starting\n', { 'retry-after': '1' }),
+  ready: () => Promise.resolve({ ok: false, checks: [{ name: 'start-up', ok: false, detail: 'starting' }] }),
+  close: () => Promise.resolve(),
+};
+
 /** Runs until stopped; resolves with the exit code. */
 export async function runServe(argv: readonly string[], io: CommandIo): Promise<number> {
   const args = parseArgs(argv, 'serve', { acceptConfig: true });
@@ -52,10 +61,21 @@ export async function runServe(argv: readonly string[], io: CommandIo): Promise<
   const listen = parseListenAddress(loaded.config.listen);
   if (listen === undefined) return EXIT.config;
 
-  let app: App = await createApp(loaded, loggers);
+  // Listen first: the development provider needs the real port (listen may ask for port 0).
+  let app: App = startingApp;
   const server = await startServer(listen, (request, response) => {
     app.handle(request, response);
   });
+  try {
+    app = await createApp(loaded, loggers, { listen: server.address });
+  } catch (error) {
+    await server.close(0);
+    if (error instanceof GatewayError) {
+      io.err(`gatehouse: ${error.message} [${error.code}]`);
+      return EXIT.config;
+    }
+    throw error;
+  }
   const where = `http://${server.address.host.includes(':') ? `[${server.address.host}]` : server.address.host}:${server.address.port}`;
   loggers.standard.info({ version: VERSION, address: where }, `gatehouse ${VERSION} listening on ${where}`);
 
@@ -63,7 +83,7 @@ export async function runServe(argv: readonly string[], io: CommandIo): Promise<
     try {
       const next = loadConfig(loadOptions);
       if (next.config.listen !== loaded.config.listen) loggers.standard.warn('listen changed: restart gatehouse to move the listener');
-      const nextApp = await createApp(next, loggers);
+      const nextApp = await createApp(next, loggers, { listen: server.address });
       const previous = app;
       app = nextApp;
       loaded = next;

@@ -1,0 +1,1 @@
+export { startDevProvider, type DevProvider, type DevProviderOptions } from './dev-provider.js';

@@ -1,0 +1,56 @@
+/** Building verdicts: redirects, JSON and text answers, and the pages a person sees on a denial. */
+import type { OutgoingHttpHeaders } from 'node:http';
+import { escapeHtml, renderPage } from '../pages/index.js';
+import type { Outcome, Verdict } from './types.js';
+
+/** Merges `Set-Cookie` values into a header object. */
+export function withCookies(headers: OutgoingHttpHeaders, cookies: readonly string[]): OutgoingHttpHeaders {
+  if (cookies.length === 0) return headers;
+  const existing = headers['set-cookie'];
+  const list = existing === undefined ? [] : Array.isArray(existing) ? existing : [existing];
+  return { ...headers, 'set-cookie': [...list, ...cookies] };
+}
+
+/** A 302 to `location`. */
+export function redirect(location: string, reason: string, cookies: readonly string[] = [], outcome: Outcome = 'redirect'): Verdict {
+  return { status: 302, headers: withCookies({ location, 'content-type': 'text/plain; charset=utf-8' }, cookies), body: 'Found\n', outcome, reason };
+}
+
+/** A short JSON answer. */
+export function json(status: number, value: Record<string, unknown>, outcome: Outcome, reason: string, extra: OutgoingHttpHeaders = {}): Verdict {
+  return { status, headers: { 'content-type': 'application/json; charset=utf-8', ...extra }, body: JSON.stringify(value), outcome, reason };
+}
+
+/** A short text answer. */
+export function text(status: number, body: string, outcome: Outcome, reason: string, extra: OutgoingHttpHeaders = {}): Verdict {
+  return { status, headers: { 'content-type': 'text/plain; charset=utf-8', ...extra }, body: `${body}\n`, outcome, reason };
+}
+
+/** An HTML page answer. */
+export function page(status: number, title: string, bodyHtml: string, outcome: Outcome, reason: string, requestId: string, extra: OutgoingHttpHeaders = {}): Verdict {
+  const html = renderPage({ title, body: bodyHtml, tone: status >= 400 ? 'error' : 'normal', meta: `Request ${requestId}` });
+  return { status, headers: { 'content-type': 'text/html; charset=utf-8', ...extra }, body: html, outcome, reason };
+}
+
+/** Plain words for a denial, without naming the rule that denied (no policy internals). */
+export function explainDenial(reason: string): { heading: string; detail: string } {
+  switch (reason) {
+    case 'email-unverified':
+      return { heading: 'Your email address is not verified', detail: 'Your identity provider says this address has not been verified. Verify it there, then sign in again.' };
+    case 'email-missing':
+      return { heading: 'No email address was shared', detail: 'Your identity provider did not share an email address, and this site needs one. Allow the email scope at the provider, or ask the owner for help.' };
+    case 'group-not-allowed':
+    case 'query-group-not-allowed':
+      return { heading: 'You do not have access to this page', detail: 'This page is open to members of certain groups, and your account is not in one of them. Ask the owner of this site to add you, or sign in with another account.' };
+    default:
+      return { heading: 'You do not have access to this page', detail: 'You are signed in, but this account is not allowed here. Sign in with another account, or ask the owner of this site to allow yours.' };
+  }
+}
+
+/** The 403 page a signed-in person sees. */
+export function forbiddenPage(reason: string, who: string, switchUrl: string, requestId: string): Verdict {
+  const { heading, detail } = explainDenial(reason);
+  const body = `<h1>${escapeHtml(heading)}</h1><p>Signed in as <strong>${escapeHtml(who)}</strong>.</p><p>${escapeHtml(detail)}</p>
+<a class="button" href="${escapeHtml(switchUrl)}">Sign in as another user</a>`;
+  return page(403, 'Access denied', body, 'deny', reason, requestId, { 'x-gatehouse-reason': reason });
+}

@@ -1,0 +1,85 @@
+/** What every gateway action shares: the frozen configuration, the parts built from it, and small helpers. */
+import type { Config } from '../config/index.js';
+import type { BearerVerifier } from '../jwt/index.js';
+import type { Loggers } from '../log/index.js';
+import type { OidcClient } from '../oidc/index.js';
+import type { EmailPolicy } from '../policy/email-policy.js';
+import type { OperatorRegex, SkipAuthRoute } from '../policy/regex.js';
+import { chooseCookieDomain, type CookieAttributes, type LoginTransactions, type SessionStore } from '../session/index.js';
+import type { RequestView } from './types.js';
+
+/** The parts a gateway is built from. */
+export interface GatewayDeps {
+  readonly config: Config;
+  /** The embedded development provider is in use: plain http is fine, the demo page is the upstream. */
+  readonly devMode: boolean;
+  readonly store: SessionStore;
+  readonly transactions: LoginTransactions;
+  readonly oidc: OidcClient;
+  /** The redirect allow-list check (`validateRedirect` bound to the configured domains). */
+  readonly validateRedirect: (target: string) => string | undefined;
+  readonly emailPolicy: EmailPolicy;
+  /** Addresses from `authorization.emailsFile`. */
+  readonly emailsFromFile: ReadonlySet<string>;
+  readonly bearer: BearerVerifier | undefined;
+  readonly skipAuthRoutes: readonly SkipAuthRoute[];
+  readonly apiRoutes: readonly OperatorRegex[];
+  readonly loggers: Loggers;
+  /** Milliseconds since the epoch. */
+  readonly now: () => number;
+}
+
+/** Shared helpers over the deps. */
+export interface GatewayContext extends GatewayDeps {
+  nowSeconds(): number;
+  /** `https://host[:port]` of the original request. */
+  originOf(view: RequestView): string;
+  /** Attributes of the session cookie for this request's host. */
+  sessionCookie(view: RequestView, maxAgeSeconds: number): CookieAttributes;
+  /** Attributes of a login-transaction cookie. */
+  transactionCookie(view: RequestView): CookieAttributes;
+  /** The OAuth `redirect_uri` for a login started on this request. */
+  redirectUriFor(view: RequestView): string;
+  /** Where to send the browser back after a login that this request starts. */
+  returnToFor(view: RequestView): string;
+}
+
+/** The callback path, the only place the provider sends browsers back to. */
+export const CALLBACK_PATH = '/oauth2/callback';
+
+/** Builds the shared context. */
+export function createContext(deps: GatewayDeps): GatewayContext {
+  const { config } = deps;
+  const secure = (view: RequestView) => (deps.devMode ? view.scheme === 'https' : config.cookie.secure);
+  const originOf = (view: RequestView) => `${view.scheme}://${view.host.includes(':') ? `[${view.host}]` : view.host}${view.port === undefined ? '' : `:${view.port}`}`;
+  return {
+    ...deps,
+    nowSeconds: () => Math.floor(deps.now() / 1000),
+    originOf,
+    sessionCookie: (view, maxAgeSeconds) => ({
+      domain: chooseCookieDomain(view.host, config.cookie.domains),
+      path: config.cookie.path,
+      maxAge: maxAgeSeconds,
+      secure: secure(view),
+      httpOnly: config.cookie.httpOnly,
+      sameSite: config.cookie.sameSite,
+    }),
+    transactionCookie: (view) => ({
+      domain: chooseCookieDomain(view.host, config.cookie.domains),
+      path: '/oauth2/',
+      maxAge: Math.floor(config.cookie.csrfExpire / 1000),
+      secure: secure(view),
+      httpOnly: true,
+      // The provider sends the browser back with a cross-site top-level GET: Lax cookies travel, Strict ones do not.
+      sameSite: config.cookie.sameSite === 'none' ? 'none' : 'lax',
+    }),
+    redirectUriFor: (view) => {
+      const configured = config.proxy.redirectUrl === '' ? CALLBACK_PATH : config.proxy.redirectUrl;
+      if (!configured.startsWith('/')) return configured;
+      // oauth2-proxy: cookie_secure forces https in a relative callback URL.
+      const scheme = deps.devMode || !config.cookie.secure ? view.scheme : 'https';
+      return `${scheme}://${originOf(view).split('://')[1] ?? view.host}${configured}`;
+    },
+    returnToFor: (view) => deps.validateRedirect(`${originOf(view)}${view.uri}`) ?? deps.validateRedirect(view.uri) ?? '/',
+  };
+}

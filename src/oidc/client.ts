@@ -1,0 +1,174 @@
+/**
+ * The OpenID Connect relying party, thin over openid-client: discovery (retried in the background while
+ * the provider is down), the authorization URL with PKCE, state and nonce always, the code exchange with
+ * ID token validation (OIDC Core 3.1.3.7, RFC 9207 `iss`), refresh, and the end-session URL.
+ */
+import * as client from 'openid-client';
+import { GatewayError } from '../errors.js';
+
+/** Options of the relying party. */
+export interface OidcClientOptions {
+  readonly issuer: string;
+  readonly clientId: string;
+  readonly clientSecret: string;
+  /** Per-request timeout, milliseconds. */
+  readonly timeoutMs: number;
+  /** Plain-http issuers are accepted only on loopback (the development provider, tests). */
+  readonly allowHttpLoopback: boolean;
+  /** Seconds of clock skew tolerated in ID token times. */
+  readonly clockToleranceSeconds?: number;
+}
+
+/** Tokens from the provider, with the verified ID token claims. */
+export interface TokenSet {
+  readonly claims: Readonly<Record<string, unknown>>;
+  readonly idToken: string;
+  readonly idTokenExpiresAt: number;
+  readonly accessToken: string;
+  readonly refreshToken: string | undefined;
+}
+
+/** The relying party. */
+export interface OidcClient {
+  /** Resolves once discovery has succeeded; rejects with the last error after `waitMs`. */
+  ready(waitMs?: number): Promise<client.Configuration>;
+  /** Whether discovery has succeeded, and the last error otherwise. */
+  status(): { ok: boolean; detail: string };
+  buildAuthorizationUrl(parameters: { redirectUri: string; state: string; nonce: string; codeVerifier: string; scopes: readonly string[]; pkceMethod: 'S256' | 'plain' }): Promise<URL>;
+  /** Validates the authorization response and redeems the code; throws `ERR_OIDC_CALLBACK` on any failure. */
+  exchangeCode(currentUrl: URL, checks: { state: string; nonce: string; codeVerifier: string }): Promise<TokenSet>;
+  /** Redeems a refresh token; the new ID token must have the same `iss` and `sub`. Throws `ERR_OIDC_REFRESH`. */
+  refresh(refreshToken: string, expected: { sub: string; issuer: string }, previousIdToken?: string): Promise<TokenSet>;
+  /** The provider's end-session URL, when it has one. */
+  buildEndSessionUrl(parameters: { idTokenHint?: string; postLogoutRedirectUri?: string }): URL | undefined;
+  /** The discovered `jwks_uri`. */
+  jwksUri(): string | undefined;
+  close(): void;
+}
+
+function describe(error: unknown): string {
+  if (error instanceof client.ResponseBodyError) return `${error.error}${error.error_description === undefined ? '' : `: ${error.error_description}`}`;
+  if (error instanceof Error) return error.message;
+  return String(error);
+}
+
+/** Creates the relying party and starts discovery. */
+export function createOidcClient(options: OidcClientOptions): OidcClient {
+  const issuerUrl = new URL(options.issuer);
+  const insecure = issuerUrl.protocol === 'http:' && options.allowHttpLoopback;
+  let configuration: client.Configuration | undefined;
+  let lastError = 'discovery has not finished';
+  let closed = false;
+  let retryTimer: NodeJS.Timeout | undefined;
+  let waiters: { resolve: (config: client.Configuration) => void }[] = [];
+
+  const discover = async (attempt: number): Promise<void> => {
+    try {
+      const metadata: Partial<client.ClientMetadata> = { client_secret: options.clientSecret };
+      if (options.clockToleranceSeconds !== undefined) metadata[client.clockTolerance] = options.clockToleranceSeconds;
+      const discovered = await client.discovery(issuerUrl, options.clientId, metadata, client.ClientSecretBasic(options.clientSecret), {
+        timeout: Math.ceil(options.timeoutMs / 1000),
+        // Plain http only for a loopback issuer (the development provider); checked by the config validation.
+        // eslint-disable-next-line @typescript-eslint/no-deprecated
+        ...(insecure ? { execute: [client.allowInsecureRequests] } : {}),
+      });
+      discovered.timeout = Math.ceil(options.timeoutMs / 1000);
+      configuration = discovered;
+      for (const waiter of waiters) waiter.resolve(discovered);
+      waiters = [];
+    } catch (error) {
+      lastError = `discovery at ${issuerUrl.href} failed: ${describe(error)}`;
+      if (closed) return;
+      const delay = Math.min(30_000, 500 * 2 ** Math.min(attempt, 6));
+      retryTimer = setTimeout(() => void discover(attempt + 1), delay);
+      retryTimer.unref();
+    }
+  };
+  void discover(0);
+
+  const need = (): client.Configuration => {
+    if (configuration === undefined) throw new GatewayError('ERR_OIDC_UNAVAILABLE', lastError);
+    return configuration;
+  };
+
+  const toTokenSet = (response: client.TokenEndpointResponse & client.TokenEndpointResponseHelpers, previousIdToken?: string): TokenSet => {
+    const claims = response.claims();
+    const idToken = response.id_token ?? previousIdToken;
+    if (claims === undefined || idToken === undefined) throw new GatewayError('ERR_OIDC_NO_ID_TOKEN', 'the provider returned no ID token');
+    return {
+      claims,
+      idToken,
+      idTokenExpiresAt: typeof claims.exp === 'number' ? claims.exp : 0,
+      accessToken: response.access_token,
+      refreshToken: response.refresh_token,
+    };
+  };
+
+  return {
+    ready(waitMs = 0) {
+      if (configuration !== undefined) return Promise.resolve(configuration);
+      return new Promise((resolve, reject) => {
+        const waiter = { resolve };
+        waiters.push(waiter);
+        setTimeout(() => {
+          waiters = waiters.filter((candidate) => candidate !== waiter);
+          reject(new GatewayError('ERR_OIDC_UNAVAILABLE', lastError));
+        }, waitMs).unref();
+      });
+    },
+    status: () => (configuration === undefined ? { ok: false, detail: lastError } : { ok: true, detail: 'provider discovered' }),
+    async buildAuthorizationUrl({ redirectUri, state, nonce, codeVerifier, scopes, pkceMethod }) {
+      const config = need();
+      const challenge = pkceMethod === 'S256' ? await client.calculatePKCECodeChallenge(codeVerifier) : codeVerifier;
+      return client.buildAuthorizationUrl(config, {
+        redirect_uri: redirectUri,
+        scope: scopes.join(' '),
+        state,
+        nonce,
+        code_challenge: challenge,
+        code_challenge_method: pkceMethod,
+      });
+    },
+    async exchangeCode(currentUrl, checks) {
+      const config = need();
+      try {
+        const response = await client.authorizationCodeGrant(config, currentUrl, {
+          pkceCodeVerifier: checks.codeVerifier,
+          expectedState: checks.state,
+          expectedNonce: checks.nonce,
+          idTokenExpected: true,
+        });
+        return toTokenSet(response);
+      } catch (error) {
+        if (error instanceof GatewayError) throw error;
+        throw new GatewayError('ERR_OIDC_CALLBACK', describe(error), { cause: error });
+      }
+    },
+    async refresh(refreshToken, expected, previousIdToken) {
+      const config = need();
+      let tokens: TokenSet;
+      try {
+        tokens = toTokenSet(await client.refreshTokenGrant(config, refreshToken), previousIdToken);
+      } catch (error) {
+        throw new GatewayError('ERR_OIDC_REFRESH', describe(error), { cause: error });
+      }
+      // A refresh must not turn one user into another (OIDC-25).
+      if (tokens.claims.sub !== expected.sub || tokens.claims.iss !== expected.issuer) {
+        throw new GatewayError('ERR_OIDC_REFRESH', 'the refreshed ID token names another subject or issuer');
+      }
+      return tokens;
+    },
+    buildEndSessionUrl({ idTokenHint, postLogoutRedirectUri }) {
+      if (configuration?.serverMetadata().end_session_endpoint === undefined) return undefined;
+      const parameters: Record<string, string> = {};
+      if (idTokenHint !== undefined) parameters.id_token_hint = idTokenHint;
+      if (postLogoutRedirectUri !== undefined) parameters.post_logout_redirect_uri = postLogoutRedirectUri;
+      return client.buildEndSessionUrl(configuration, parameters);
+    },
+    jwksUri: () => configuration?.serverMetadata().jwks_uri,
+    close() {
+      closed = true;
+      if (retryTimer !== undefined) clearTimeout(retryTimer);
+    },
+  };
+}

@@ -1,0 +1,1 @@
+export { createOidcClient, type OidcClient, type OidcClientOptions, type TokenSet } from './client.js';

@@ -1,0 +1,1 @@
+export { renderPage, escapeHtml, type PageContent } from './render.js';

@@ -1,0 +1,62 @@
+/**
+ * The cookie session store: the whole session sealed (AES-256-GCM) into the session cookie, split into
+ * chunks when large. Opening a cookie is the expensive part of a check, so opened sessions are cached by
+ * their exact sealed value; the cache can only return what that same value already opened to.
+ */
+import { createKeyring, type Keyring } from '../crypto/keyring.js';
+import { clearChunkedCookie, readChunkedCookie, writeChunkedCookie, type CookieAttributes, type CookieJar } from './cookies.js';
+import { GenerationalCache } from './cache.js';
+import { decodeSession, encodeSession, type Session } from './session.js';
+import type { LoadResult, SessionStore } from './store.js';
+
+/** Options of the cookie store. */
+export interface CookieStoreOptions {
+  readonly name: string;
+  readonly secrets: readonly string[];
+  /** Entries in the opened-session cache (two generations of this size). Default 10 000. */
+  readonly cacheSize?: number;
+}
+
+/** Creates the cookie store. */
+export function createCookieStore(options: CookieStoreOptions): SessionStore {
+  const keyring: Keyring = createKeyring(options.secrets, 'session');
+  const cache = new GenerationalCache<Session>(options.cacheSize ?? 10_000);
+  const { name } = options;
+
+  const load = (jar: CookieJar, nowSeconds: number): LoadResult => {
+    const read = readChunkedCookie(name, jar);
+    if (read.kind === 'absent') return { kind: 'none' };
+    if (read.kind === 'ambiguous') return { kind: 'invalid', reason: 'session-cookie-ambiguous' };
+    let session = cache.get(read.value);
+    if (session === undefined) {
+      const bytes = keyring.open(read.value, name);
+      if (bytes === undefined) return { kind: 'invalid', reason: 'session-cookie-invalid' };
+      session = decodeSession(bytes);
+      if (session === undefined) return { kind: 'invalid', reason: 'session-cookie-malformed' };
+      cache.set(read.value, session);
+    }
+    if (session.expiresAt <= nowSeconds) return { kind: 'invalid', reason: 'session-expired' };
+    return { kind: 'session', session, handle: read.value, stale: keyring.isStale(read.value) };
+  };
+
+  return {
+    kind: 'cookie',
+    load: (jar, nowSeconds) => Promise.resolve(load(jar, nowSeconds)),
+    loadSync: load,
+    save(session: Session, jar: CookieJar, attributes: CookieAttributes) {
+      const sealed = keyring.seal(encodeSession(session), name);
+      cache.set(sealed, session);
+      return Promise.resolve(writeChunkedCookie(name, sealed, attributes, jar));
+    },
+    clear(jar: CookieJar, attributes: CookieAttributes) {
+      const read = readChunkedCookie(name, jar);
+      if (read.kind === 'value') cache.delete(read.value);
+      return Promise.resolve(clearChunkedCookie(name, attributes, jar));
+    },
+    ready: () => Promise.resolve({ ok: true, detail: 'cookie store' }),
+    close: () => {
+      cache.clear();
+      return Promise.resolve();
+    },
+  };
+}

@@ -1,0 +1,6 @@
+export { createCookieStore, type CookieStoreOptions } from './cookie-store.js';
+export { createLoginTransactions, MAX_TRANSACTIONS, type LoginTransaction, type LoginTransactions } from './login-transaction.js';
+export { encodeSession, decodeSession, type Session } from './session.js';
+export type { SessionStore, LoadResult } from './store.js';
+export { GenerationalCache } from './cache.js';
+export { parseCookies, serializeCookie, chooseCookieDomain, readChunkedCookie, writeChunkedCookie, clearChunkedCookie, MAX_COOKIES, MAX_CHUNKS, COOKIE_BUDGET, type CookieJar, type CookieAttributes, type ChunkedRead } from './cookies.js';

@@ -1,0 +1,25 @@
+/** The contract every session store satisfies (the cookie store now; Redis later), and one test suite checks. */
+import type { CookieAttributes, CookieJar } from './cookies.js';
+import type { Session } from './session.js';
+
+/** The outcome of loading a session from a request's cookies. */
+export type LoadResult =
+  | { kind: 'none' }
+  /** A cookie was there but is not a usable session; `reason` is a stable code for the log. */
+  | { kind: 'invalid'; reason: 'session-cookie-ambiguous' | 'session-cookie-invalid' | 'session-cookie-malformed' | 'session-expired' }
+  /** `handle` identifies this exact session (the sealed value, or the ticket); `stale` asks for a re-seal. */
+  | { kind: 'session'; session: Session; handle: string; stale: boolean };
+
+/** Where sessions live. */
+export interface SessionStore {
+  readonly kind: 'cookie' | 'redis';
+  load(jar: CookieJar, nowSeconds: number): Promise<LoadResult>;
+  /** Synchronous load, for stores that need no I/O (the check's fast path). */
+  readonly loadSync?: (jar: CookieJar, nowSeconds: number) => LoadResult;
+  /** Stores a session; returns the `Set-Cookie` values that point the browser at it. */
+  save(session: Session, jar: CookieJar, attributes: CookieAttributes): Promise<string[]>;
+  /** Ends the session the request holds; returns the clearing `Set-Cookie` values. */
+  clear(jar: CookieJar, attributes: CookieAttributes): Promise<string[]>;
+  ready(): Promise<{ ok: boolean; detail: string }>;
+  close(): Promise<void>;
+}

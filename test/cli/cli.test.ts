@@ -1,0 +1,455 @@
+/**
+ * The `gatehouse` executable, driven as operators drive it: `node dist/cli/bin.js` in a child process with a
+ * controlled environment. Exit codes: 0 ok, 2 usage, 78 invalid configuration.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { get } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { FIELDS, loadConfig } from '../../src/config/index.js';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const BIN = join(ROOT, 'dist', 'cli', 'bin.js');
+const COOKIE_SECRET = 'Aj8lBvYV4xw2m6n0ZPpTQ9Jg3rKcXe7WfH1sLdNuUqE';
+const CLIENT_SECRET = 'cli-client-secret-7f3a9c';
+
+const dir = mkdtempSync(join(tmpdir(), 'gatehouse-cli-'));
+const children = new Set<ChildProcess>();
+
+function newestMtime(path: string): number {
+  const stat = statSync(path);
+  if (!stat.isDirectory()) return stat.mtimeMs;
+  return Math.max(0, ...readdirSync(path).map((name) => newestMtime(join(path, name))));
+}
+
+before(() => {
+  const stale = !existsSync(BIN) || newestMtime(join(ROOT, 'src')) > statSync(BIN).mtimeMs || newestMtime(join(ROOT, 'package.json')) > statSync(BIN).mtimeMs;
+  if (stale) execFileSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'pipe' });
+  assert.ok(existsSync(BIN), 'npm run build did not produce dist/cli/bin.js');
+});
+
+after(() => {
+  for (const child of children) {
+    if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
+      try {
+        process.kill(child.pid, 'SIGKILL');
+      } catch {
+        // Already gone between the check and the kill.
+      }
+    }
+  }
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function write(name: string, text: string): string {
+  const path = join(dir, name);
+  writeFileSync(path, text);
+  return path;
+}
+
+/** Only what the test sets: no GATEHOUSE_ or OAUTH2_PROXY_ variable leaks in from the runner. */
+function cleanEnv(env: Record<string, string>): NodeJS.ProcessEnv {
+  return { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env };
+}
+
+function start(args: readonly string[], env: Record<string, string> = {}): ChildProcess {
+  const child = spawn(process.execPath, [BIN, ...args], { cwd: dir, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+  children.add(child);
+  return child;
+}
+
+/**
+ * oidc-provider warns on stderr at import time on Node.js 20 (it wants 22+), and the CLI imports it eagerly.
+ * That line is not gatehouse's output; it is stripped so the tests check what gatehouse itself writes.
+ */
+const OIDC_PROVIDER_RUNTIME_WARNING = /^oidc-provider WARNING: Unsupported runtime\..*\n/m;
+
+interface Result {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the CLI to completion. */
+function run(args: readonly string[], env: Record<string, string> = {}, timeoutMs = 20_000): Promise<Result> {
+  const child = start(args, env);
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`gatehouse ${args.join(' ')} did not finish in ${timeoutMs} ms; stderr: ${stderr}`));
+    }, timeoutMs);
+    child.once('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr: stderr.replace(OIDC_PROVIDER_RUNTIME_WARNING, '') });
+    });
+  });
+}
+
+/** A JSON log record. */
+interface LogRecord {
+  level: string;
+  msg: string;
+  log?: string;
+  address?: string;
+  problems?: string;
+}
+
+/** A running `serve`, its JSON log lines collected as they arrive. */
+class Served {
+  readonly records: LogRecord[] = [];
+  stderr = '';
+  private waiters: { predicate: (record: LogRecord) => boolean; resolve: (record: LogRecord) => void }[] = [];
+  private readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+
+  constructor(readonly child: ChildProcess) {
+    let pending = '';
+    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+      pending += chunk;
+      const lines = pending.split('\n');
+      pending = lines.pop() ?? '';
+      for (const line of lines) {
+        if (line.trim() === '') continue;
+        const record = JSON.parse(line) as LogRecord;
+        this.records.push(record);
+        this.waiters = this.waiters.filter((waiter) => {
+          if (!waiter.predicate(record)) return true;
+          waiter.resolve(record);
+          return false;
+        });
+      }
+    });
+    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (this.stderr += chunk));
+    this.exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  }
+
+  /** Resolves with the first record (already logged or still to come) that matches. */
+  waitFor(predicate: (record: LogRecord) => boolean, what: string, timeoutMs = 10_000): Promise<LogRecord> {
+    const seen = this.records.find(predicate);
+    if (seen !== undefined) return Promise.resolve(seen);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no log line '${what}' within ${timeoutMs} ms; got ${JSON.stringify(this.records)}; stderr: ${this.stderr}`)), timeoutMs);
+      this.waiters.push({
+        predicate,
+        resolve: (record) => {
+          clearTimeout(timer);
+          resolve(record);
+        },
+      });
+    });
+  }
+
+  /** Waits for the listening line and returns the bound port. */
+  async port(): Promise<number> {
+    const record = await this.waitFor((entry) => /listening on http:\/\/127\.0\.0\.1:\d+$/.test(entry.msg), 'listening on');
+    const port = Number(/:(\d+)$/.exec(record.msg)?.[1]);
+    assert.ok(port > 0 && port < 65536, record.msg);
+    assert.equal(record.address, `http://127.0.0.1:${port}`);
+    return port;
+  }
+
+  signal(signal: NodeJS.Signals): void {
+    assert.ok(this.child.pid !== undefined);
+    process.kill(this.child.pid, signal);
+  }
+
+  /** Resolves with the exit, or rejects after the timeout. */
+  exit(timeoutMs: number): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+    return Promise.race([
+      this.exited,
+      new Promise<never>((_resolve, reject) => setTimeout(() => reject(new Error(`still running after ${timeoutMs} ms`)), timeoutMs).unref()),
+    ]);
+  }
+}
+
+/** GET over a fresh connection (no keep-alive, so nothing outlives the test). */
+function httpGet(port: number, path: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const request = get({ host: '127.0.0.1', port, path, agent: false, timeout: 5_000 }, (response) => {
+      let body = '';
+      response.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, body }));
+    });
+    request.on('timeout', () => request.destroy(new Error(`GET ${path} timed out`)));
+    request.on('error', reject);
+  });
+}
+
+function isPingAnswer(answer: { status: number; body: string }): boolean {
+  return answer.status === 200 && answer.body === 'OK';
+}
+
+const JSON_LOGS = { GATEHOUSE_LOGGING_FORMAT: 'json' };
+
+describe('version and help', () => {
+  test('--version, -V and version print the package version', async () => {
+    const { version } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
+    for (const arg of ['--version', '-V', 'version']) {
+      const result = await run([arg]);
+      assert.equal(result.code, 0, arg);
+      assert.equal(result.stdout, `${version}\n`, arg);
+      assert.equal(result.stderr, '');
+    }
+  });
+
+  for (const args of [['--help'], ['-h'], ['help'], ['serve', '--help'], ['help', 'serve'], ['config', '--help'], ['config', 'check', '--help'], ['help', 'config'], ['secret', '--help'], ['secret', 'generate', '--help'], ['help', 'secret']]) {
+    test(`gatehouse ${args.join(' ')} shows help with examples, exit 0`, async () => {
+      const result = await run(args);
+      assert.equal(result.code, 0);
+      assert.match(result.stdout, /^Usage: gatehouse/m);
+      assert.match(result.stdout, /^Examples:$/m);
+      assert.equal(result.stderr, '');
+    });
+  }
+
+  test('each command has its own help', async () => {
+    const serve = await run(['serve', '--help']);
+    const config = await run(['config', '--help']);
+    const secret = await run(['secret', '--help']);
+    const main = await run(['--help']);
+    assert.match(serve.stdout, /Usage: gatehouse serve/);
+    assert.match(serve.stdout, /SIGHUP/);
+    assert.match(config.stdout, /Usage: gatehouse config check/);
+    assert.match(secret.stdout, /Usage: gatehouse secret generate/);
+    assert.match(main.stdout, /Commands:/);
+  });
+
+  test('no arguments at all is a usage error with the help on stderr', async () => {
+    const result = await run([]);
+    assert.equal(result.code, 2);
+    assert.equal(result.stdout, '');
+    assert.match(result.stderr, /Usage: gatehouse <command>/);
+  });
+});
+
+describe('usage errors: exit 2, one line, then usage, on stderr', () => {
+  const cases: { args: string[]; error: string; usage: RegExp }[] = [
+    { args: ['bogus'], error: "gatehouse: unknown command 'bogus'", usage: /^Usage: gatehouse <command>/ },
+    { args: ['--bogus'], error: "gatehouse: unknown flag '--bogus'", usage: /^Usage: gatehouse <command>/ },
+    { args: ['serve', '--bogus=1'], error: "gatehouse: unknown flag '--bogus'", usage: /^Usage: gatehouse serve/ },
+    { args: ['serve', 'extra'], error: "gatehouse: unexpected argument 'extra'", usage: /^Usage: gatehouse serve/ },
+    { args: ['config', 'check', '--cookie.nope=1'], error: "gatehouse: unknown flag '--cookie.nope'", usage: /^Usage: gatehouse config check/ },
+    { args: ['config', 'lint'], error: "gatehouse: unknown command 'config lint'", usage: /^Usage: gatehouse config check/ },
+    { args: ['secret', 'rotate'], error: "gatehouse: unknown command 'secret rotate'", usage: /^Usage: gatehouse secret generate/ },
+    { args: ['secret', 'generate', '--length', '32'], error: "gatehouse: unknown flag '--length'", usage: /^Usage: gatehouse secret generate/ },
+    { args: ['serve', '--upstream'], error: "gatehouse: flag '--upstream' needs a value", usage: /^Usage: gatehouse serve/ },
+    { args: ['help', 'bogus'], error: "gatehouse: no help for unknown command 'bogus'", usage: /^Usage: gatehouse <command>/ },
+  ];
+  for (const { args, error, usage } of cases) {
+    test(`gatehouse ${args.join(' ')}`, async () => {
+      const result = await run(args);
+      assert.equal(result.code, 2);
+      assert.equal(result.stdout, '');
+      const lines = result.stderr.split('\n');
+      assert.equal(lines[0], error);
+      assert.match(lines[1]!, usage);
+      assert.match(lines[2]!, /^Run 'gatehouse .*--help' for more\.$/);
+    });
+  }
+});
+
+describe('secret generate', () => {
+  test('prints 32 random bytes as 43 base64url characters', async () => {
+    const first = await run(['secret', 'generate']);
+    const second = await run(['secret', 'generate']);
+    assert.equal(first.code, 0);
+    assert.equal(first.stderr, '');
+    const secret = first.stdout.trim();
+    assert.match(secret, /^[A-Za-z0-9_-]{43}$/);
+    assert.equal(first.stdout, `${secret}\n`);
+    assert.equal(Buffer.from(secret, 'base64url').length, 32);
+    assert.notEqual(second.stdout, first.stdout);
+  });
+
+  test('--bytes 16 and --bytes=24 choose the length', async () => {
+    const sixteen = await run(['secret', 'generate', '--bytes', '16']);
+    assert.equal(sixteen.code, 0);
+    assert.match(sixteen.stdout.trim(), /^[A-Za-z0-9_-]{22}$/);
+    assert.equal(Buffer.from(sixteen.stdout.trim(), 'base64url').length, 16);
+    const twentyFour = await run(['secret', 'generate', '--bytes=24']);
+    assert.equal(twentyFour.code, 0);
+    assert.equal(Buffer.from(twentyFour.stdout.trim(), 'base64url').length, 24);
+  });
+
+  test('--bytes 7 is a usage error', async () => {
+    const result = await run(['secret', 'generate', '--bytes', '7']);
+    assert.equal(result.code, 2);
+    assert.equal(result.stdout, '');
+    assert.match(result.stderr.split('\n')[0]!, /^gatehouse: --bytes must be 16, 24 or 32, not '7'$/);
+  });
+
+  test('a generated secret is accepted as a cookie secret', async () => {
+    const secret = (await run(['secret', 'generate'])).stdout.trim();
+    const { config } = loadConfig({ env: { OAUTH2_PROXY_COOKIE_SECRET: secret } });
+    assert.deepEqual(config.cookie.secrets, [secret]);
+  });
+});
+
+describe('config check', () => {
+  const validEnv = {
+    OAUTH2_PROXY_PROVIDER: 'oidc',
+    OAUTH2_PROXY_OIDC_ISSUER_URL: 'https://example.eu.auth0.com/',
+    OAUTH2_PROXY_CLIENT_ID: 'cli-client',
+    OAUTH2_PROXY_CLIENT_SECRET: CLIENT_SECRET,
+    OAUTH2_PROXY_COOKIE_SECRET: COOKIE_SECRET,
+    OAUTH2_PROXY_REVERSE_PROXY: 'true',
+  };
+
+  test('a valid configuration: every key with its origin, secrets redacted, exit 0', async () => {
+    const file = write('check.yaml', 'cookie:\n  name: _from_file\nauthorization:\n  emailDomains: [example.com]\n');
+    const result = await run(['config', 'check', '--config', file, '--cookie.refresh=1h', '--reverse-proxy'], validEnv);
+    assert.equal(result.code, 0, result.stderr);
+    assert.ok(!`${result.stdout}${result.stderr}`.includes(CLIENT_SECRET), 'the client secret was printed');
+    assert.ok(!`${result.stdout}${result.stderr}`.includes(COOKIE_SECRET), 'the cookie secret was printed');
+    const expected = loadConfig({ file, env: validEnv, flags: [{ name: 'cookie.refresh', text: '1h' }, { name: 'reverse-proxy', text: 'true' }] });
+    const lines = result.stdout.trimEnd().split('\n');
+    assert.equal(lines.length, FIELDS.length);
+    for (const field of FIELDS) {
+      const line = lines.find((candidate) => candidate.split(/\s+/)[0] === field.path);
+      assert.ok(line !== undefined, `${field.path} missing from the output`);
+      const origin = expected.origins.get(field.path)!;
+      assert.ok(line.endsWith(origin.name === undefined ? `  ${origin.kind}` : `  ${origin.kind} ${origin.name}`), line);
+    }
+    assert.match(result.stdout, /^cookie\.name\s+"_from_file"\s+file .*check\.yaml$/m);
+    assert.match(result.stdout, /^cookie\.refresh\s+1h0m0s\s+flag --cookie\.refresh$/m);
+    assert.match(result.stdout, /^proxy\.reverseProxy\s+true\s+flag --reverse-proxy$/m);
+    assert.match(result.stdout, /^provider\.clientSecret\s+\[redacted\]\s+env OAUTH2_PROXY_CLIENT_SECRET$/m);
+    assert.match(result.stdout, /^cookie\.secrets\s+\[\[redacted\]\]\s+env OAUTH2_PROXY_COOKIE_SECRET$/m);
+    assert.match(result.stdout, /^cookie\.expire\s+168h0m0s\s+default$/m);
+    assert.match(result.stderr, /^warning: proxy\.reverseProxy is on and proxy\.trusted is empty/m);
+    assert.match(result.stderr, /configuration is valid/);
+  });
+
+  test('GATEHOUSE_CONFIG names the file when --config is absent', async () => {
+    const file = write('from-env.yaml', 'cookie:\n  name: _via_gatehouse_config\n');
+    const result = await run(['config', 'check'], { GATEHOUSE_CONFIG: file });
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /^cookie\.name\s+"_via_gatehouse_config"\s+file .*from-env\.yaml$/m);
+  });
+
+  test('an invalid configuration: every problem, exit 78', async () => {
+    const file = write('invalid.yaml', 'cookie:\n  secrte: x\n');
+    const result = await run(['config', 'check', '-c', file, '--upstream=http://app:8080'], {
+      OAUTH2_PROXY_OIDC_ISSUER_URL: 'https://example.eu.auth0.com/',
+      OAUTH2_PROXY_CLIENT_SECRET: CLIENT_SECRET,
+      OAUTH2_PROXY_COOKIE_SECRET: 'too-short',
+      OAUTH2_PROXY_FOO: 'bar',
+    });
+    assert.equal(result.code, 78);
+    assert.equal(result.stdout, '');
+    assert.match(result.stderr, /^gatehouse: the configuration has 6 problems:$/m);
+    for (const code of [
+      'ERR_CONFIG_UNKNOWN_KEY',
+      'ERR_CONFIG_UNKNOWN_VARIABLE',
+      'ERR_CONFIG_UPSTREAM_UNSUPPORTED',
+      'ERR_CONFIG_CLIENT_ID_MISSING',
+      'ERR_CONFIG_EMAIL_POLICY_MISSING',
+      'ERR_CONFIG_COOKIE_SECRET_LENGTH',
+    ]) {
+      assert.match(result.stderr, new RegExp(`\\[${code}\\]`), code);
+    }
+    assert.match(result.stderr, /cookie\.secrte \(from file .*invalid\.yaml\): is not a gatehouse option/);
+    assert.match(result.stderr, /OAUTH2_PROXY_FOO/);
+    assert.ok(!result.stderr.includes(CLIENT_SECRET));
+  });
+});
+
+describe('serve', () => {
+  test('an invalid configuration prints only the problems and exits 78', async () => {
+    const result = await run(['serve', '--cookie.name=bad name', '--listen=0.0.0.0:4180'], { ...JSON_LOGS, OAUTH2_PROXY_CLIENT_SECRET: CLIENT_SECRET });
+    assert.equal(result.code, 78);
+    assert.equal(result.stdout, '');
+    assert.match(result.stderr, /^gatehouse: the configuration has 2 problems:$/m);
+    assert.match(result.stderr, /\[ERR_CONFIG_COOKIE_NAME_INVALID\]/);
+    assert.match(result.stderr, /\[ERR_CONFIG_DEV_PROVIDER_EXPOSED\]/);
+    assert.ok(!result.stderr.includes(CLIENT_SECRET));
+  });
+
+  describe('a running server', () => {
+    const config = write('serve.yaml', 'listen: 127.0.0.1:0\ncookie:\n  name: _first\n');
+    let served: Served;
+    let port: number;
+
+    before(async () => {
+      served = new Served(start(['serve', '--config', config], JSON_LOGS));
+      port = await served.port();
+    });
+
+    test('logs JSON with the stream name, and warns about the development provider', async () => {
+      const warning = await served.waitFor((record) => record.msg.includes('DEVELOPMENT provider'), 'dev provider warning');
+      assert.equal(warning.level, 'warn');
+      assert.equal(warning.log, 'standard');
+    });
+
+    test('GET /ping answers 200 OK', async () => {
+      assert.deepEqual(await httpGet(port, '/ping'), { status: 200, body: 'OK' });
+    });
+
+    test('GET /ready answers 200', async () => {
+      const ready = await httpGet(port, '/ready');
+      assert.equal(ready.status, 200);
+      assert.equal(ready.body, 'OK');
+    });
+
+    test('/ping/x, /pingx and /ping?x are not the ping answer', async () => {
+      for (const path of ['/ping/x', '/pingx', '/ping?x=1', '/ping/', '//ping', '/PING']) {
+        const answer = await httpGet(port, path);
+        assert.ok(!isPingAnswer(answer), `${path} got the ping answer`);
+      }
+    });
+
+    test('SIGHUP with a changed valid file reloads it', async () => {
+      writeFileSync(config, 'listen: 127.0.0.1:0\ncookie:\n  name: _second\nmetrics:\n  listen: 127.0.0.1:9\n');
+      const before = served.records.length;
+      served.signal('SIGHUP');
+      const reloaded = await served.waitFor((record) => record.msg === 'configuration reloaded', 'configuration reloaded');
+      assert.equal(reloaded.level, 'info');
+      // The new file's warning proves the new file was read.
+      assert.ok(served.records.slice(before).some((record) => record.msg.startsWith('metrics.listen is set')), JSON.stringify(served.records.slice(before)));
+      assert.deepEqual(await httpGet(port, '/ping'), { status: 200, body: 'OK' });
+    });
+
+    test('SIGHUP with an invalid file logs the failure and keeps serving', async () => {
+      writeFileSync(config, 'listen: 127.0.0.1:0\ncookie:\n  name: bad name\n');
+      served.signal('SIGHUP');
+      const failed = await served.waitFor((record) => record.msg.startsWith('configuration reload failed'), 'configuration reload failed');
+      assert.equal(failed.level, 'error');
+      assert.match(failed.problems ?? '', /ERR_CONFIG_COOKIE_NAME_INVALID/);
+      assert.deepEqual(await httpGet(port, '/ping'), { status: 200, body: 'OK' });
+      assert.equal(served.child.exitCode, null);
+    });
+
+    test('SIGTERM stops it with exit code 0 within a few seconds', async () => {
+      served.signal('SIGTERM');
+      const exit = await served.exit(5_000);
+      assert.deepEqual(exit, { code: 0, signal: null });
+      assert.ok(served.records.some((record) => record.msg === 'shutting down'));
+      assert.ok(served.records.some((record) => record.msg === 'stopped'));
+      await assert.rejects(httpGet(port, '/ping'));
+    });
+  });
+
+  test('oauth2-proxy style: flags alone start serve', async () => {
+    const served = new Served(start(['--http-address=127.0.0.1:0', '--upstream=static://202'], JSON_LOGS));
+    const port = await served.port();
+    assert.deepEqual(await httpGet(port, '/ping'), { status: 200, body: 'OK' });
+    served.signal('SIGTERM');
+    assert.deepEqual(await served.exit(5_000), { code: 0, signal: null });
+  });
+
+  test('SIGINT stops it too', async () => {
+    const served = new Served(start(['serve', '--listen=127.0.0.1:0'], JSON_LOGS));
+    await served.port();
+    served.signal('SIGINT');
+    assert.deepEqual(await served.exit(5_000), { code: 0, signal: null });
+    assert.ok(served.records.some((record) => record.msg === 'shutting down'));
+  });
+});
