@@ -31,6 +31,7 @@ export function requestIdOf(request: IncomingMessage): string {
 
 /** Logs one line per request once the answer is written. */
 export function logRequest(loggers: Loggers, request: IncomingMessage, response: ServerResponse, started: bigint, fields: Record<string, unknown>): void {
+  if (!loggers.request.isLevelEnabled('info')) return;
   response.once('finish', () => {
     const ms = Number(process.hrtime.bigint() - started) / 1e6;
     const path = (request.url ?? '').split('?')[0];

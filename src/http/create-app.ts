@@ -73,6 +73,7 @@ export async function createApp(loaded: LoadedConfig, loggers: Loggers, environm
   const oidc = createOidcClient({ issuer, clientId, clientSecret, timeoutMs: config.provider.timeout, allowHttpLoopback: true });
   const store = createCookieStore({ name: config.cookie.name, secrets });
   const transactions = createLoginTransactions({ cookieName: config.cookie.name, secrets });
+  const noDowngrade = config.cookie.secure && !devMode;
   const redirectPolicy = createRedirectPolicy([...config.proxy.allowedRedirectDomains, ...config.cookie.domains]);
   const devEmailDefault = devMode && config.authorization.emailDomains.length === 0 && config.authorization.emails.length === 0 && config.authorization.emailsFile === '';
   const emailPolicy = createEmailPolicy({
@@ -97,7 +98,11 @@ export async function createApp(loaded: LoadedConfig, loggers: Loggers, environm
     store,
     transactions,
     oidc,
-    validateRedirect: (target) => validateRedirect(target, redirectPolicy),
+    validateRedirect: (target) => {
+      const safe = validateRedirect(target, redirectPolicy);
+      // No downgrade to plain http when cookies are Secure (REDIR-14).
+      return safe !== undefined && noDowngrade && safe.startsWith('http:') ? undefined : safe;
+    },
     emailPolicy,
     emailsFromFile: readEmailsFile(config.authorization.emailsFile),
     bearer,

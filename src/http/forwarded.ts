@@ -12,6 +12,8 @@ export interface ProxyTrust {
   isTrusted(peerAddress: string): boolean;
 }
 
+const TRUST_CACHE_SIZE = 4096;
+
 const TRUST_NOBODY: ProxyTrust = Object.freeze({ isTrusted: () => false });
 
 /**
@@ -33,11 +35,21 @@ export function createProxyTrust(options: { reverseProxy: boolean; trusted: read
     if (mapped !== undefined && isIPv4(mapped)) list.addSubnet(mapped, cidr.prefix - 96, 'ipv4');
     else list.addSubnet(cidr.address, cidr.prefix, cidr.family);
   }
+  // BlockList#check builds a SocketAddress per call (about 1 µs on Node 20), and the hot path asks about the
+  // same few proxies and clients over and over. Keyed by the text as received, and only for texts that are
+  // addresses (so at most 45 characters), so hostile X-Forwarded-For values cannot grow it; a flood of
+  // distinct addresses only costs the uncached price.
+  const verdicts = new Map<string, boolean>();
   return Object.freeze({
     isTrusted(peerAddress: string): boolean {
+      let verdict = verdicts.get(peerAddress);
+      if (verdict !== undefined) return verdict;
       const address = normalizeAddress(peerAddress);
       if (address === undefined) return false;
-      return list.check(address, address.includes(':') ? 'ipv6' : 'ipv4');
+      verdict = list.check(address, address.includes(':') ? 'ipv6' : 'ipv4');
+      if (verdicts.size >= TRUST_CACHE_SIZE) verdicts.clear();
+      verdicts.set(peerAddress, verdict);
+      return verdict;
     },
   });
 }
@@ -69,7 +81,7 @@ export interface ResolvedRequest {
   uri: string;
   /**
    * Right-most untrusted address of the `X-Forwarded-For` + peer chain when the peer is trusted, else the
-   * peer; IPv4-mapped IPv6 normalised to IPv4. `unknown` (RFC 7239 §6.3) when that hop is not an address.
+   * peer; IPv4-mapped IPv6 normalised to IPv4. `unknown` (RFC 7239 §6.2) when that hop is not an address.
    */
   clientIp: string;
   /** True when the peer is trusted and at least one `X-Forwarded-*` / `X-Original-*` header was used. */
@@ -82,7 +94,7 @@ export type ResolveFailure = 'bad-host' | 'bad-proto' | 'bad-method' | 'bad-uri'
 /** The outcome of {@link resolveRequest}. */
 export type ResolveResult = { ok: true; request: ResolvedRequest } | { ok: false; reason: ResolveFailure };
 
-/** The client address reported when the right-most untrusted hop is not an IP address (RFC 7239 §6.3). */
+/** The client address reported when the right-most untrusted hop is not an IP address (RFC 7239 §6.2). */
 export const UNKNOWN_CLIENT = 'unknown';
 
 /** The most `X-Forwarded-For` entries walked, right to left. */
@@ -120,7 +132,18 @@ export function resolveRequest(facts: RequestFacts, trust: ProxyTrust): ResolveR
     hostText = lastValue(headers['x-forwarded-host']);
     uriText = lastUriValue(headers['x-forwarded-uri']);
     originOnly = uriText !== undefined;
-    uriText ??= lastUriValue(headers['x-original-url']);
+    if (uriText === undefined) {
+      uriText = lastUriValue(headers['x-original-url']);
+      // ingress-nginx: X-Original-URL is `$scheme://$http_host$request_uri` while Host names the auth
+      // service, so scheme and host come from it unless X-Forwarded-* said otherwise.
+      const absolute = uriText === undefined ? null : /^(https?):\/\/([^/?#]+)/i.exec(uriText);
+      if (absolute !== null) {
+        // ingress-nginx also sends `X-Forwarded-Proto: ""` on purpose: blank means not said, here only.
+        if (schemeText === '') schemeText = undefined;
+        schemeText ??= absolute[1];
+        hostText ??= absolute[2];
+      }
+    }
     forwarded = method !== undefined || schemeText !== undefined || hostText !== undefined || uriText !== undefined;
   }
 
@@ -182,8 +205,9 @@ function lastValue(value: string | string[] | undefined): string | undefined {
 function lastUriValue(value: string | string[] | undefined): string | undefined {
   const text = Array.isArray(value) ? value[value.length - 1] : value;
   if (text === undefined) return undefined;
-  const start = Math.max(text.lastIndexOf(', '), text.lastIndexOf(',\t'));
-  return trimOws(text, start === -1 ? 0 : start + 1, text.length);
+  let comma = text.lastIndexOf(',');
+  while (comma > 0 && !isOws(text.charCodeAt(comma + 1))) comma = text.lastIndexOf(',', comma - 1);
+  return trimOws(text, comma !== -1 && isOws(text.charCodeAt(comma + 1)) ? comma + 1 : 0, text.length);
 }
 
 function trimOws(text: string, start: number, end: number): string {
@@ -392,12 +416,11 @@ function absoluteSchemeLength(text: string): number {
  * (authentik CVE-2024-47070). A hop that is not an address stops the walk as `unknown`.
  */
 function walkForwardedFor(value: string | string[] | undefined, peer: string, trust: ProxyTrust): string {
-  let client = normalizeAddress(peer) ?? UNKNOWN_CLIENT;
-  if (value === undefined) return client;
-  const parts = Array.isArray(value) ? value : [value];
+  let client: string | undefined;
   let hops = 0;
-  for (let p = parts.length - 1; p >= 0; p--) {
-    const text = parts[p] ?? '';
+  const parts = value === undefined ? 0 : Array.isArray(value) ? value.length : 1;
+  for (let p = parts - 1; p >= 0; p--) {
+    const text = (Array.isArray(value) ? value[p] : value) ?? '';
     if (trimOws(text, 0, text.length) === '') continue;
     let end = text.length;
     for (;;) {
@@ -413,7 +436,7 @@ function walkForwardedFor(value: string | string[] | undefined, peer: string, tr
     }
   }
   // Every hop is a trusted proxy: the left-most one is the closest we know to the client.
-  return client;
+  return client ?? normalizeAddress(peer) ?? UNKNOWN_CLIENT;
 }
 
 /** A bare IPv4 or IPv6 address, lower-case, with IPv4-mapped IPv6 (`::ffff:10.0.0.5`) reduced to IPv4. */
