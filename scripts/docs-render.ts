@@ -66,6 +66,12 @@ const SECTIONS: readonly Section[] = [
   { id: 'authorization', title: 'authorization', keys: ['authorization'], intro: 'Who may sign in once the provider has said who they are.' },
   { id: 'bearer', title: 'bearer', keys: ['bearer'], intro: 'Requests that carry `Authorization: Bearer <JWT>` instead of a session cookie.' },
   { id: 'logging', title: 'logging', keys: ['logging'], intro: 'What is logged, and how.' },
+  {
+    id: 'routes-and-policies',
+    title: 'Routes and policies',
+    keys: ['routes', 'policies', 'routeDefault'],
+    intro: 'Per-host and per-path authorization: an ordered list of routes and named policies. docs/policy.md explains matching, requirements, CEL expressions and decisions.',
+  },
 ];
 
 // ---------------------------------------------------------------------------------------------------------
@@ -104,6 +110,7 @@ const PROBE_TEXT: Readonly<Record<LeafKind, string>> = {
   enum: 'x',
   secret: 'x',
   secretList: 'x',
+  structured: 'x',
 };
 
 function equivalents(): Equivalent[] {
@@ -343,6 +350,8 @@ function typeText(field: Field, leaf: JsonObject | undefined): string {
       return 'secret';
     case 'secretList':
       return 'list of secrets';
+    case 'structured':
+      return field.path === 'routes' ? 'list of [routes](#routes-and-policies)' : 'map of [policies](#routes-and-policies)';
   }
 }
 
@@ -353,10 +362,12 @@ function defaultText(field: Field): string {
 }
 
 function envText(field: Field): string {
+  if (field.kind === 'structured') return 'file only';
   return field.secret ? `${code(field.env)}<br>${code(`${field.env}_FILE`)}` : code(field.env);
 }
 
 function flagText(field: Field): string {
+  if (field.kind === 'structured') return 'file only';
   return field.secret ? `${code(field.flag)}<br>${code(`${field.flag}-file`)}` : code(field.flag);
 }
 

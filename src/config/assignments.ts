@@ -57,6 +57,11 @@ export function convertText(kind: LeafKind, text: string): Converted {
     case 'list':
     case 'secretList':
       return { ok: true, value: splitList(text) };
+    case 'structured':
+      return {
+        ok: false,
+        problem: { code: 'ERR_CONFIG_FILE_ONLY', message: 'can only be set in the YAML file', fix: 'write it in the file given with --config' },
+      };
     case 'string':
     case 'secret':
     case 'enum':

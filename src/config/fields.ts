@@ -49,6 +49,7 @@ function unwrapObject(schema: z.ZodType): z.ZodObject | undefined {
 function formatDefault(kind: LeafKind, value: unknown): string {
   if (kind === 'duration' && typeof value === 'number') return formatDuration(value);
   if (Array.isArray(value)) return value.length === 0 ? '' : value.join(',');
+  if (typeof value === 'object' && value !== null) return '';
   if (kind === 'secret' || kind === 'secretList') return '';
   return String(value);
 }

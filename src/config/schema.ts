@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { parseDuration } from './duration.js';
 
 /** What kind of value a leaf holds; drives how env and flag strings are parsed. */
-export type LeafKind = 'string' | 'boolean' | 'integer' | 'duration' | 'list' | 'enum' | 'secret' | 'secretList';
+export type LeafKind = 'string' | 'boolean' | 'integer' | 'duration' | 'list' | 'enum' | 'secret' | 'secretList' | 'structured';
 
 /** Metadata attached to every leaf of the schema. */
 export interface LeafMeta {
@@ -151,7 +151,8 @@ const ForwardAuthSchema = z
     skipProviderButton: bool('Send unauthenticated browsers straight to the provider instead of the sign-in page.', false),
     forceJsonErrors: bool('Answer unauthenticated and forbidden requests with JSON, never a redirect or page.', false),
     apiRoutes: list('Regular expressions (RE2) on the request URI; matching requests get 401 JSON instead of a login redirect.', '^/api/'),
-    skipAuthRoutes: list('`[METHOD=]regex` or `[METHOD!=]regex` on the path; matching requests are allowed without login.', 'GET=^/api/health$'),
+    skipAuthRoutes: list('`[METHOD=]regex` or `[METHOD!=]regex` on the normalized path; matching requests are allowed without login (public routes before every other route).', 'GET=^/api/health$'),
+    reasonHeader: bool('Add `X-Gatehouse-Reason: <reason code>` to denials, for operators (the codes name no policy internals).', true),
   })
   .prefault({});
 
@@ -190,6 +191,48 @@ const LoggingSchema = z
   })
   .prefault({});
 
+const nonEmpty = z.string().min(1);
+
+const RequireSchema = z.strictObject({
+  emailDomains: z.array(nonEmpty).optional().meta({ description: 'Email domains, as authorization.emailDomains.' }),
+  emails: z.array(nonEmpty).optional().meta({ description: 'Email addresses, one of which the identity must have.' }),
+  groups: z.array(nonEmpty).optional().meta({ description: 'Groups, one of which the identity must have.' }),
+  claims: z
+    .record(nonEmpty, z.union([nonEmpty, z.array(nonEmpty).min(1)]))
+    .optional()
+    .meta({ description: 'Claim (dot path) → a value or a list of accepted values; a list claim passes when it holds one of them.' }),
+});
+
+/** What a route or a named policy demands. */
+const PolicyFields = {
+  auth: z
+    .union([z.literal('public'), z.array(z.string().regex(/^(session|bearer:[A-Za-z0-9_-]+)$/, 'must be session or bearer:<profile>')).min(1)])
+    .optional()
+    .meta({ description: '`public` (no authentication), or the accepted methods: `session`, `bearer:<profile>`. Default: session (and bearer:provider with bearer.provider).' }),
+  require: RequireSchema.optional(),
+  allow: nonEmpty.optional().meta({ description: 'CEL expression over `identity` and `request` that must be true.' }),
+  deny: nonEmpty.optional().meta({ description: 'CEL expression over `identity` and `request`; when true the request is denied (deny wins).' }),
+  mode: z.enum(['enforce', 'audit']).optional().meta({ description: '`audit`: evaluate and log what would be denied, but allow.' }),
+};
+
+const PolicySchema = z.strictObject(PolicyFields);
+
+const RouteSchema = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be 1 to 64 letters, digits, _ . -').meta({ description: 'Unique name, shown in logs and explanations.' }),
+  hosts: z.array(nonEmpty).optional().meta({ description: 'Hosts: exact, or `*.example.com` for every subdomain. Default: any.' }),
+  paths: z.array(nonEmpty).optional().meta({ description: 'Normalized paths: exact (`/api/health`), `/admin/**` (it and everything below), `*` within a segment. Default: any.' }),
+  methods: z.array(nonEmpty).optional().meta({ description: 'Methods (from trusted X-Forwarded-Method). Default: any.' }),
+  sources: z.array(nonEmpty).optional().meta({ description: 'CIDRs of the client address, resolved through trusted proxies. Default: any.' }),
+  caseSensitive: z.boolean().optional().meta({ description: 'Match paths case-sensitively. Default: false, as broad as a case-insensitive backend.' }),
+  policy: z.string().optional().meta({ description: 'Name of a policy in `policies` to apply instead of inline fields.' }),
+  ...PolicyFields,
+});
+
+/** A route of the configuration. */
+export type RouteConfig = z.output<typeof RouteSchema>;
+/** A named policy of the configuration. */
+export type PolicyConfig = z.output<typeof PolicySchema>;
+
 /** The native configuration (what `gatehouse.yaml` holds). */
 export const ConfigSchema = z
   .strictObject({
@@ -205,6 +248,15 @@ export const ConfigSchema = z
     authorization: AuthorizationSchema,
     bearer: BearerSchema,
     logging: LoggingSchema,
+    routes: leaf(z.array(RouteSchema).default([]), {
+      kind: 'structured',
+      description: 'Ordered routes: the first whose hosts, paths, methods and sources match decides who may authenticate how and what they need. YAML file only.',
+    }),
+    policies: leaf(z.record(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/), PolicySchema).default({}), {
+      kind: 'structured',
+      description: 'Named policies, applied by a route (`policy: NAME`) or by the proxy (`?policy=NAME` on the forward-auth URL). YAML file only.',
+    }),
+    routeDefault: enumOf(['auto', 'deny', 'authenticated'], 'auto', 'When no route matches: `deny`, or `authenticated` (any signed-in user passing `authorization`, the oauth2-proxy behaviour). `auto`: deny when routes are configured, authenticated otherwise.'),
   })
 
 

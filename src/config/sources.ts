@@ -120,6 +120,9 @@ function interpolateValue(value: unknown, path: string, origin: Origin, env: Nod
     return expanded;
   }
   if (Array.isArray(value)) return value.map((item) => interpolateValue(item, path, origin, env, result));
+  if (typeof value === 'object' && value !== null) {
+    return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, interpolateValue(item, path, origin, env, result)]));
+  }
   return value;
 }
 

@@ -3,7 +3,8 @@
  * each with its key path, what is wrong and the fix.
  */
 import { decodeCookieSecret } from '../crypto/secret.js';
-import { compileRegex, parseSkipAuthRoute } from '../policy/regex.js';
+import { compileRegex } from '../policy/regex.js';
+import { compilePolicySet, PolicyCompileError } from '../policy/routes.js';
 import { isLoopbackHost, parseCidr, parseListenAddress } from './address.js';
 import type { Problem } from './problems.js';
 import type { Config } from './schema.js';
@@ -154,13 +155,30 @@ export function validateConfig(config: Config): Problem[] {
       add('ERR_CONFIG_REGEX_INVALID', `forwardAuth.apiRoutes[${index}]`, `'${pattern}' is not a valid RE2 expression: ${(error as Error).message}`, 'fix the expression (RE2 syntax, as oauth2-proxy)');
     }
   });
-  config.forwardAuth.skipAuthRoutes.forEach((route, index) => {
-    try {
-      parseSkipAuthRoute(route);
-    } catch (error) {
-      add('ERR_CONFIG_REGEX_INVALID', `forwardAuth.skipAuthRoutes[${index}]`, `'${route}' is not a valid route: ${(error as Error).message}`, 'write [METHOD=]regex, such as GET=^/api/health$');
+  try {
+    compilePolicySet(config);
+  } catch (error) {
+    if (!(error instanceof PolicyCompileError)) throw error;
+    for (const problem of error.problems) {
+      if (problem.path.startsWith('forwardAuth.skipAuthRoutes')) {
+        add('ERR_CONFIG_REGEX_INVALID', problem.path, `is not a valid route: ${problem.message}`, 'write [METHOD=]regex, such as GET=^/api/health$');
+      } else {
+        add('ERR_CONFIG_ROUTE_INVALID', problem.path, problem.message, 'fix this part of the route or policy; docs/policy.md describes every field');
+      }
     }
-  });
+  }
+  const profiles = new Set(config.bearer.provider ? ['provider'] : []);
+  const checkAuth = (path: string, auth: 'public' | readonly string[] | undefined) => {
+    if (auth === undefined || auth === 'public') return;
+    for (const method of auth) {
+      const profile = method.startsWith('bearer:') ? method.slice('bearer:'.length) : undefined;
+      if (profile !== undefined && !profiles.has(profile)) {
+        add('ERR_CONFIG_BEARER_PROFILE_UNKNOWN', `${path}.auth`, `names the bearer profile '${profile}', which is not configured`, profile === 'provider' ? "set bearer.provider: true to accept the provider's own tokens" : 'define the profile, or use bearer:provider');
+      }
+    }
+  };
+  config.routes.forEach((route, index) => checkAuth(`routes[${index}]`, route.auth));
+  for (const [name, policy] of Object.entries(config.policies)) checkAuth(`policies.${name}`, policy.auth);
 
   for (const [path, values] of [
     ['authorization.emailDomains', config.authorization.emailDomains],

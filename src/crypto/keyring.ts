@@ -69,7 +69,8 @@ export function createKeyring(secrets: readonly string[], purpose: SealPurpose):
       // base64url only: Buffer.from would silently skip other characters.
       if (!/^[A-Za-z0-9_-]+$/.test(encoded)) return undefined;
       const bytes = Buffer.from(encoded, 'base64url');
-      if (bytes.length < OVERHEAD) return undefined;
+      // Only the canonical encoding: spare low bits in the last character would give a second spelling.
+      if (bytes.length < OVERHEAD || bytes.toString('base64url') !== encoded) return undefined;
       const kid = bytes.subarray(0, KID_BYTES);
       const key = findKey(kid);
       if (key === undefined) return undefined;

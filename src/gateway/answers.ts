@@ -42,6 +42,9 @@ export function explainDenial(reason: string): { heading: string; detail: string
     case 'group-not-allowed':
     case 'query-group-not-allowed':
       return { heading: 'You do not have access to this page', detail: 'This page is open to members of certain groups, and your account is not in one of them. Ask the owner of this site to add you, or sign in with another account.' };
+    case 'no-route-matched':
+    case 'policy-unknown':
+      return { heading: 'This address is not open', detail: 'Nothing here is configured to be reachable through this gateway. If you expected to reach something, tell the owner of this site what address you opened.' };
     default:
       return { heading: 'You do not have access to this page', detail: 'You are signed in, but this account is not allowed here. Sign in with another account, or ask the owner of this site to allow yours.' };
   }

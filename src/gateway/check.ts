@@ -1,13 +1,15 @@
 /**
- * The forward-auth check: authenticate (bearer token, then session cookie), refresh when due,
+ * The forward-auth check: normalize the path, select the route (or the policy the proxy names), then
+ * authenticate the way that route accepts (bearer token or session cookie, refreshing when due), then
  * authorize, and answer. This is the hot path: a valid session cookie is answered from memory after the
- * first time it is seen, with no I/O and no allocation beyond the answer's headers.
+ * first time it is seen, with no I/O.
  */
 import type { OutgoingHttpHeaders } from 'node:http';
 import { identityFromClaims, type Identity } from '../identity/index.js';
 import { bearerTokenOf } from '../jwt/index.js';
-import { authorizeIdentity, authorizeQuery, parseQueryConstraints, type Decision } from '../policy/email-policy.js';
-import { matchesSkipAuthRoute } from '../policy/regex.js';
+import { authorizeIdentity, authorizeQuery, parseQueryConstraints } from '../policy/email-policy.js';
+import { normalizePath } from '../policy/path.js';
+import { evaluatePolicy, type CompiledPolicy, type PolicyRequest } from '../policy/requirements.js';
 import type { LoadResult, Session } from '../session/index.js';
 import { forbiddenPage, json, redirect, text, withCookies } from './answers.js';
 import type { GatewayContext } from './context.js';
@@ -22,6 +24,7 @@ export type CheckMode = 'proxy' | 'auth';
 export type AllowRenderer = (request: GatewayRequest, identity: Identity, headers: OutgoingHttpHeaders) => Verdict;
 
 const ANONYMOUS: Identity = Object.freeze({ sub: '', email: '', emailVerified: false, groups: [], username: '', issuer: '', authMethod: 'session' });
+const NO_CLAIMS: Readonly<Record<string, unknown>> = Object.freeze({});
 
 const firstHeader = (value: string | string[] | undefined): string | undefined => (Array.isArray(value) ? value[0] : value);
 
@@ -40,31 +43,30 @@ export function isApiRequest(context: GatewayContext, request: GatewayRequest): 
     const accept = firstHeader(headers.accept) ?? '';
     if (!accept.includes('text/html')) return true;
   }
-  const path = request.view.uri;
-  return context.apiRoutes.some((route) => route.test(path));
+  const uri = request.view.uri;
+  return context.apiRoutes.some((route) => route.test(uri));
 }
 
 /** Creates the check. */
 export function createCheck(context: GatewayContext, refresher: Refresher, renderAllow: AllowRenderer) {
   const { config } = context;
   const headerOptions = config.identityHeaders;
+  const reasonHeader = config.forwardAuth.reasonHeader;
+  const reasonHeaders = (reason: string): OutgoingHttpHeaders => (reasonHeader ? { 'x-gatehouse-reason': reason } : {});
 
-  const authorize = (identity: Identity, request: GatewayRequest): Decision => {
-    const decision = authorizeIdentity(identity, context.emailPolicy, context.emailsFromFile);
-    if (!decision.allow) return decision;
-    if (request.endpointSearch === '') return decision;
-    const constraints = parseQueryConstraints(request.query);
-    return constraints === undefined ? decision : authorizeQuery(identity, constraints);
-  };
-
-  const unauthenticated = (request: GatewayRequest, mode: CheckMode, reason: string, cookies: readonly string[]): Verdict => {
+  const unauthenticated = (request: GatewayRequest, mode: CheckMode, reason: string, cookies: readonly string[], policy: CompiledPolicy): Verdict => {
     const { view } = request;
+    // A route that accepts only bearer tokens never sends anyone to a login page.
+    if (!policy.auth.session) {
+      const verdict = json(401, { error: 'unauthenticated', reason }, 'deny', reason, { ...reasonHeaders(reason), 'www-authenticate': 'Bearer realm="gatehouse"' });
+      return { ...verdict, headers: withCookies(verdict.headers, cookies) };
+    }
     if (mode === 'auth') {
       const login = `${context.originOf(view)}/oauth2/start?rd=${encodeURIComponent(context.returnToFor(view))}`;
-      return { ...text(401, 'Unauthorized', 'deny', reason, { 'x-gatehouse-reason': reason, 'x-gatehouse-login': login }), headers: withCookies({ 'content-type': 'text/plain; charset=utf-8', 'x-gatehouse-reason': reason, 'x-gatehouse-login': login }, cookies) };
+      return { ...text(401, 'Unauthorized', 'deny', reason), headers: withCookies({ 'content-type': 'text/plain; charset=utf-8', ...reasonHeaders(reason), 'x-gatehouse-login': login }, cookies) };
     }
     if (isApiRequest(context, request)) {
-      const verdict = json(401, { error: 'unauthenticated', reason }, 'deny', reason, { 'x-gatehouse-reason': reason, 'www-authenticate': 'Bearer' });
+      const verdict = json(401, { error: 'unauthenticated', reason }, 'deny', reason, { ...reasonHeaders(reason), 'www-authenticate': 'Bearer' });
       return { ...verdict, headers: withCookies(verdict.headers, cookies) };
     }
     const returnTo = context.returnToFor(view);
@@ -74,61 +76,116 @@ export function createCheck(context: GatewayContext, refresher: Refresher, rende
   };
 
   const forbidden = (request: GatewayRequest, mode: CheckMode, identity: Identity, reason: string): Verdict => {
-    if (mode === 'auth') return text(403, 'Forbidden', 'deny', reason, { 'x-gatehouse-reason': reason });
-    if (isApiRequest(context, request)) return json(403, { error: 'forbidden', reason }, 'deny', reason, { 'x-gatehouse-reason': reason });
+    const user = identity.email === '' ? identity.sub : identity.email;
+    if (mode === 'auth') return { ...text(403, 'Forbidden', 'deny', reason, reasonHeaders(reason)), user };
+    if (isApiRequest(context, request) || identity.authMethod === 'bearer') return { ...json(403, { error: 'forbidden', reason }, 'deny', reason, reasonHeaders(reason)), user };
     const back = context.returnToFor(request.view);
     const switchUrl = `${context.originOf(request.view)}/oauth2/sign_out?rd=${encodeURIComponent(`/oauth2/start?prompt=login&rd=${encodeURIComponent(back)}`)}`;
-    return { ...forbiddenPage(reason, identity.email === '' ? identity.sub : identity.email, switchUrl, request.requestId), user: identity.email };
+    const verdict = forbiddenPage(reason, user === '' ? 'nobody' : user, switchUrl, request.requestId);
+    return { ...verdict, headers: { ...verdict.headers, ...reasonHeaders(reason) }, user };
   };
 
-  const allow = (request: GatewayRequest, mode: CheckMode, identity: Identity, session: Pick<Session, 'idToken' | 'accessToken'>, reason: string, cookies: readonly string[]): Verdict => {
-    const headers = withCookies(identityHeaders(identity, session, headerOptions), cookies);
+  const allow = (request: GatewayRequest, mode: CheckMode, identity: Identity, tokens: Pick<Session, 'idToken' | 'accessToken'>, reason: string, cookies: readonly string[]): Verdict => {
+    const headers = withCookies(identityHeaders(identity, tokens, headerOptions), cookies);
     const verdict: Verdict = mode === 'auth' ? { status: 202, headers, body: '', outcome: 'allow', reason } : renderAllow(request, identity, headers);
     return { ...verdict, reason, user: identity.email === '' ? identity.sub : identity.email };
   };
 
-  const checkBearer = async (request: GatewayRequest, mode: CheckMode, token: string): Promise<Verdict> => {
+  /** Global authorization (oauth2-proxy's), then query constraints, then the route's policy. */
+  const authorize = (request: GatewayRequest, mode: CheckMode, policy: CompiledPolicy, label: string, policyRequest: PolicyRequest, identity: Identity, claims: Readonly<Record<string, unknown>>, fromProvider: boolean): { allow: true } | { allow: false; verdict: Verdict } => {
+    let reason: string | undefined;
+    if (fromProvider) {
+      const global = authorizeIdentity(identity, context.emailPolicy, context.emailsFromFile);
+      if (!global.allow) reason = global.reason;
+    }
+    if (reason === undefined && request.endpointSearch !== '') {
+      const constraints = parseQueryConstraints(request.query);
+      const decision = constraints === undefined ? { allow: true as const } : authorizeQuery(identity, constraints);
+      if (!decision.allow) reason = decision.reason;
+    }
+    if (reason === undefined) {
+      const decision = evaluatePolicy(policy, identity, claims, policyRequest);
+      if (!decision.allow) {
+        if (policy.audit) {
+          context.loggers.auth.warn({ requestId: request.requestId, policy: label, reason: decision.reason, requirement: decision.requirement, user: identity.email }, 'audit: this request would be denied');
+          return { allow: true };
+        }
+        reason = decision.reason;
+      }
+    }
+    return reason === undefined ? { allow: true } : { allow: false, verdict: forbidden(request, mode, identity, reason) };
+  };
+
+  const checkBearer = async (request: GatewayRequest, mode: CheckMode, token: string, policy: CompiledPolicy, label: string, policyRequest: PolicyRequest): Promise<Verdict> => {
     const bearer = context.bearer;
-    if (bearer === undefined) return unauthenticated(request, mode, 'bearer-not-accepted', []);
+    if (bearer === undefined) return unauthenticated(request, mode, 'bearer-not-accepted', [], policy);
     try {
       const claims = await bearer.verify(token);
       const identity = identityFromClaims(claims, config.provider.claims, 'bearer');
-      const decision = authorize(identity, request);
-      if (!decision.allow) return forbidden(request, mode, identity, decision.reason);
+      const decision = authorize(request, mode, policy, label, policyRequest, identity, claims, true);
+      if (!decision.allow) return decision.verdict;
       return allow(request, mode, identity, { idToken: token }, 'bearer-valid', []);
     } catch (error) {
       const description = error instanceof Error ? error.message : 'invalid token';
       context.loggers.auth.info({ requestId: request.requestId, reason: 'bearer-invalid', detail: description }, 'bearer token rejected');
       // An invalid bearer never falls back to the cookie (POL-20): the caller meant the token.
       return json(401, { error: 'invalid_token', reason: 'bearer-invalid' }, 'deny', 'bearer-invalid', {
+        ...reasonHeaders('bearer-invalid'),
         'www-authenticate': `Bearer error="invalid_token", error_description="${description.replace(/["\\]/g, '')}"`,
-        'x-gatehouse-reason': 'bearer-invalid',
       });
     }
   };
 
+  const denyWithoutPolicy = (request: GatewayRequest, mode: CheckMode, reason: string): Verdict => {
+    if (mode === 'auth' || isApiRequest(context, request)) {
+      return mode === 'auth' ? text(403, 'Forbidden', 'deny', reason, reasonHeaders(reason)) : json(403, { error: 'forbidden', reason }, 'deny', reason, reasonHeaders(reason));
+    }
+    const verdict = forbiddenPage(reason, 'nobody in particular', `${context.originOf(request.view)}/`, request.requestId);
+    return { ...verdict, headers: { ...verdict.headers, ...reasonHeaders(reason) } };
+  };
+
   return async function check(request: GatewayRequest, mode: CheckMode): Promise<Verdict> {
     const { view } = request;
-    const path = view.uri.split('?')[0] ?? '/';
-    const skipped = context.skipAuthRoutes.some((route) => matchesSkipAuthRoute(route, view.method, path));
-
-    const authorization = firstHeader(request.headers.authorization);
-    const token = bearerTokenOf(authorization);
-    if (token !== undefined && context.bearer !== undefined && !skipped) return checkBearer(request, mode, token);
+    const normalized = normalizePath(view.uri);
+    if (!normalized.ok) return text(400, 'Bad Request', 'deny', 'bad-path', reasonHeaders('bad-path'));
+    const queryAt = view.uri.indexOf('?');
+    const policyRequest: PolicyRequest = {
+      method: view.method,
+      scheme: view.scheme,
+      host: view.host,
+      path: normalized.path,
+      search: queryAt === -1 ? '' : view.uri.slice(queryAt),
+      ip: view.clientIp,
+      headers: request.headers,
+    };
+    const policyName = request.endpointSearch === '' ? undefined : (request.query.getAll('policy').length > 1 ? '' : (request.query.get('policy') ?? undefined));
+    const selection = context.policySet.select(policyRequest, policyName);
+    const policy = selection.policy;
+    if (policy === undefined) {
+      if (policyName !== undefined) context.loggers.standard.error({ requestId: request.requestId, policy: policyName }, 'the proxy named a policy that is not configured');
+      return { ...denyWithoutPolicy(request, mode, policyName === undefined ? 'no-route-matched' : 'policy-unknown'), route: selection.label };
+    }
+    const label = selection.label;
 
     const now = context.nowSeconds();
-    const loaded: LoadResult = context.store.loadSync?.(request.jar, now) ?? (await context.store.load(request.jar, now));
-    if (skipped) {
-      // Public route: allowed, with the identity headers of a session if there is one (oauth2-proxy does
-      // the same), and empty ones otherwise so the proxy still overwrites whatever the client sent.
-      const session = loaded.kind === 'session' ? loaded.session : undefined;
-      return allow(request, mode, session?.identity ?? ANONYMOUS, session ?? {}, 'skip-auth-route', []);
+    if (policy.auth.public) {
+      // Public: allowed, with the identity headers of a session if there is one (oauth2-proxy does the
+      // same), and empty ones otherwise so the proxy still overwrites whatever the client sent.
+      const loaded = context.store.loadSync?.(request.jar, now);
+      const session = loaded?.kind === 'session' ? loaded.session : undefined;
+      return { ...allow(request, mode, session?.identity ?? ANONYMOUS, session ?? {}, 'route-public', []), route: label };
     }
-    if (loaded.kind === 'none') return unauthenticated(request, mode, 'user-unauthenticated', []);
+
+    const token = policy.auth.bearer.length > 0 ? bearerTokenOf(firstHeader(request.headers.authorization)) : undefined;
+    if (token !== undefined) return { ...(await checkBearer(request, mode, token, policy, label, policyRequest)), route: label };
+    if (!policy.auth.session) return { ...unauthenticated(request, mode, 'bearer-missing', [], policy), route: label };
+
+    const loaded: LoadResult = context.store.loadSync?.(request.jar, now) ?? (await context.store.load(request.jar, now));
+    if (loaded.kind === 'none') return { ...unauthenticated(request, mode, 'user-unauthenticated', [], policy), route: label };
     if (loaded.kind === 'invalid') {
       context.loggers.auth.info({ requestId: request.requestId, reason: loaded.reason }, 'session cookie not usable');
       const cleared = await context.store.clear(request.jar, context.sessionCookie(view, 0));
-      return unauthenticated(request, mode, loaded.reason, cleared);
+      return { ...unauthenticated(request, mode, loaded.reason, cleared, policy), route: label };
     }
 
     let { session } = loaded;
@@ -136,18 +193,18 @@ export function createCheck(context: GatewayContext, refresher: Refresher, rende
     const due = refresher.due(session, now);
     if (due === 'relogin') {
       const cleared = await context.store.clear(request.jar, context.sessionCookie(view, 0));
-      return unauthenticated(request, mode, 'session-token-expired', cleared);
+      return { ...unauthenticated(request, mode, 'session-token-expired', cleared, policy), route: label };
     }
     if (due === 'refresh') {
       const navigation = mode === 'proxy' && (view.method === 'GET' || view.method === 'HEAD') && !isApiRequest(context, request);
       if (navigation) {
         // Proxies drop Set-Cookie from a 2xx auth answer; a round trip through /oauth2/ delivers it.
-        return redirect(`${context.originOf(view)}/oauth2/refresh?rd=${encodeURIComponent(context.returnToFor(view))}`, 'session-refresh');
+        return { ...redirect(`${context.originOf(view)}/oauth2/refresh?rd=${encodeURIComponent(context.returnToFor(view))}`, 'session-refresh'), route: label };
       }
       const refreshed = await refresher.refresh(loaded.handle, session, request);
       if (refreshed === undefined) {
         const cleared = await context.store.clear(request.jar, context.sessionCookie(view, 0));
-        return unauthenticated(request, mode, 'session-refresh-failed', cleared);
+        return { ...unauthenticated(request, mode, 'session-refresh-failed', cleared, policy), route: label };
       }
       session = refreshed.session;
       cookies = refreshed.cookies;
@@ -155,8 +212,8 @@ export function createCheck(context: GatewayContext, refresher: Refresher, rende
       cookies = await context.store.save(session, request.jar, context.sessionCookie(view, session.expiresAt - now));
     }
 
-    const decision = authorize(session.identity, request);
-    if (!decision.allow) return forbidden(request, mode, session.identity, decision.reason);
-    return allow(request, mode, session.identity, session, 'session-valid', cookies);
+    const decision = authorize(request, mode, policy, label, policyRequest, session.identity, NO_CLAIMS, true);
+    if (!decision.allow) return { ...decision.verdict, route: label };
+    return { ...allow(request, mode, session.identity, session, 'session-valid', cookies), route: label };
   };
 }

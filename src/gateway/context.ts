@@ -4,7 +4,8 @@ import type { BearerVerifier } from '../jwt/index.js';
 import type { Loggers } from '../log/index.js';
 import type { OidcClient } from '../oidc/index.js';
 import type { EmailPolicy } from '../policy/email-policy.js';
-import type { OperatorRegex, SkipAuthRoute } from '../policy/regex.js';
+import type { OperatorRegex } from '../policy/regex.js';
+import type { PolicySet } from '../policy/routes.js';
 import { chooseCookieDomain, type CookieAttributes, type LoginTransactions, type SessionStore } from '../session/index.js';
 import type { RequestView } from './types.js';
 
@@ -22,7 +23,8 @@ export interface GatewayDeps {
   /** Addresses from `authorization.emailsFile`. */
   readonly emailsFromFile: ReadonlySet<string>;
   readonly bearer: BearerVerifier | undefined;
-  readonly skipAuthRoutes: readonly SkipAuthRoute[];
+  /** The compiled routes and named policies. */
+  readonly policySet: PolicySet;
   readonly apiRoutes: readonly OperatorRegex[];
   readonly loggers: Loggers;
   /** Milliseconds since the epoch. */

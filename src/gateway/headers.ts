@@ -9,11 +9,18 @@ export interface IdentityHeaderOptions {
   readonly accessToken: boolean;
 }
 
+// eslint-disable-next-line no-control-regex
+const UNSAFE = /[\u0000-\u001f\u007f-\uffff%]/;
+// eslint-disable-next-line no-control-regex
+const UNSAFE_IN_LIST = /[\u0000-\u001f\u007f-\uffff%,]/;
+
 /**
  * Makes a claim value safe for a header: control characters removed (no header splitting, FWD-17),
  * non-ASCII percent-encoded, and in lists the separator escaped so group names cannot forge entries.
  */
 export function headerSafe(value: string, escapeComma = false): string {
+  // Nearly every value is plain ASCII: one scan, no copy.
+  if (!(escapeComma ? UNSAFE_IN_LIST : UNSAFE).test(value)) return value;
   let out = '';
   for (const char of value) {
     const code = char.codePointAt(0) ?? 0;
@@ -34,6 +41,6 @@ export function identityHeaders(identity: Identity, tokens: { idToken?: string |
     headers['x-auth-request-preferred-username'] = headerSafe(identity.username);
     if (options.accessToken) headers['x-auth-request-access-token'] = headerSafe(tokens.accessToken ?? '');
   }
-  if (options.authorization) headers.authorization = tokens.idToken === undefined ? '' : `Bearer ${tokens.idToken}`;
+  if (options.authorization) headers.authorization = tokens.idToken === undefined ? '' : `Bearer ${headerSafe(tokens.idToken)}`;
   return headers;
 }

@@ -43,4 +43,6 @@ export interface Verdict {
   readonly reason: string;
   /** Who, when known (email or subject), for the log. */
   readonly user?: string;
+  /** What decided: `route:<name>`, `policy:<name>`, `default:<kind>`, for the log. */
+  readonly route?: string;
 }

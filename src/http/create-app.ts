@@ -13,7 +13,8 @@ import { createProviderBearerVerifier } from '../jwt/index.js';
 import type { Loggers } from '../log/index.js';
 import { createOidcClient } from '../oidc/index.js';
 import { createEmailPolicy } from '../policy/email-policy.js';
-import { compileRegex, parseSkipAuthRoute } from '../policy/regex.js';
+import { compileRegex } from '../policy/regex.js';
+import { compilePolicySet } from '../policy/routes.js';
 import { createCookieStore, createLoginTransactions, parseCookies } from '../session/index.js';
 import { handleHealth, logRequest, requestIdOf, type App } from './app.js';
 import { createProxyTrust, resolveRequest } from './forwarded.js';
@@ -106,7 +107,7 @@ export async function createApp(loaded: LoadedConfig, loggers: Loggers, environm
     emailPolicy,
     emailsFromFile: readEmailsFile(config.authorization.emailsFile),
     bearer,
-    skipAuthRoutes: config.forwardAuth.skipAuthRoutes.map(parseSkipAuthRoute),
+    policySet: compilePolicySet(config),
     apiRoutes: config.forwardAuth.apiRoutes.map(compileRegex),
     loggers,
     now,
@@ -178,7 +179,7 @@ export async function createApp(loaded: LoadedConfig, loggers: Loggers, environm
       const { run, own } = route(gatewayRequest);
       run().then(
         (verdict) => {
-          logRequest(loggers, request, response, started, { requestId, host: resolved.request.host, uri: resolved.request.uri.split('?')[0], outcome: verdict.outcome, reason: verdict.reason, user: verdict.user });
+          logRequest(loggers, request, response, started, { requestId, host: resolved.request.host, uri: resolved.request.uri.split('?')[0], outcome: verdict.outcome, reason: verdict.reason, route: verdict.route, user: verdict.user });
           write(response, verdict, own);
         },
         (error: unknown) => {

@@ -102,11 +102,15 @@ test('the seed environment loads into the expected native configuration', () => 
       forceJsonErrors: false,
       apiRoutes: [],
       skipAuthRoutes: [],
+      reasonHeader: true,
     },
     identityHeaders: { authorization: true, xAuthRequest: false, accessToken: false },
     authorization: { emailDomains: ['farcaller.net'], emails: [], emailsFile: '', groups: [] },
     bearer: { provider: true, extraIssuers: [] },
     logging: { format: 'auto', level: 'info', auth: true, requests: true, standard: true, silencePing: true },
+    routes: [],
+    policies: {},
+    routeDefault: 'auto',
   });
 });
 

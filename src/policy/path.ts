@@ -1,0 +1,92 @@
+/**
+ * Path normalization before matching, so a rule sees the path the application will serve: query and
+ * fragment dropped, `;` parameters dropped, unreserved percent-escapes decoded once, duplicate slashes
+ * merged, `.` and `..` resolved. Encodings whose meaning differs between a proxy and an application
+ * (`%2F`, `%5C`, `%25`, `%3B`, `%23`, `%3F`, controls) and raw backslashes are refused outright, because
+ * no single reading of them is safe (CVE-2025-47952, CVE-2025-66490, CVE-2026-41059).
+ * @see RFC 3986 §2.3 (unreserved), §5.2.4 (remove_dot_segments)
+ */
+
+/** The outcome of normalization. */
+export type NormalizedPath = { ok: true; path: string } | { ok: false; reason: 'bad-path' };
+
+/** Longest path accepted for matching; longer ones are refused (bounded work for every matcher). */
+export const MAX_PATH_LENGTH = 4096;
+
+const HEX = '0123456789ABCDEF';
+
+function hexValue(code: number): number {
+  if (code >= 0x30 && code <= 0x39) return code - 0x30;
+  if (code >= 0x41 && code <= 0x46) return code - 0x37;
+  if (code >= 0x61 && code <= 0x66) return code - 0x57;
+  return -1;
+}
+
+function isUnreserved(code: number): boolean {
+  return (code >= 0x41 && code <= 0x5a) || (code >= 0x61 && code <= 0x7a) || (code >= 0x30 && code <= 0x39) || code === 0x2d || code === 0x2e || code === 0x5f || code === 0x7e;
+}
+
+/** Decodes one segment's unreserved escapes; `undefined` when it holds a refused byte or escape. */
+function decodeSegment(segment: string): string | undefined {
+  if (!segment.includes('%')) {
+    for (let i = 0; i < segment.length; i++) {
+      const code = segment.charCodeAt(i);
+      if (code <= 0x20 || code === 0x7f || code === 0x5c || code > 0x7e) return undefined;
+    }
+    return segment;
+  }
+  let out = '';
+  for (let i = 0; i < segment.length; i++) {
+    const code = segment.charCodeAt(i);
+    if (code <= 0x20 || code === 0x7f || code === 0x5c || code > 0x7e) return undefined;
+    if (code !== 0x25) {
+      out += String.fromCharCode(code);
+      continue;
+    }
+    const high = hexValue(segment.charCodeAt(i + 1));
+    const low = hexValue(segment.charCodeAt(i + 2));
+    if (high < 0 || low < 0) return undefined;
+    const byte = high * 16 + low;
+    // Separators, the escape character itself and controls have no single safe reading.
+    if (byte === 0x2f || byte === 0x5c || byte === 0x25 || byte === 0x3b || byte === 0x23 || byte === 0x3f || byte < 0x20 || byte === 0x7f) return undefined;
+    out += isUnreserved(byte) ? String.fromCharCode(byte) : `%${HEX[high] ?? ''}${HEX[low] ?? ''}`;
+    i += 2;
+  }
+  return out;
+}
+
+/**
+ * Normalizes the path of a request URI (`/a/./b//c;x=1?q#f` → `/a/b/c`). A trailing slash is kept.
+ * Case is kept; matchers fold it when a rule is case-insensitive.
+ */
+export function normalizePath(uri: string): NormalizedPath {
+  let end = uri.length;
+  const query = uri.indexOf('?');
+  if (query !== -1) end = query;
+  const hash = uri.indexOf('#');
+  if (hash !== -1 && hash < end) end = hash;
+  if (end > MAX_PATH_LENGTH || uri.charCodeAt(0) !== 0x2f) return { ok: false, reason: 'bad-path' };
+  const raw = uri.slice(0, end);
+  const out: string[] = [];
+  const segments = raw.split('/');
+  const last = segments.length - 1;
+  for (let index = 1; index <= last; index++) {
+    let segment = segments[index] ?? '';
+    const semicolon = segment.indexOf(';');
+    if (semicolon !== -1) segment = segment.slice(0, semicolon);
+    const decoded = decodeSegment(segment);
+    if (decoded === undefined) return { ok: false, reason: 'bad-path' };
+    if (decoded === '' || decoded === '.') {
+      if (index === last) out.push('');
+      continue;
+    }
+    if (decoded === '..') {
+      out.pop();
+      if (index === last) out.push('');
+      continue;
+    }
+    out.push(decoded);
+  }
+  const path = `/${out.join('/')}`;
+  return { ok: true, path: path.length > 1 && path.endsWith('//') ? path.slice(0, -1) : path };
+}
