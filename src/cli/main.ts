@@ -3,6 +3,7 @@ import { isConfigFlag } from '../config/index.js';
 import { VERSION } from '../version.js';
 import { UsageError } from './args.js';
 import { CONFIG_HELP, runConfig } from './commands/config-check.js';
+import { POLICY_HELP, runPolicy } from './commands/policy.js';
 import { runSecret, SECRET_HELP } from './commands/secret.js';
 import { runServe, SERVE_HELP } from './commands/serve.js';
 import { EXIT, processIo, type CommandIo } from './io.js';
@@ -15,6 +16,8 @@ Commands:
   serve              run the gateway (the default when only flags are given)
   config check       validate the configuration and print the effective values
   secret generate    print a new cookie secret
+  policy explain     show how a request would be decided, and why
+  policy test        run a table of expected policy decisions
   help [command]     show help for a command
 
 Options:
@@ -29,7 +32,7 @@ Examples:
 
 Documentation: README.md and docs/ in the gatehouse package.`;
 
-const HELP: Record<string, string> = { serve: SERVE_HELP, config: CONFIG_HELP, secret: SECRET_HELP };
+const HELP: Record<string, string> = { serve: SERVE_HELP, config: CONFIG_HELP, secret: SECRET_HELP, policy: POLICY_HELP };
 
 function usageOf(command: string): string {
   const help = HELP[command] ?? MAIN_HELP;
@@ -67,6 +70,8 @@ export async function main(argv: readonly string[], io: CommandIo = processIo): 
         return runConfig(rest, io);
       case 'secret':
         return runSecret(rest, io);
+      case 'policy':
+        return runPolicy(rest, io);
       default: {
         const name = /^--?([^=]+)/.exec(first)?.[1];
         // oauth2-proxy is started with flags alone; so is gatehouse, as a drop-in.

@@ -8,3 +8,4 @@ export { parseListenAddress, parseCidr, isLoopbackHost, DEFAULT_TRUSTED_PROXIES,
 export { usesDevelopmentProvider } from './validate.js';
 export { isConfigFlag, isBooleanFlag, UnknownFlagError } from './sources.js';
 export { OAUTH2_PROXY_OPTIONS, envNameOf, flagNamesOf } from './oauth2-proxy.js';
+export { readEmailsFile } from './emails-file.js';

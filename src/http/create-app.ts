@@ -4,15 +4,13 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { usesDevelopmentProvider, type ListenAddress, type LoadedConfig } from '../config/index.js';
+import { readEmailsFile, usesDevelopmentProvider, type ListenAddress, type LoadedConfig } from '../config/index.js';
 import type { DevProvider } from '../devidp/index.js';
-import { GatewayError } from '../errors.js';
 import { createGateway, type Gateway, type GatewayRequest, type Verdict } from '../gateway/index.js';
 import { createProviderBearerVerifier } from '../jwt/index.js';
 import type { Loggers } from '../log/index.js';
 import { createOidcClient } from '../oidc/index.js';
-import { createEmailPolicy } from '../policy/email-policy.js';
+import { emailPolicyFromConfig } from '../policy/email-policy.js';
 import { compileRegex } from '../policy/regex.js';
 import { compilePolicySet } from '../policy/routes.js';
 import { createCookieStore, createLoginTransactions, parseCookies } from '../session/index.js';
@@ -23,23 +21,6 @@ import { SECURITY_HEADERS, send, sendText } from './respond.js';
 
 const EMPTY_QUERY = new URLSearchParams();
 const ROBOTS = 'User-agent: *\nDisallow: /\n';
-
-function readEmailsFile(path: string): Set<string> {
-  if (path === '') return new Set();
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (error) {
-    throw new GatewayError('ERR_CONFIG_EMAILS_FILE', `authorization.emailsFile: cannot read '${path}' (${(error as NodeJS.ErrnoException).code ?? 'unreadable'})`, { cause: error });
-  }
-  const emails = new Set<string>();
-  for (const line of text.split(/\r?\n/)) {
-    // oauth2-proxy reads the file as CSV and takes the first column.
-    const entry = line.split('#')[0]?.split(',')[0]?.trim().toLowerCase() ?? '';
-    if (entry !== '') emails.add(entry);
-  }
-  return emails;
-}
 
 /** Where the app runs: the bound listener address (the development provider needs the real port). */
 export interface AppEnvironment {
@@ -76,13 +57,7 @@ export async function createApp(loaded: LoadedConfig, loggers: Loggers, environm
   const transactions = createLoginTransactions({ cookieName: config.cookie.name, secrets });
   const noDowngrade = config.cookie.secure && !devMode;
   const redirectPolicy = createRedirectPolicy([...config.proxy.allowedRedirectDomains, ...config.cookie.domains]);
-  const devEmailDefault = devMode && config.authorization.emailDomains.length === 0 && config.authorization.emails.length === 0 && config.authorization.emailsFile === '';
-  const emailPolicy = createEmailPolicy({
-    emailDomains: devEmailDefault ? ['*'] : config.authorization.emailDomains,
-    emails: config.authorization.emails,
-    groups: config.authorization.groups,
-    requireVerifiedEmail: !config.provider.insecureAllowUnverifiedEmail,
-  });
+  const emailPolicy = emailPolicyFromConfig(config, devMode);
   const bearer = config.bearer.provider
     ? createProviderBearerVerifier({
         issuer,

@@ -2,6 +2,7 @@
  * oauth2-proxy's global allow-list: email domains, allowed emails (list and file) and allowed groups,
  * with its exact domain semantics, and the query-string constraints of `/oauth2/auth`.
  */
+import type { Config } from '../config/index.js';
 import type { Identity } from '../identity/index.js';
 
 /** Stable reason codes of authorization decisions. */
@@ -114,4 +115,19 @@ export function authorizeQuery(identity: Identity, constraints: QueryConstraints
     return { allow: false, reason: 'query-email-domain-not-allowed' };
   }
   return { allow: true };
+}
+
+/**
+ * The global allow-list of a configuration. With the development provider and nothing configured, any
+ * domain is allowed (anyone can sign in as anyone there anyway).
+ */
+export function emailPolicyFromConfig(config: Pick<Config, 'authorization' | 'provider'>, devMode: boolean): EmailPolicy {
+  const { authorization } = config;
+  const nothingConfigured = authorization.emailDomains.length === 0 && authorization.emails.length === 0 && authorization.emailsFile === '';
+  return createEmailPolicy({
+    emailDomains: devMode && nothingConfigured ? ['*'] : authorization.emailDomains,
+    emails: authorization.emails,
+    groups: authorization.groups,
+    requireVerifiedEmail: !config.provider.insecureAllowUnverifiedEmail,
+  });
 }

@@ -1,4 +1,7 @@
 /** `gatehouse serve`: run the gateway; SIGHUP reloads the configuration, SIGTERM/SIGINT stop gracefully. */
+import { createHash } from 'node:crypto';
+import { readFileSync, watch, type FSWatcher } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { ConfigError, formatProblems, loadConfig, parseListenAddress, type LoadedConfig, type LoadOptions } from '../../config/index.js';
 import { GatewayError } from '../../errors.js';
 import { createApp, startServer, type App } from '../../http/index.js';
@@ -16,8 +19,9 @@ environment (GATEHOUSE_* and oauth2-proxy's OAUTH2_PROXY_*) and flags
 With no provider configured, an embedded development identity provider
 starts on loopback so the whole flow can be tried in a browser.
 
-Signals: SIGHUP reloads and re-validates the configuration (an invalid one
-is logged and the old one stays); SIGTERM or SIGINT stop gracefully.
+Reload: SIGHUP, or a change of the --config file, re-reads and re-validates the
+configuration; an invalid one is logged and the old one stays in force.
+SIGTERM or SIGINT stop gracefully.
 Exit codes: 0 stopped, 2 usage error, 78 invalid configuration.
 
 Options:
@@ -29,6 +33,38 @@ Examples:
   gatehouse serve --config /etc/gatehouse/gatehouse.yaml
   gatehouse serve --provider=oidc --oidc-issuer-url=https://example.eu.auth0.com/ \\
     --email-domain=example.com --upstream=static://202 --reverse-proxy`;
+
+/**
+ * Calls `onChange` when the file's content changes. Watches the directory, not the file, because editors
+ * and Kubernetes ConfigMaps replace files (rename, symlink swap) rather than write them in place.
+ */
+function watchFile(file: string, onChange: () => void): FSWatcher | undefined {
+  const contentOf = () => {
+    try {
+      return createHash('sha256').update(readFileSync(file)).digest('hex');
+    } catch {
+      return '';
+    }
+  };
+  let last = contentOf();
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const watcher = watch(dirname(resolve(file)), { persistent: false }, () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => {
+        const now = contentOf();
+        if (now === last || now === '') return;
+        last = now;
+        onChange();
+      }, 250);
+    });
+    watcher.on('error', () => watcher.close());
+    return watcher;
+  } catch {
+    // Without a watcher SIGHUP still reloads.
+    return undefined;
+  }
+}
 
 /** Answers while the configuration's app is being built. */
 const startingApp: App = {
@@ -97,6 +133,7 @@ export async function runServe(argv: readonly string[], io: CommandIo): Promise<
   };
   const onHup = () => void reload();
   process.on('SIGHUP', onHup);
+  const watcher = loadOptions.file === undefined ? undefined : watchFile(loadOptions.file, () => void reload());
 
   return new Promise<number>((resolve) => {
     let stopping = false;
@@ -104,6 +141,7 @@ export async function runServe(argv: readonly string[], io: CommandIo): Promise<
       if (stopping) return;
       stopping = true;
       process.off('SIGHUP', onHup);
+      watcher?.close();
       loggers.standard.info({ signal }, 'shutting down');
       void server.close(loaded.config.shutdownTimeout).then(async () => {
         await app.close();
