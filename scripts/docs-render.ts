@@ -43,6 +43,7 @@ const CUSTOM_OPTION_NOTES: Readonly<Record<string, string>> = {
   upstreams: 'Only one `static://CODE` upstream is accepted; CODE becomes `forwardAuth.status`. Any other upstream is ERR_CONFIG_UPSTREAM_UNSUPPORTED: gatehouse answers checks and never proxies.',
   proxy_prefix: 'Only `/oauth2` is accepted (and sets nothing); gatehouse always serves its endpoints under `/oauth2/`. Anything else is ERR_CONFIG_OPTION_UNSUPPORTED.',
   skip_auth_strip_headers: 'Accepted with a warning and ignored: gatehouse does not proxy; on an allowed check it always sends every identity header, so the reverse proxy overwrites whatever the client sent.',
+  https_address: 'Accepted with a warning and ignored (the oauth2-proxy Helm chart passes it): gatehouse serves plain HTTP behind the proxy, which terminates TLS.',
   redis_connection_idle_timeout: 'Whole seconds, as in oauth2-proxy (`60`); becomes the Go duration `60s` in `session.redis.idleTimeout`.',
 };
 

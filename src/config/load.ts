@@ -8,7 +8,7 @@ import type { Assignment } from './assignments.js';
 import { FIELDS } from './fields.js';
 import type { Origin, Problem } from './problems.js';
 import { ConfigSchema, type Config } from './schema.js';
-import { readEnvironment, readFlags, readYamlFile, type SourceResult } from './sources.js';
+import { isOauth2ProxyConfigFile, readEnvironment, readFlags, readOauth2ProxyToml, readYamlFile, type SourceResult } from './sources.js';
 import { usesDevelopmentProvider, validateConfig } from './validate.js';
 
 /** What a load needs to know about the outside world. */
@@ -131,7 +131,7 @@ function deepFreeze<T>(value: T): T {
  */
 export function loadConfig(options: LoadOptions): LoadedConfig {
   const sources: SourceResult[] = [];
-  const file = options.file === undefined ? undefined : readYamlFile(options.file, options.env);
+  const file = options.file === undefined ? undefined : isOauth2ProxyConfigFile(options.file) ? readOauth2ProxyToml(options.file) : readYamlFile(options.file, options.env);
   if (file !== undefined) sources.push(file);
   sources.push(readEnvironment(options.env, file?.interpolated));
   sources.push(readFlags(options.flags ?? []));

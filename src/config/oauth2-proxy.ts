@@ -54,6 +54,8 @@ function mapUpstreams(text: string, origin: Origin): MappedOption {
   const items = splitList(text);
   const codes = new Set<number>();
   for (const item of items) {
+    // The oauth2-proxy Helm chart's placeholder upstream: nothing to proxy, nothing to map.
+    if (item === 'file:///dev/null') continue;
     const match = /^static:\/\/(\d{3})\/?$/.exec(item);
     if (match === null) {
       return problem(
@@ -137,6 +139,7 @@ export const OAUTH2_PROXY_OPTIONS: readonly OptionSpec[] = [
   { key: 'reverse_proxy', kind: 'boolean', path: 'proxy.reverseProxy' },
   { key: 'trusted_proxy_ips', flags: ['trusted-proxy-ip'], kind: 'list', path: 'proxy.trusted' },
   { key: 'http_address', kind: 'string', path: 'listen' },
+  { key: 'https_address', kind: 'string', map: ignoredWithWarning('gatehouse serves plain HTTP behind the proxy, which terminates TLS; nothing listens on the HTTPS address') },
   { key: 'metrics_address', kind: 'string', path: 'metrics.listen' },
   { key: 'upstreams', flags: ['upstream'], kind: 'list', map: mapUpstreams },
   { key: 'proxy_prefix', kind: 'string', map: mapProxyPrefix },
@@ -209,6 +212,8 @@ export function mapOption(spec: OptionSpec, text: string, origin: Origin): Mappe
   }
   return one(path, converted.value, origin);
 }
+
+export const OPTION_BY_KEY: ReadonlyMap<string, OptionSpec> = new Map(OAUTH2_PROXY_OPTIONS.map((spec) => [spec.key, spec]));
 
 export const OPTION_BY_ENV: ReadonlyMap<string, OptionSpec> = new Map(OAUTH2_PROXY_OPTIONS.map((spec) => [envNameOf(spec), spec]));
 

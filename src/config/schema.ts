@@ -140,6 +140,11 @@ const ProxySchema = z
       'CIDRs or addresses allowed to send `X-Forwarded-*`. Empty with `reverseProxy`: loopback and private networks, with a warning.',
       '10.0.0.0/8',
     ),
+    headers: enumOf(
+      ['x-forwarded', 'x-original'],
+      'x-forwarded',
+      'How trusted proxies describe the original request: `x-forwarded` (X-Forwarded-Method/Proto/Host/Uri: Traefik, Caddy, nginx) or `x-original` (X-Original-URL/Method: ingress-nginx, which passes client X-Forwarded-* through unchanged). Only that family is read.',
+    ),
     redirectUrl: str('OAuth callback URL. Relative (`/oauth2/callback`): built on the requesting host. Empty: `/oauth2/callback`.', ''),
     allowedRedirectDomains: list('Domains allowed as absolute redirect targets after login and sign-out (`.example.com` = the domain and its subdomains; `:port` or `:*`).', '.homelab.example.com'),
   })

@@ -5,10 +5,11 @@
  * schema leaves with their origin, plus problems and warnings; nothing here decides precedence.
  */
 import { readFileSync } from 'node:fs';
+import { parse as parseToml } from 'smol-toml';
 import { parseDocument } from 'yaml';
 import { convertText, type Assignment } from './assignments.js';
 import { FIELD_BY_PATH, FIELDS, type Field } from './fields.js';
-import { mapOption, OPTION_BY_ENV, OPTION_BY_FLAG, type OptionSpec } from './oauth2-proxy.js';
+import { mapOption, OPTION_BY_ENV, OPTION_BY_FLAG, OPTION_BY_KEY, type OptionSpec } from './oauth2-proxy.js';
 import type { Origin, Problem } from './problems.js';
 
 /** What one source contributed. */
@@ -69,6 +70,39 @@ export function interpolate(text: string, env: NodeJS.ProcessEnv): { value: stri
     return '';
   });
   return { value, missing, used };
+}
+
+/** True for a file in oauth2-proxy's TOML format (`--config oauth2_proxy.cfg`), by its extension. */
+export function isOauth2ProxyConfigFile(file: string): boolean {
+  return /\.(cfg|toml)$/i.test(file);
+}
+
+/**
+ * Reads an oauth2-proxy TOML configuration file (what its Helm chart mounts), with the same keys as the
+ * `OAUTH2_PROXY_*` variables. Unknown keys are problems, as in oauth2-proxy (`UnmarshalExact`).
+ */
+export function readOauth2ProxyToml(file: string): SourceResult {
+  const result = empty();
+  let table: Record<string, unknown>;
+  try {
+    table = parseToml(readFileSync(file, 'utf8'));
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== undefined) result.problems.push(fileProblem('--config', file, error, 'flag --config'));
+    else result.problems.push({ code: 'ERR_CONFIG_TOML_SYNTAX', path: file, message: (error instanceof Error ? error.message : String(error)).split('\n')[0] ?? 'invalid TOML', fix: 'correct the TOML syntax at the line shown' });
+    return result;
+  }
+  const origin: Origin = { kind: 'file', name: file };
+  for (const [key, value] of Object.entries(table)) {
+    const spec = OPTION_BY_KEY.get(key);
+    if (spec === undefined) {
+      result.problems.push({ code: 'ERR_CONFIG_UNKNOWN_KEY', path: key, message: 'is an oauth2-proxy option gatehouse does not implement (or not an oauth2-proxy option)', fix: 'remove it; docs/oauth2-proxy.md lists the supported options', source: `file ${file}` });
+      continue;
+    }
+    const text = Array.isArray(value) ? value.map(String).join(',') : String(value);
+    applyOption(spec, text, origin, result);
+  }
+  return result;
 }
 
 /** Reads the native YAML file. */

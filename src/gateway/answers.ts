@@ -51,9 +51,10 @@ export function explainDenial(reason: string): { heading: string; detail: string
 }
 
 /** The 403 page a signed-in person sees. */
-export function forbiddenPage(reason: string, who: string, switchUrl: string, requestId: string): Verdict {
+export function forbiddenPage(reason: string, who: string, switchUrl: string, requestId: string, atProvider = false): Verdict {
   const { heading, detail } = explainDenial(reason);
-  const body = `<h1>${escapeHtml(heading)}</h1><p>Signed in as <strong>${escapeHtml(who)}</strong>.</p><p>${escapeHtml(detail)}</p>
+  const signedIn = atProvider ? 'Your identity provider signed you in as' : 'Signed in as';
+  const body = `<h1>${escapeHtml(heading)}</h1><p>${signedIn} <strong>${escapeHtml(who)}</strong>.</p><p>${escapeHtml(atProvider ? detail.replace('You are signed in, but this account', 'This account') : detail)}</p>
 <a class="button" href="${escapeHtml(switchUrl)}">Sign in as another user</a>`;
   return page(403, 'Access denied', body, 'deny', reason, requestId, { 'x-gatehouse-reason': reason });
 }

@@ -51,8 +51,7 @@ export function isApiRequest(context: GatewayContext, request: GatewayRequest): 
 export function createCheck(context: GatewayContext, refresher: Refresher, renderAllow: AllowRenderer) {
   const { config } = context;
   const headerOptions = config.identityHeaders;
-  const reasonHeader = config.forwardAuth.reasonHeader;
-  const reasonHeaders = (reason: string): OutgoingHttpHeaders => (reasonHeader ? { 'x-gatehouse-reason': reason } : {});
+  const reasonHeaders = (reason: string): OutgoingHttpHeaders => ({ 'x-gatehouse-reason': reason });
 
   const unauthenticated = (request: GatewayRequest, mode: CheckMode, reason: string, cookies: readonly string[], policy: CompiledPolicy): Verdict => {
     const { view } = request;
@@ -196,10 +195,14 @@ export function createCheck(context: GatewayContext, refresher: Refresher, rende
       return { ...unauthenticated(request, mode, 'session-token-expired', cleared, policy), route: label };
     }
     if (due === 'refresh') {
-      const navigation = mode === 'proxy' && (view.method === 'GET' || view.method === 'HEAD') && !isApiRequest(context, request);
+      const navigation = (view.method === 'GET' || view.method === 'HEAD') && !isApiRequest(context, request);
       if (navigation) {
-        // Proxies drop Set-Cookie from a 2xx auth answer; a round trip through /oauth2/ delivers it.
-        return { ...redirect(`${context.originOf(view)}/oauth2/refresh?rd=${encodeURIComponent(context.returnToFor(view))}`, 'session-refresh'), route: label };
+        // Proxies drop Set-Cookie from a 2xx auth answer (and nginx keeps only the first of several); a
+        // round trip through /oauth2/refresh delivers every cookie. /oauth2/auth cannot redirect, so it
+        // answers 401 with the refresh URL as the login URL.
+        const refreshUrl = `${context.originOf(view)}/oauth2/refresh?rd=${encodeURIComponent(context.returnToFor(view))}`;
+        if (mode === 'auth') return { ...text(401, 'Unauthorized', 'deny', 'session-refresh', { 'x-gatehouse-reason': 'session-refresh', 'x-gatehouse-login': refreshUrl }), route: label };
+        return { ...redirect(refreshUrl, 'session-refresh'), route: label };
       }
       const refreshed = await refresher.refresh(loaded.handle, session, request);
       if (refreshed === undefined) {

@@ -114,7 +114,7 @@ export function createLoginEndpoints(context: GatewayContext, refresher: Refresh
     if (!decision.allow) {
       context.loggers.auth.warn({ requestId: request.requestId, reason: decision.reason, user: identity.email }, 'login refused');
       const switchUrl = `/oauth2/start?prompt=login&rd=${encodeURIComponent(transaction.returnTo)}`;
-      const verdict = forbiddenPage(decision.reason, identity.email === '' ? identity.sub : identity.email, switchUrl, request.requestId);
+      const verdict = forbiddenPage(decision.reason, identity.email === '' ? identity.sub : identity.email, switchUrl, request.requestId, true);
       return { ...verdict, headers: withCookies(verdict.headers, [endTransaction]) };
     }
     const session: Session = {
@@ -126,7 +126,14 @@ export function createLoginEndpoints(context: GatewayContext, refresher: Refresh
       ...(config.identityHeaders.accessToken ? { accessToken: tokens.accessToken } : {}),
       ...((config.cookie.refresh > 0 || config.identityHeaders.authorization) && tokens.refreshToken !== undefined ? { refreshToken: tokens.refreshToken } : {}),
     };
-    const sessionCookies = await context.store.save(session, request.jar, context.sessionCookie(request.view, session.expiresAt - now));
+    let sessionCookies: string[];
+    try {
+      sessionCookies = await context.store.save(session, request.jar, context.sessionCookie(request.view, session.expiresAt - now));
+    } catch (error) {
+      if (!(error instanceof RangeError)) throw error;
+      context.loggers.auth.error({ requestId: request.requestId, user: identity.email, reason: 'session-too-large' }, 'the session does not fit in cookies');
+      return callbackFailure(request, 500, 'session-too-large', 'Your sign-in is too large to keep', 'Your account carries more information (groups, tokens) than fits in browser cookies. Ask the owner of this site to use the Redis session store, or to stop forwarding the ID token.', state);
+    }
     context.loggers.auth.info({ requestId: request.requestId, user: identity.email, clientIp: request.view.clientIp }, 'login succeeded');
     const target = context.validateRedirect(transaction.returnTo) ?? '/';
     return { ...redirect(target, 'login-complete', [endTransaction, ...sessionCookies]), outcome: 'allow', user: identity.email };
@@ -181,5 +188,12 @@ export function createLoginEndpoints(context: GatewayContext, refresher: Refresh
     return redirect(returnTo, 'session-refreshed', refreshed.cookies);
   };
 
-  return { start: (request: GatewayRequest) => start(request, requestedReturn(request)), callback, signIn, signOut, userinfo, refresh: refreshEndpoint };
+  const startEndpoint = async (request: GatewayRequest): Promise<Verdict> => {
+    // Starting a login ends any session first, as the sign-in page does (SESS-09, GHSA-f24x-5g9q-753f).
+    const cleared = request.jar.has(config.cookie.name) || request.jar.has(`${config.cookie.name}_0`) ? await context.store.clear(request.jar, context.sessionCookie(request.view, 0)) : [];
+    const verdict = await start(request, requestedReturn(request));
+    return cleared.length === 0 ? verdict : { ...verdict, headers: withCookies(verdict.headers, cleared) };
+  };
+
+  return { start: startEndpoint, callback, signIn, signOut, userinfo, refresh: refreshEndpoint };
 }

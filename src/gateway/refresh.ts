@@ -38,18 +38,24 @@ export function createRefresher(context: GatewayContext): Refresher {
     const refreshToken = session.refreshToken;
     if (refreshToken === undefined) return undefined;
     try {
-      const tokens = await context.oidc.refresh(refreshToken, { sub: session.identity.sub, issuer: session.identity.issuer }, session.idToken);
+      const tokens = await context.oidc.refresh(refreshToken, { sub: session.identity.sub, issuer: session.identity.issuer });
       const now = context.nowSeconds();
-      // Claims are read again, so a user removed from a group loses access at the next refresh (SESS-14).
-      const identity = identityFromClaims(tokens.claims, config.provider.claims, 'session');
+      // Claims are read again when the provider sends a new ID token, so a user removed from a group
+      // loses access at the next refresh (SESS-14); without one, the identity stays as it was.
+      const identity = tokens.claims === undefined ? session.identity : identityFromClaims(tokens.claims, config.provider.claims, 'session');
       const next: Session = {
         ...session,
         identity,
         refreshedAt: now,
-        ...(session.idToken === undefined ? {} : { idToken: tokens.idToken, idTokenExpiresAt: tokens.idTokenExpiresAt }),
+        ...(session.idToken === undefined || tokens.idToken === undefined ? {} : { idToken: tokens.idToken, idTokenExpiresAt: tokens.idTokenExpiresAt ?? 0 }),
         ...(session.accessToken === undefined ? {} : { accessToken: tokens.accessToken }),
         refreshToken: tokens.refreshToken ?? refreshToken,
       };
+      if (forwardsIdToken && next.idTokenExpiresAt !== undefined && next.idTokenExpiresAt - EXPIRY_MARGIN <= now) {
+        // The provider refreshed but gave no fresh ID token, and an expired one must not go upstream.
+        context.loggers.auth.warn({ requestId: request.requestId, reason: 'session-refresh-no-id-token' }, 'refresh brought no new ID token; a new login is needed');
+        return undefined;
+      }
       const cookies = await context.store.save(next, request.jar, context.sessionCookie(request.view, next.expiresAt - now));
       context.loggers.auth.info({ requestId: request.requestId, user: identity.email }, 'session refreshed');
       return { session: next, cookies };

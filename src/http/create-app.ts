@@ -13,14 +13,26 @@ import { createOidcClient } from '../oidc/index.js';
 import { emailPolicyFromConfig } from '../policy/email-policy.js';
 import { compileRegex } from '../policy/regex.js';
 import { compilePolicySet } from '../policy/routes.js';
-import { createCookieStore, createLoginTransactions, parseCookies } from '../session/index.js';
+import { createCookieStore, createLoginTransactions, parseCookies, sessionBinding } from '../session/index.js';
 import { handleHealth, logRequest, requestIdOf, type App } from './app.js';
 import { createProxyTrust, resolveRequest } from './forwarded.js';
 import { createRedirectPolicy, validateRedirect } from './redirect.js';
 import { SECURITY_HEADERS, send, sendText } from './respond.js';
 
 const EMPTY_QUERY = new URLSearchParams();
+/** The development mode's cookie secret: one per process, so a reload keeps people signed in. */
+const DEVELOPMENT_SECRET = randomBytes(32).toString('base64url');
 const ROBOTS = 'User-agent: *\nDisallow: /\n';
+
+/** How many Host headers the raw request carried. */
+function hostCount(rawHeaders: readonly string[]): number {
+  let count = 0;
+  for (let index = 0; index < rawHeaders.length; index += 2) {
+    const name = rawHeaders[index] ?? '';
+    if (name.length === 4 && name.toLowerCase() === 'host') count++;
+  }
+  return count;
+}
 
 /** Where the app runs: the bound listener address (the development provider needs the real port). */
 export interface AppEnvironment {
@@ -51,9 +63,9 @@ export async function createApp(loaded: LoadedConfig, loggers: Loggers, environm
     clientSecret = dev.clientSecret;
     loggers.standard.warn({ issuer }, `DEVELOPMENT MODE: embedded identity provider at ${issuer}; open http://localhost:${port}/ to try the sign-in flow. Configure provider.issuer (OAUTH2_PROXY_OIDC_ISSUER_URL) for real use.`);
   }
-  const secrets = config.cookie.secrets.length > 0 ? config.cookie.secrets : [randomBytes(32).toString('base64url')];
+  const secrets = config.cookie.secrets.length > 0 ? config.cookie.secrets : [DEVELOPMENT_SECRET];
   const oidc = createOidcClient({ issuer, clientId, clientSecret, timeoutMs: config.provider.timeout, allowHttpLoopback: true });
-  const store = createCookieStore({ name: config.cookie.name, secrets });
+  const store = createCookieStore({ name: config.cookie.name, secrets, binding: sessionBinding(issuer, clientId) });
   const transactions = createLoginTransactions({ cookieName: config.cookie.name, secrets });
   const noDowngrade = config.cookie.secure && !devMode;
   const redirectPolicy = createRedirectPolicy([...config.proxy.allowedRedirectDomains, ...config.cookie.domains]);
@@ -89,8 +101,11 @@ export async function createApp(loaded: LoadedConfig, loggers: Loggers, environm
   });
   const trust = createProxyTrust(config.proxy);
 
+  const reasonHeader = config.forwardAuth.reasonHeader;
   const write = (response: ServerResponse, verdict: Verdict, ownEndpoint: boolean) => {
     const headers = ownEndpoint ? { ...SECURITY_HEADERS, ...verdict.headers } : verdict.status >= 300 ? { 'cache-control': 'no-store', ...verdict.headers } : verdict.headers;
+    // The gateway always names its reason; whether the proxy sees it is decided here, once.
+    if (!reasonHeader) delete headers['x-gatehouse-reason'];
     send(response, verdict.status, headers, verdict.body);
   };
 
@@ -128,13 +143,19 @@ export async function createApp(loaded: LoadedConfig, loggers: Loggers, environm
         sendText(response, 200, ROBOTS);
         return;
       }
+      if (hostCount(request.rawHeaders) > 1) {
+        // RFC 9112 §3.2: more than one Host is invalid; Node keeps the first silently (DOS-08).
+        logRequest(loggers, request, response, started, { requestId, outcome: 'deny', reason: 'bad-host' });
+        sendText(response, 400, 'Bad Request\n', { ...(reasonHeader ? { 'x-gatehouse-reason': 'bad-host' } : {}), 'cache-control': 'no-store' });
+        return;
+      }
       const resolved = resolveRequest(
         { method: request.method ?? 'GET', url: raw, headers: request.headers, peerAddress: request.socket.remoteAddress ?? '', encrypted: false },
         trust,
       );
       if (!resolved.ok) {
         logRequest(loggers, request, response, started, { requestId, outcome: 'deny', reason: resolved.reason });
-        sendText(response, 400, 'Bad Request\n', { 'x-gatehouse-reason': resolved.reason, 'cache-control': 'no-store' });
+        sendText(response, 400, 'Bad Request\n', { ...(reasonHeader ? { 'x-gatehouse-reason': resolved.reason } : {}), 'cache-control': 'no-store' });
         return;
       }
       // The endpoint path is the one gatehouse received (absolute-form targets reduced to their path).
@@ -155,7 +176,13 @@ export async function createApp(loaded: LoadedConfig, loggers: Loggers, environm
       run().then(
         (verdict) => {
           logRequest(loggers, request, response, started, { requestId, host: resolved.request.host, uri: resolved.request.uri.split('?')[0], outcome: verdict.outcome, reason: verdict.reason, route: verdict.route, user: verdict.user });
-          write(response, verdict, own);
+          try {
+            write(response, verdict, own);
+          } catch (error) {
+            // A header value Node refuses: fail closed, never crash the process.
+            loggers.standard.error({ requestId, err: error instanceof Error ? error.message : String(error) }, 'could not write the answer');
+            if (!response.headersSent) sendText(response, 500, 'Internal Server Error\n', { 'cache-control': 'no-store' });
+          }
         },
         (error: unknown) => {
           // Fail closed: any unexpected error is a 500, never an allow (DOS-11).

@@ -10,6 +10,11 @@ import { DEFAULT_TRUSTED_PROXIES, parseCidr } from '../config/address.js';
 export interface ProxyTrust {
   /** True when `peerAddress` (as `socket.remoteAddress` gives it) is in a trusted range. */
   isTrusted(peerAddress: string): boolean;
+  /**
+   * How trusted proxies describe the original request: `x-forwarded` (Traefik, Caddy, nginx) or
+   * `x-original` (ingress-nginx's X-Original-URL / X-Original-Method). Only that family is read.
+   */
+  readonly style?: 'x-forwarded' | 'x-original';
 }
 
 const TRUST_CACHE_SIZE = 4096;
@@ -25,8 +30,9 @@ const TRUST_NOBODY: ProxyTrust = Object.freeze({ isTrusted: () => false });
  * the IPv4 range they denote.
  * @throws TypeError when an entry of `trusted` is not an address or CIDR range.
  */
-export function createProxyTrust(options: { reverseProxy: boolean; trusted: readonly string[] }): ProxyTrust {
+export function createProxyTrust(options: { reverseProxy: boolean; trusted: readonly string[]; headers?: 'x-forwarded' | 'x-original' }): ProxyTrust {
   if (!options.reverseProxy) return TRUST_NOBODY;
+  const style = options.headers ?? 'x-forwarded';
   const list = new BlockList();
   for (const entry of options.trusted.length === 0 ? DEFAULT_TRUSTED_PROXIES : options.trusted) {
     const cidr = parseCidr(entry);
@@ -41,6 +47,7 @@ export function createProxyTrust(options: { reverseProxy: boolean; trusted: read
   // distinct addresses only costs the uncached price.
   const verdicts = new Map<string, boolean>();
   return Object.freeze({
+    style,
     isTrusted(peerAddress: string): boolean {
       let verdict = verdicts.get(peerAddress);
       if (verdict !== undefined) return verdict;
@@ -125,25 +132,26 @@ export function resolveRequest(facts: RequestFacts, trust: ProxyTrust): ResolveR
   let hostText: string | undefined;
   let uriText: string | undefined;
   let originOnly = false;
-  if (trusted) {
-    const method = lastValue(headers['x-forwarded-method']) ?? lastValue(headers['x-original-method']);
+  if (trusted && trust.style === 'x-original') {
+    // ingress-nginx passes every client header through unchanged, X-Forwarded-* included, so only the
+    // X-Original-* headers it writes itself are read: X-Original-URL is `$scheme://$http_host$request_uri`.
+    const method = lastValue(headers['x-original-method']);
+    if (method !== undefined) methodText = method;
+    uriText = lastUriValue(headers['x-original-url']);
+    const absolute = uriText === undefined ? null : /^(https?):\/\/([^/?#]+)/i.exec(uriText);
+    if (absolute !== null) {
+      schemeText = absolute[1];
+      hostText = absolute[2];
+    }
+    forwarded = method !== undefined || uriText !== undefined;
+  } else if (trusted) {
+    // X-Original-* are never read here (FWD-12): a client behind Traefik or Caddy could send them.
+    const method = lastValue(headers['x-forwarded-method']);
     if (method !== undefined) methodText = method;
     schemeText = lastValue(headers['x-forwarded-proto']);
     hostText = lastValue(headers['x-forwarded-host']);
     uriText = lastUriValue(headers['x-forwarded-uri']);
     originOnly = uriText !== undefined;
-    if (uriText === undefined) {
-      uriText = lastUriValue(headers['x-original-url']);
-      // ingress-nginx: X-Original-URL is `$scheme://$http_host$request_uri` while Host names the auth
-      // service, so scheme and host come from it unless X-Forwarded-* said otherwise.
-      const absolute = uriText === undefined ? null : /^(https?):\/\/([^/?#]+)/i.exec(uriText);
-      if (absolute !== null) {
-        // ingress-nginx also sends `X-Forwarded-Proto: ""` on purpose: blank means not said, here only.
-        if (schemeText === '') schemeText = undefined;
-        schemeText ??= absolute[1];
-        hostText ??= absolute[2];
-      }
-    }
     forwarded = method !== undefined || schemeText !== undefined || hostText !== undefined || uriText !== undefined;
   }
 

@@ -34,7 +34,8 @@ export async function startServer(listen: ListenAddress, handler: RequestHandler
       headersTimeout: SERVER_TIMEOUTS.headers,
       requestTimeout: SERVER_TIMEOUTS.request,
       keepAliveTimeout: SERVER_TIMEOUTS.keepAlive,
-      maxHeaderSize: 16 * 1024,
+      // A cookie session may span 8 cookies of 4000 bytes; larger header blocks get 431.
+      maxHeaderSize: 48 * 1024,
       insecureHTTPParser: false,
       requireHostHeader: true,
       joinDuplicateHeaders: false,

@@ -3,6 +3,8 @@
  * the provider is down), the authorization URL with PKCE, state and nonce always, the code exchange with
  * ID token validation (OIDC Core 3.1.3.7, RFC 9207 `iss`), refresh, and the end-session URL.
  */
+import { createHash } from 'node:crypto';
+import { decodeProtectedHeader } from 'jose';
 import * as client from 'openid-client';
 import { GatewayError } from '../errors.js';
 
@@ -28,6 +30,16 @@ export interface TokenSet {
   readonly refreshToken: string | undefined;
 }
 
+/** Tokens from a refresh: the provider may or may not send a new ID token. */
+export interface RefreshedTokens {
+  /** Verified claims of the new ID token, when there is one. */
+  readonly claims: Readonly<Record<string, unknown>> | undefined;
+  readonly idToken: string | undefined;
+  readonly idTokenExpiresAt: number | undefined;
+  readonly accessToken: string;
+  readonly refreshToken: string | undefined;
+}
+
 /** The relying party. */
 export interface OidcClient {
   /** Resolves once discovery has succeeded; rejects with the last error after `waitMs`. */
@@ -38,12 +50,30 @@ export interface OidcClient {
   /** Validates the authorization response and redeems the code; throws `ERR_OIDC_CALLBACK` on any failure. */
   exchangeCode(currentUrl: URL, checks: { state: string; nonce: string; codeVerifier: string }): Promise<TokenSet>;
   /** Redeems a refresh token; the new ID token must have the same `iss` and `sub`. Throws `ERR_OIDC_REFRESH`. */
-  refresh(refreshToken: string, expected: { sub: string; issuer: string }, previousIdToken?: string): Promise<TokenSet>;
+  refresh(refreshToken: string, expected: { sub: string; issuer: string }): Promise<RefreshedTokens>;
   /** The provider's end-session URL, when it has one. */
   buildEndSessionUrl(parameters: { idTokenHint?: string; postLogoutRedirectUri?: string }): URL | undefined;
   /** The discovered `jwks_uri`. */
   jwksUri(): string | undefined;
   close(): void;
+}
+
+const AT_HASH: Record<string, string> = { RS256: 'sha256', PS256: 'sha256', ES256: 'sha256', HS256: 'sha256', RS384: 'sha384', PS384: 'sha384', ES384: 'sha384', HS384: 'sha384', RS512: 'sha512', PS512: 'sha512', ES512: 'sha512', HS512: 'sha512', EdDSA: 'sha512', Ed25519: 'sha512' };
+
+/**
+ * Checks what openid-client leaves to the relying party: `azp`, when present, must be this client even
+ * with a single audience (OIDC-17); `at_hash`, when present, must match the access token (OIDC Core
+ * 3.1.3.8, OIDC-20).
+ */
+function checkIdTokenBindings(idToken: string, claims: Readonly<Record<string, unknown>>, accessToken: string, clientId: string): void {
+  if (claims.azp !== undefined && claims.azp !== clientId) throw new GatewayError('ERR_OIDC_CALLBACK', 'the ID token was issued to another client (azp)');
+  if (claims.at_hash === undefined) return;
+  const { alg } = decodeProtectedHeader(idToken);
+  const algorithm = typeof alg === 'string' ? AT_HASH[alg] : undefined;
+  if (algorithm === undefined) throw new GatewayError('ERR_OIDC_CALLBACK', 'the ID token at_hash cannot be checked for its algorithm');
+  const digest = createHash(algorithm).update(accessToken, 'ascii').digest();
+  const expected = digest.subarray(0, digest.length / 2).toString('base64url');
+  if (claims.at_hash !== expected) throw new GatewayError('ERR_OIDC_CALLBACK', 'the ID token at_hash does not match the access token');
 }
 
 function describe(error: unknown): string {
@@ -73,6 +103,9 @@ export function createOidcClient(options: OidcClientOptions): OidcClient {
         ...(insecure ? { execute: [client.allowInsecureRequests] } : {}),
       });
       discovered.timeout = Math.ceil(options.timeoutMs / 1000);
+      // ID tokens from the token endpoint are verified against the provider's keys too (OIDC-15), not only
+      // trusted for having come over TLS.
+      client.enableNonRepudiationChecks(discovered);
       configuration = discovered;
       for (const waiter of waiters) waiter.resolve(discovered);
       waiters = [];
@@ -91,10 +124,11 @@ export function createOidcClient(options: OidcClientOptions): OidcClient {
     return configuration;
   };
 
-  const toTokenSet = (response: client.TokenEndpointResponse & client.TokenEndpointResponseHelpers, previousIdToken?: string): TokenSet => {
+  const toTokenSet = (response: client.TokenEndpointResponse & client.TokenEndpointResponseHelpers): TokenSet => {
     const claims = response.claims();
-    const idToken = response.id_token ?? previousIdToken;
+    const idToken = response.id_token;
     if (claims === undefined || idToken === undefined) throw new GatewayError('ERR_OIDC_NO_ID_TOKEN', 'the provider returned no ID token');
+    checkIdTokenBindings(idToken, claims, response.access_token, options.clientId);
     return {
       claims,
       idToken,
@@ -144,19 +178,26 @@ export function createOidcClient(options: OidcClientOptions): OidcClient {
         throw new GatewayError('ERR_OIDC_CALLBACK', describe(error), { cause: error });
       }
     },
-    async refresh(refreshToken, expected, previousIdToken) {
+    async refresh(refreshToken, expected) {
       const config = need();
-      let tokens: TokenSet;
+      let response: client.TokenEndpointResponse & client.TokenEndpointResponseHelpers;
       try {
-        tokens = toTokenSet(await client.refreshTokenGrant(config, refreshToken), previousIdToken);
+        response = await client.refreshTokenGrant(config, refreshToken);
       } catch (error) {
         throw new GatewayError('ERR_OIDC_REFRESH', describe(error), { cause: error });
       }
+      const claims = response.claims();
       // A refresh must not turn one user into another (OIDC-25).
-      if (tokens.claims.sub !== expected.sub || tokens.claims.iss !== expected.issuer) {
+      if (claims !== undefined && (claims.sub !== expected.sub || claims.iss !== expected.issuer)) {
         throw new GatewayError('ERR_OIDC_REFRESH', 'the refreshed ID token names another subject or issuer');
       }
-      return tokens;
+      return {
+        claims,
+        idToken: response.id_token,
+        idTokenExpiresAt: typeof claims?.exp === 'number' ? claims.exp : undefined,
+        accessToken: response.access_token,
+        refreshToken: response.refresh_token,
+      };
     },
     buildEndSessionUrl({ idTokenHint, postLogoutRedirectUri }) {
       if (configuration?.serverMetadata().end_session_endpoint === undefined) return undefined;

@@ -1,1 +1,1 @@
-export { createOidcClient, type OidcClient, type OidcClientOptions, type TokenSet } from './client.js';
+export { createOidcClient, type OidcClient, type OidcClientOptions, type TokenSet, type RefreshedTokens } from './client.js';

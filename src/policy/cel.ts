@@ -93,7 +93,7 @@ export function compileExpression(source: string): CompiledExpression {
     const parsed = environment.parse(source);
     const checked = parsed.check();
     if (!checked.valid) throw checked.error ?? new Error('type check failed');
-    if (checked.type !== 'bool' && checked.type !== 'dyn') throw new Error(`the expression yields ${checked.type}, not bool`);
+    if (checked.type !== 'bool' && checked.type !== 'dyn') throw new Error(`the expression yields ${checked.type}, not bool\n\n>    1 | ${source}\n         ^`);
     evaluate = parsed;
   } catch (error) {
     throw new ExpressionError(error instanceof Error ? error.message : String(error), { cause: error });

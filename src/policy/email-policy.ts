@@ -30,10 +30,9 @@ export interface EmailPolicy {
   readonly requireVerifiedEmail: boolean;
 }
 
-/** Lower-cases the domain of an address, keeping the local part. */
+/** Addresses compare case-insensitively, as oauth2-proxy compares them (its emails file is lower-cased). */
 function normaliseEmail(email: string): string {
-  const at = email.lastIndexOf('@');
-  return at === -1 ? email : `${email.slice(0, at)}@${email.slice(at + 1).toLowerCase()}`;
+  return email.toLowerCase();
 }
 
 /**
@@ -75,7 +74,8 @@ export function isEmailDomainAllowed(email: string, domains: Pick<EmailPolicy, '
 export function authorizeIdentity(identity: Identity, policy: EmailPolicy, extraEmails?: ReadonlySet<string>): Decision {
   if (identity.email === '') return { allow: false, reason: 'email-missing' };
   if (policy.requireVerifiedEmail && !identity.emailVerified) return { allow: false, reason: 'email-unverified' };
-  const listed = policy.emails.has(identity.email) || (extraEmails?.has(identity.email) ?? false);
+  const email = normaliseEmail(identity.email);
+  const listed = policy.emails.has(email) || (extraEmails?.has(email) ?? false);
   if (!listed && !isEmailDomainAllowed(identity.email, policy)) return { allow: false, reason: 'email-not-allowed' };
   if (policy.groups.size > 0 && !identity.groups.some((group) => policy.groups.has(group))) return { allow: false, reason: 'group-not-allowed' };
   return { allow: true };
@@ -108,7 +108,7 @@ export function authorizeQuery(identity: Identity, constraints: QueryConstraints
   if (constraints.groups.length > 0 && !identity.groups.some((group) => constraints.groups.includes(group))) {
     return { allow: false, reason: 'query-group-not-allowed' };
   }
-  if (constraints.emails.length > 0 && !constraints.emails.map(normaliseEmail).includes(identity.email)) {
+  if (constraints.emails.length > 0 && !constraints.emails.map(normaliseEmail).includes(normaliseEmail(identity.email))) {
     return { allow: false, reason: 'query-email-not-allowed' };
   }
   if (constraints.emailDomains.length > 0 && !isEmailDomainAllowed(identity.email, createEmailPolicy({ emailDomains: constraints.emailDomains, emails: [], groups: [], requireVerifiedEmail: false }))) {

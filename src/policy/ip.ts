@@ -72,7 +72,8 @@ export function parseCidrRange(text: string): CidrRange {
   }
   const mappedV6 = ip.family === 4 && isIPv6(address);
   let prefix = prefixText === undefined ? (ip.family === 4 ? 32 : 128) : Number(prefixText);
-  if (mappedV6) prefix -= 96;
+  // An explicit prefix of an IPv4-mapped range counts the 96 bits of the mapping.
+  if (mappedV6 && prefixText !== undefined) prefix -= 96;
   if (prefix < 0 || prefix > (ip.family === 4 ? 32 : 128)) throw new TypeError(`'${text}' has an impossible prefix length`);
   if (ip.family === 4) {
     const mask = prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;

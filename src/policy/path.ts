@@ -14,6 +14,7 @@ export type NormalizedPath = { ok: true; path: string } | { ok: false; reason: '
 export const MAX_PATH_LENGTH = 4096;
 
 const HEX = '0123456789ABCDEF';
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
 
 function hexValue(code: number): number {
   if (code >= 0x30 && code <= 0x39) return code - 0x30;
@@ -49,6 +50,27 @@ function decodeSegment(segment: string): string | undefined {
     const byte = high * 16 + low;
     // Separators, the escape character itself and controls have no single safe reading.
     if (byte === 0x2f || byte === 0x5c || byte === 0x25 || byte === 0x3b || byte === 0x23 || byte === 0x3f || byte < 0x20 || byte === 0x7f) return undefined;
+    if (byte >= 0x80) {
+      // A run of escaped bytes must be well-formed UTF-8: overlong forms such as %c0%ae ('.') are read
+      // as dots by some servers (POL-11).
+      let end = i;
+      const bytes: number[] = [];
+      while (segment.charCodeAt(end) === 0x25) {
+        const h = hexValue(segment.charCodeAt(end + 1));
+        const l = hexValue(segment.charCodeAt(end + 2));
+        if (h < 0 || l < 0 || h * 16 + l < 0x80) break;
+        bytes.push(h * 16 + l);
+        end += 3;
+      }
+      try {
+        UTF8.decode(Uint8Array.from(bytes));
+      } catch {
+        return undefined;
+      }
+      out += segment.slice(i, end).toUpperCase();
+      i = end - 1;
+      continue;
+    }
     out += isUnreserved(byte) ? String.fromCharCode(byte) : `%${HEX[high] ?? ''}${HEX[low] ?? ''}`;
     i += 2;
   }
@@ -76,6 +98,9 @@ export function normalizePath(uri: string): NormalizedPath {
     if (semicolon !== -1) segment = segment.slice(0, semicolon);
     const decoded = decodeSegment(segment);
     if (decoded === undefined) return { ok: false, reason: 'bad-path' };
+    // Servers that trim a trailing space or dot (IIS, some Java stacks) would read `/admin%20` or
+    // `/admin.` as `/admin` (POL-10).
+    if (decoded !== '.' && decoded !== '..' && (decoded.endsWith('.') || decoded.endsWith('%20') || decoded.startsWith('%20'))) return { ok: false, reason: 'bad-path' };
     if (decoded === '' || decoded === '.') {
       if (index === last) out.push('');
       continue;

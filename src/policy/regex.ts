@@ -39,6 +39,8 @@ export interface SkipAuthRoute {
  */
 export function parseSkipAuthRoute(text: string): SkipAuthRoute {
   const match = /^([A-Za-z]*)(!?)=(.*)$/.exec(text);
+  // An empty expression matches every path: a whole site made public by a typo (POL-19).
+  if ((match === null ? text : (match[3] ?? '')).trim() === '') throw new SyntaxError('the path expression is empty, which would make every path public');
   if (match === null || (match[1] === '' && match[2] === '')) {
     return { method: '', negate: false, path: compileRegex(match === null ? text : (match[3] ?? '')) };
   }

@@ -90,6 +90,10 @@ export function compilePolicy(config: PolicyConfig, defaults: { bearerProvider: 
             session: config.auth.includes('session'),
             bearer: config.auth.filter((method) => method.startsWith('bearer:')).map((method) => method.slice('bearer:'.length)),
           };
+  if (auth.public && (config.require !== undefined || config.allow !== undefined || config.deny !== undefined)) {
+    // A public route is answered before any requirement could run; silently ignoring them would be worse.
+    throw new TypeError('a public route cannot have require, allow or deny: nobody is authenticated to check them against');
+  }
   const requirements: Requirement[] = [];
   const require = config.require ?? {};
   if (require.emailDomains !== undefined || require.emails !== undefined) {

@@ -13,8 +13,18 @@ import type { LoadResult, SessionStore } from './store.js';
 export interface CookieStoreOptions {
   readonly name: string;
   readonly secrets: readonly string[];
+  /**
+   * What else a session is bound to, besides the cookie name: the issuer and client id, so a cookie from
+   * another deployment that shares the secret does not open here (SESS-03).
+   */
+  readonly binding?: string;
   /** Entries in the opened-session cache (two generations of this size). Default 10 000. */
   readonly cacheSize?: number;
+}
+
+/** The binding of a deployment's sessions: its provider's issuer and its client id. */
+export function sessionBinding(issuer: string, clientId: string): string {
+  return `${issuer} ${clientId}`;
 }
 
 /** Creates the cookie store. */
@@ -22,6 +32,7 @@ export function createCookieStore(options: CookieStoreOptions): SessionStore {
   const keyring: Keyring = createKeyring(options.secrets, 'session');
   const cache = new GenerationalCache<Session>(options.cacheSize ?? 10_000);
   const { name } = options;
+  const context = options.binding === undefined ? name : `${name} ${options.binding}`;
 
   const load = (jar: CookieJar, nowSeconds: number): LoadResult => {
     const read = readChunkedCookie(name, jar);
@@ -29,7 +40,7 @@ export function createCookieStore(options: CookieStoreOptions): SessionStore {
     if (read.kind === 'ambiguous') return { kind: 'invalid', reason: 'session-cookie-ambiguous' };
     let session = cache.get(read.value);
     if (session === undefined) {
-      const bytes = keyring.open(read.value, name);
+      const bytes = keyring.open(read.value, context);
       if (bytes === undefined) return { kind: 'invalid', reason: 'session-cookie-invalid' };
       session = decodeSession(bytes);
       if (session === undefined) return { kind: 'invalid', reason: 'session-cookie-malformed' };
@@ -44,7 +55,7 @@ export function createCookieStore(options: CookieStoreOptions): SessionStore {
     load: (jar, nowSeconds) => Promise.resolve(load(jar, nowSeconds)),
     loadSync: load,
     save(session: Session, jar: CookieJar, attributes: CookieAttributes) {
-      const sealed = keyring.seal(encodeSession(session), name);
+      const sealed = keyring.seal(encodeSession(session), context);
       cache.set(sealed, session);
       return Promise.resolve(writeChunkedCookie(name, sealed, attributes, jar));
     },

@@ -1,4 +1,4 @@
-export { createCookieStore, type CookieStoreOptions } from './cookie-store.js';
+export { createCookieStore, sessionBinding, type CookieStoreOptions } from './cookie-store.js';
 export { createLoginTransactions, MAX_TRANSACTIONS, type LoginTransaction, type LoginTransactions } from './login-transaction.js';
 export { encodeSession, decodeSession, type Session } from './session.js';
 export type { SessionStore, LoadResult } from './store.js';

@@ -22,6 +22,9 @@ export interface LoginTransaction {
 /** Most login transactions one browser may hold; the oldest are dropped beyond it (SESS-06). */
 export const MAX_TRANSACTIONS = 4;
 
+/** Most stale transaction cookies cleared by one answer. */
+const MAX_CLEARED_PER_ANSWER = 8;
+
 /** Seals, finds and clears login-transaction cookies. */
 export interface LoginTransactions {
   /** Cookie name of the transaction with this state. */
@@ -81,7 +84,14 @@ export function createLoginTransactions(options: { cookieName: string; secrets: 
           .sort((a, b) => b.expiresAt - a.expiresAt)
           .slice(0, MAX_TRANSACTIONS - 1),
       );
-      for (const entry of held) if (!keep.has(entry)) out.push(serializeCookie(entry.name, '', { ...attributes, maxAge: 0 }));
+      // At most a few clearing cookies per answer, so a planted flood cannot make the answer too large for
+      // the proxy's header buffer; the rest go on later logins.
+      let cleared = 0;
+      for (const entry of held) {
+        if (keep.has(entry) || cleared >= MAX_CLEARED_PER_ANSWER) continue;
+        out.push(serializeCookie(entry.name, '', { ...attributes, maxAge: 0 }));
+        cleared++;
+      }
       return out;
     },
     find(state, jar, nowSeconds) {

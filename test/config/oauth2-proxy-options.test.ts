@@ -48,6 +48,7 @@ const ROWS: readonly Row[] = [
   { key: 'oidc_extra_audiences', text: 'api,cli', path: 'provider.extraAudiences', value: ['api', 'cli'] },
   { key: 'insecure_oidc_allow_unverified_email', text: 'true', path: 'provider.insecureAllowUnverifiedEmail', value: true },
   { key: 'insecure_oidc_skip_nonce', text: 'true', warning: 'always sends and checks the OIDC nonce' },
+  { key: 'https_address', text: '0.0.0.0:4443', warning: 'serves plain HTTP behind the proxy' },
   { key: 'cookie_secret', text: COOKIE_SECRET, path: 'cookie.secrets', value: [COOKIE_SECRET] },
   { key: 'cookie_name', text: '_oauth2_proxy', path: 'cookie.name', value: '_oauth2_proxy' },
   { key: 'cookie_domains', text: '.a.example.com,.example.com', path: 'cookie.domains', value: ['.a.example.com', '.example.com'] },

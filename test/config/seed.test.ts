@@ -93,6 +93,7 @@ test('the seed environment loads into the expected native configuration', () => 
     proxy: {
       reverseProxy: true,
       trusted: [],
+      headers: 'x-forwarded',
       redirectUrl: '/oauth2/callback',
       allowedRedirectDomains: [],
     },

@@ -13,6 +13,7 @@ import {
 
 // Fixture of security-cases.md §0: the trusted proxy CIDR is 10.0.0.0/24.
 const trust = createProxyTrust({ reverseProxy: true, trusted: ['10.0.0.0/24'] });
+const ingress = createProxyTrust({ reverseProxy: true, trusted: ['10.0.0.0/24'], headers: 'x-original' });
 const PROXY = '10.0.0.2';
 const OUTSIDER = '198.51.100.7';
 const APP = 'app.homelab.example.com';
@@ -134,12 +135,13 @@ describe('resolveRequest from each front proxy', () => {
     assert.deepEqual(request, { method: 'POST', scheme: 'https', host: APP, port: undefined, uri: '/api/items?ids=1,2,3', clientIp: '203.0.113.9', forwarded: true });
   });
 
-  test('nginx auth_request with the oauth2-proxy headers; X-Real-IP is not read', () => {
+  test('nginx auth_request with the oauth2-proxy headers; X-Real-IP and X-Original-Method are not read', () => {
     const request = resolved(
       facts({
         host: APP,
         'x-forwarded-uri': '/admin/',
-        'x-original-method': 'DELETE',
+        'x-forwarded-method': 'DELETE',
+        'x-original-method': 'GET',
         'x-forwarded-proto': 'https',
         'x-forwarded-host': `${APP}:8443`,
         'x-real-ip': '1.2.3.4',
@@ -154,7 +156,7 @@ describe('resolveRequest from each front proxy', () => {
     assert.equal(request.forwarded, true);
   });
 
-  test('ingress-nginx: X-Original-URL gives the path and query, X-Original-Method the method', () => {
+  test('ingress-nginx (headers: x-original): X-Original-URL gives scheme, host, path and query; X-Original-Method the method', () => {
     const request = resolved(
       facts({
         host: 'gatehouse.auth.svc',
@@ -163,31 +165,35 @@ describe('resolveRequest from each front proxy', () => {
         'x-auth-request-redirect': '/reports/2026?format=csv',
         'x-sent-from': 'nginx-ingress-controller',
       }),
+      ingress,
     );
     assert.equal(request.method, 'POST');
     assert.equal(request.uri, '/reports/2026?format=csv');
-    // Host names the auth service; the original host and scheme are those of X-Original-URL.
     assert.equal(request.host, APP);
     assert.equal(request.scheme, 'https');
   });
 
-  test('ingress-nginx: a blanked X-Forwarded-Proto defers to X-Original-URL; X-Forwarded-Host still wins', () => {
-    const headers = { host: 'gatehouse.auth.svc', 'x-original-url': `https://${APP}/a`, 'x-forwarded-proto': '' };
-    assert.equal(resolved(facts(headers)).scheme, 'https');
-    assert.equal(resolved(facts({ ...headers, 'x-forwarded-host': 'other.homelab.example.com' })).host, 'other.homelab.example.com');
+  test('ingress-nginx (headers: x-original): client-sent X-Forwarded-* that ingress-nginx passes through are ignored', () => {
+    const request = resolved(
+      facts({
+        host: 'gatehouse.auth.svc',
+        'x-original-url': `https://${APP}/admin/`,
+        'x-forwarded-host': 'public.homelab.example.com',
+        'x-forwarded-uri': '/public/',
+        'x-forwarded-method': 'GET',
+        'x-forwarded-proto': '',
+        'x-original-method': 'DELETE',
+      }),
+      ingress,
+    );
+    assert.deepEqual([request.host, request.uri, request.method, request.scheme], [APP, '/admin/', 'DELETE', 'https']);
   });
 
-  test('X-Forwarded-Uri wins over X-Original-URL; origin-form X-Original-URL (IIS) is accepted', () => {
-    assert.equal(resolved(traefik({ 'x-original-url': '/elsewhere' })).uri, '/dashboard?tab=1');
-    const iis = { ...traefik().headers, 'x-forwarded-uri': undefined, 'x-original-url': '/from-iis?a=b' };
-    assert.equal(resolved(facts(iis)).uri, '/from-iis?a=b');
-    for (const [url, uri] of [
-      [`HTTPS://${APP}`, '/'],
-      [`http://${APP}?q=1`, '/?q=1'],
-      [`https://${APP}:8443/x`, '/x'],
-    ] as const) {
-      assert.equal(resolved(facts({ ...iis, 'x-original-url': url })).uri, uri, url);
-    }
+  test('FWD-12 (headers: x-forwarded): X-Original-URL and X-Original-Method are never read', () => {
+    const request = resolved(traefik({ 'x-original-url': 'https://evil.example/elsewhere', 'x-original-method': 'DELETE' }));
+    assert.deepEqual([request.host, request.uri, request.method], [APP, '/dashboard?tab=1', 'GET']);
+    const bare = resolved(facts({ host: APP, 'x-original-url': '/from-client' }, { url: '/real' }));
+    assert.equal(bare.uri, '/real');
   });
 
   test('X-Forwarded-Method wins over X-Original-Method', () => {
@@ -537,7 +543,7 @@ describe('resolveRequest uri', () => {
   test('X-Original-URL with a foreign scheme or no path is bad-uri', () => {
     const headers = { host: APP };
     for (const value of ['javascript:alert(1)', 'ftp://evil.com/x', 'https:/x', 'evil.com/x', 'https://evil.com#x']) {
-      assert.deepEqual(resolveRequest(facts({ ...headers, 'x-original-url': value }), trust), { ok: false, reason: 'bad-uri' }, value);
+      assert.deepEqual(resolveRequest(facts({ ...headers, 'x-original-url': value }), ingress), { ok: false, reason: 'bad-uri' }, value);
     }
   });
 

@@ -1,52 +1,91 @@
 /**
- * Path matching on the normalized path: exact (`/api/health`), `*` within one segment, `**` across
- * segments (`/admin/**` is /admin and everything below it). At most one `**` per pattern, so matching
- * stays linear in the path length.
+ * Path matching on the normalized path: exact (`/api/health`), `*` within one segment, `**` as a whole
+ * segment for any number of segments (`/admin/**` is /admin and everything below it; at most one `**`).
+ * Matched segment by segment with a linear-backtracking wildcard, never a regular expression, so no
+ * pattern can make a long path expensive (DOS-09).
  */
+import { normalizePath } from '../path.js';
 
 /** Matches a normalized path. */
 export type PathMatcher = (path: string) => boolean;
 
-function escapeRegExp(text: string): string {
-  return text.replace(/[.+?^${}()|[\]\\]/g, '\\$&');
+/** Matches one segment against a pattern segment where `*` is any run of characters. */
+function segmentMatches(pattern: string, text: string): boolean {
+  if (!pattern.includes('*')) return pattern === text;
+  let p = 0;
+  let t = 0;
+  let star = -1;
+  let mark = 0;
+  while (t < text.length) {
+    if (p < pattern.length && pattern[p] === '*') {
+      star = p++;
+      mark = t;
+    } else if (p < pattern.length && pattern[p] === text[t]) {
+      p++;
+      t++;
+    } else if (star !== -1) {
+      p = star + 1;
+      t = ++mark;
+    } else {
+      return false;
+    }
+  }
+  while (p < pattern.length && pattern[p] === '*') p++;
+  return p === pattern.length;
+}
+
+interface CompiledPattern {
+  readonly head: readonly string[];
+  /** Segments after `**`, or `undefined` when the pattern has none. */
+  readonly tail: readonly string[] | undefined;
+}
+
+function compilePattern(raw: string, caseSensitive: boolean): CompiledPattern {
+  if (!raw.startsWith('/')) throw new TypeError(`'${raw}' does not start with /`);
+  const pattern = caseSensitive ? raw : raw.toLowerCase();
+  const segments = pattern.slice(1).split('/');
+  const doubles = segments.filter((segment) => segment.includes('**'));
+  if (doubles.length > 1) throw new TypeError(`'${raw}' has more than one **`);
+  if (doubles.some((segment) => segment !== '**')) throw new TypeError(`'${raw}': ** must be a whole segment, such as /admin/**`);
+  // A pattern must be in the normalized form the paths are in, or it could never match (an admin rule
+  // written as /%61dmin/** would silently fall through to a broader one).
+  const normalized = normalizePath(raw.replace(/\*/g, 'x'));
+  if (!normalized.ok || normalized.path !== raw.replace(/\*/g, 'x')) throw new TypeError(`'${raw}' is not a normalized path (no //, ., .., %-escapes of letters or ;)`);
+  const at = segments.indexOf('**');
+  if (at === -1) return { head: segments, tail: undefined };
+  return { head: segments.slice(0, at), tail: segments.slice(at + 1) };
+}
+
+function matchesPattern(pattern: CompiledPattern, segments: readonly string[]): boolean {
+  const { head, tail } = pattern;
+  if (tail === undefined) {
+    if (segments.length !== head.length) return false;
+    return head.every((segment, index) => segmentMatches(segment, segments[index] ?? ''));
+  }
+  if (segments.length < head.length + tail.length) return false;
+  for (let index = 0; index < head.length; index++) if (!segmentMatches(head[index] ?? '', segments[index] ?? '')) return false;
+  const offset = segments.length - tail.length;
+  for (let index = 0; index < tail.length; index++) if (!segmentMatches(tail[index] ?? '', segments[offset + index] ?? '')) return false;
+  return true;
 }
 
 /**
  * Compiles path patterns.
- * @throws TypeError for a pattern that does not start with `/`, or holds more than one `**`.
+ * @throws TypeError for a pattern that does not start with `/`, is not normalized, or misuses `**`.
  */
 export function compilePaths(patterns: readonly string[], caseSensitive: boolean): PathMatcher {
   const exact = new Set<string>();
-  const expressions: RegExp[] = [];
+  const compiled: CompiledPattern[] = [];
   for (const raw of patterns) {
-    if (!raw.startsWith('/')) throw new TypeError(`'${raw}' does not start with /`);
-    const pattern = caseSensitive ? raw : raw.toLowerCase();
-    const doubles = pattern.split('**').length - 1;
-    if (doubles > 1) throw new TypeError(`'${raw}' has more than one **`);
-    if (/\*{3,}/.test(pattern)) throw new TypeError(`'${raw}' has *** (use * or **)`);
-    if (!pattern.includes('*')) {
-      exact.add(pattern);
-      continue;
-    }
-    let source = '';
-    for (let index = 0; index < pattern.length; index++) {
-      if (pattern.startsWith('/**', index) && index + 3 === pattern.length) {
-        // A trailing /** also covers the directory itself.
-        source += '(?:/.*)?';
-        break;
-      }
-      if (pattern.startsWith('**', index)) {
-        source += '.*';
-        index++;
-        continue;
-      }
-      const char = pattern[index] ?? '';
-      source += char === '*' ? '[^/]*' : escapeRegExp(char);
-    }
-    expressions.push(new RegExp(`^${source}$`));
+    const pattern = compilePattern(raw, caseSensitive);
+    if (pattern.tail === undefined && !raw.includes('*')) exact.add(caseSensitive ? raw : raw.toLowerCase());
+    else compiled.push(pattern);
   }
   return (path) => {
     const subject = caseSensitive ? path : path.toLowerCase();
-    return exact.has(subject) || expressions.some((expression) => expression.test(subject));
+    if (exact.has(subject)) return true;
+    if (compiled.length === 0) return false;
+    const segments = subject.slice(1).split('/');
+    return compiled.some((pattern) => matchesPattern(pattern, segments));
   };
 }
