@@ -3,6 +3,7 @@ import { isConfigFlag } from '../config/index.js';
 import { VERSION } from '../version.js';
 import { UsageError } from './args.js';
 import { CONFIG_HELP, runConfig } from './commands/config-check.js';
+import { KEYS_HELP, runKeys, runToken, TOKEN_HELP } from './commands/keys-token.js';
 import { POLICY_HELP, runPolicy } from './commands/policy.js';
 import { runSecret, SECRET_HELP } from './commands/secret.js';
 import { runServe, SERVE_HELP } from './commands/serve.js';
@@ -18,6 +19,9 @@ Commands:
   secret generate    print a new cookie secret
   policy explain     show how a request would be decided, and why
   policy test        run a table of expected policy decisions
+  keys generate      make a signing key pair for device tokens
+  token mint         sign a device token
+  token verify       check a token against a bearer profile
   help [command]     show help for a command
 
 Options:
@@ -32,7 +36,7 @@ Examples:
 
 Documentation: README.md and docs/ in the gatehouse package.`;
 
-const HELP: Record<string, string> = { serve: SERVE_HELP, config: CONFIG_HELP, secret: SECRET_HELP, policy: POLICY_HELP };
+const HELP: Record<string, string> = { serve: SERVE_HELP, config: CONFIG_HELP, secret: SECRET_HELP, policy: POLICY_HELP, keys: KEYS_HELP, token: TOKEN_HELP };
 
 function usageOf(command: string): string {
   const help = HELP[command] ?? MAIN_HELP;
@@ -72,6 +76,10 @@ export async function main(argv: readonly string[], io: CommandIo = processIo): 
         return runSecret(rest, io);
       case 'policy':
         return runPolicy(rest, io);
+      case 'keys':
+        return await runKeys(rest, io);
+      case 'token':
+        return await runToken(rest, io);
       default: {
         const name = /^--?([^=]+)/.exec(first)?.[1];
         // oauth2-proxy is started with flags alone; so is gatehouse, as a drop-in.

@@ -1,5 +1,5 @@
 export { loadConfig, ConfigError, type LoadedConfig, type LoadOptions } from './load.js';
-export { ConfigSchema, type Config, type RouteConfig, type PolicyConfig } from './schema.js';
+export { ConfigSchema, type Config, type RouteConfig, type PolicyConfig, type ProfileConfig } from './schema.js';
 export { FIELDS, FIELD_BY_PATH, type Field } from './fields.js';
 export { formatProblems, type Problem, type Origin } from './problems.js';
 export { formatEffective, effectiveRows, redactSecret } from './print.js';

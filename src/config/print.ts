@@ -17,6 +17,12 @@ function getPath(root: unknown, path: string): unknown {
 }
 
 function display(kind: string, value: unknown): string {
+  if (kind === 'structured') {
+    // Routes and profiles can hold keys and secrets: show their shape, never their content.
+    if (Array.isArray(value)) return value.length === 0 ? '[]' : `[${value.length} entries: ${value.map((item) => JSON.stringify((item as { name?: unknown }).name ?? '?')).join(', ')}]`;
+    const names = Object.keys(value as Record<string, unknown>);
+    return names.length === 0 ? '{}' : `{${names.join(', ')}}`;
+  }
   if (kind === 'duration' && typeof value === 'number') return formatDuration(value);
   if (Array.isArray(value)) return `[${value.map((item) => JSON.stringify(item)).join(', ')}]`;
   if (typeof value === 'string') return JSON.stringify(value);

@@ -59,6 +59,8 @@ function integer(fallback: number, min: number, max: number, description: string
   return leaf(z.number().int().min(min).max(max).default(fallback), { kind: 'integer', description });
 }
 
+const nonEmptyText = z.string().min(1);
+
 const ProviderSchema = z
   .strictObject({
     type: enumOf(['oidc'], 'oidc', 'Identity provider type. Only generic OpenID Connect is supported.'),
@@ -178,10 +180,57 @@ const AuthorizationSchema = z
   })
   .prefault({});
 
+const durationText = z.string().refine((text) => parseDuration(text) !== undefined, 'must be a Go duration such as 30s or 10m');
+
+/**
+ * A bearer-token profile: jwt-middleware's configuration keys, accepted verbatim, plus gatehouse's own.
+ * docs/bearer.md gives the semantics and where gatehouse is stricter.
+ */
+const ProfileSchema = z.strictObject({
+  issuers: z.array(z.union([nonEmptyText, z.strictObject({ issuer: nonEmptyText, jwks: nonEmptyText.optional() })])).optional(),
+  skipPrefetch: z.boolean().optional(),
+  delayPrefetch: durationText.optional(),
+  refreshKeysInterval: durationText.optional(),
+  secret: z.string().optional(),
+  secrets: z.record(nonEmptyText, z.string()).optional(),
+  secretBase64Encoded: z.boolean().optional(),
+  require: z.record(nonEmptyText, z.unknown()).optional(),
+  optional: z.boolean().optional(),
+  headerName: z.string().optional(),
+  cookieName: z.string().optional(),
+  parameterName: z.string().optional(),
+  forwardToken: z.boolean().optional(),
+  headerMap: z.record(nonEmptyText, nonEmptyText).optional(),
+  removeMissingHeaders: z.boolean().optional(),
+  redirectUnauthorized: z.string().optional(),
+  redirectForbidden: z.string().optional(),
+  freshness: z.number().int().min(0).optional(),
+  validMethods: z.array(nonEmptyText).optional(),
+  unauthenticatedMethods: z.array(nonEmptyText).optional(),
+  insecureSkipVerify: z.array(z.string()).optional(),
+  rootCAs: z.array(z.string()).optional(),
+  logUnauthorized: z.string().optional(),
+  // gatehouse's own
+  audiences: z.array(nonEmptyText).optional(),
+  keysFile: nonEmptyText.optional(),
+  allowNonExpiring: z.boolean().optional(),
+  leeway: durationText.optional(),
+  sourceClaim: nonEmptyText.optional(),
+  denyList: nonEmptyText.optional(),
+  claims: z.strictObject({ email: nonEmptyText.optional(), groups: nonEmptyText.optional(), username: nonEmptyText.optional() }).optional(),
+});
+
+/** A bearer-token profile of the configuration. */
+export type ProfileConfig = z.output<typeof ProfileSchema>;
+
 const BearerSchema = z
   .strictObject({
     provider: bool("Accept the provider's own JWTs as `Authorization: Bearer` (oauth2-proxy `skip_jwt_bearer_tokens`).", false),
-    extraIssuers: list('More accepted JWT issuers as `issuer=audience`.', 'https://issuer.example.com=api'),
+    extraIssuers: list('More accepted JWT issuers as `issuer=audience` (each becomes a profile named after its position, `extra-0`, …, accepted wherever `bearer:provider` is).', 'https://issuer.example.com=api'),
+    profiles: leaf(z.record(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/), ProfileSchema).default({}), {
+      kind: 'structured',
+      description: 'Named bearer-token profiles (jwt-middleware configuration blocks, accepted verbatim), used by routes as `bearer:<name>`. YAML file only; docs/bearer.md.',
+    }),
   })
   .prefault({});
 
@@ -196,7 +245,7 @@ const LoggingSchema = z
   })
   .prefault({});
 
-const nonEmpty = z.string().min(1);
+const nonEmpty = nonEmptyText;
 
 const RequireSchema = z.strictObject({
   emailDomains: z.array(nonEmpty).optional().meta({ description: 'Email domains, as authorization.emailDomains.' }),

@@ -4,6 +4,7 @@
  */
 import { decodeCookieSecret } from '../crypto/secret.js';
 import { compileRegex } from '../policy/regex.js';
+import { compileProfiles, ProfileCompileError } from '../jwt/profiles.js';
 import { compilePolicySet, PolicyCompileError } from '../policy/routes.js';
 import { isLoopbackHost, parseCidr, parseListenAddress } from './address.js';
 import type { Problem } from './problems.js';
@@ -167,7 +168,16 @@ export function validateConfig(config: Config): Problem[] {
       }
     }
   }
-  const profiles = new Set(config.bearer.provider ? ['provider'] : []);
+  try {
+    // Compiling reads each profile's key and deny-list files and parses its keys; no network, no timers.
+    compileProfiles(config, { env: {}, timeoutMs: config.provider.timeout }).all().forEach((profile) => profile.close());
+  } catch (error) {
+    if (!(error instanceof ProfileCompileError)) throw error;
+    for (const problem of error.problems) {
+      add('ERR_CONFIG_BEARER_PROFILE_INVALID', problem.path, problem.message, 'fix the profile; docs/bearer.md describes every key');
+    }
+  }
+  const profiles = new Set([...(config.bearer.provider ? ['provider'] : []), ...Object.keys(config.bearer.profiles)]);
   const checkAuth = (path: string, auth: 'public' | readonly string[] | undefined) => {
     if (auth === undefined || auth === 'public') return;
     for (const method of auth) {

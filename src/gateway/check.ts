@@ -6,7 +6,7 @@
  */
 import type { OutgoingHttpHeaders } from 'node:http';
 import { identityFromClaims, type Identity } from '../identity/index.js';
-import { bearerTokenOf } from '../jwt/index.js';
+import { bearerTokenOf, type BearerProfile } from '../jwt/index.js';
 import { authorizeIdentity, authorizeQuery, parseQueryConstraints } from '../policy/email-policy.js';
 import { normalizePath } from '../policy/path.js';
 import { evaluatePolicy, type CompiledPolicy, type PolicyRequest } from '../policy/requirements.js';
@@ -115,9 +115,16 @@ export function createCheck(context: GatewayContext, refresher: Refresher, rende
     return reason === undefined ? { allow: true } : { allow: false, verdict: forbidden(request, mode, identity, reason) };
   };
 
-  const checkBearer = async (request: GatewayRequest, mode: CheckMode, token: string, policy: CompiledPolicy, label: string, policyRequest: PolicyRequest): Promise<Verdict> => {
+  const bearerRejected = (description: string, reason: string): Verdict =>
+    json(401, { error: 'invalid_token', reason }, 'deny', reason, {
+      ...reasonHeaders(reason),
+      'www-authenticate': `Bearer error="invalid_token", error_description="${description.replace(/["\\]/g, '')}"`,
+    });
+
+  /** The provider's own tokens (oauth2-proxy `skip_jwt_bearer_tokens`, `extra_jwt_issuers`). */
+  const checkProviderBearer = async (request: GatewayRequest, mode: CheckMode, token: string, policy: CompiledPolicy, label: string, policyRequest: PolicyRequest): Promise<Verdict> => {
     const bearer = context.bearer;
-    if (bearer === undefined) return unauthenticated(request, mode, 'bearer-not-accepted', [], policy);
+    if (bearer === undefined) return bearerRejected('bearer tokens are not accepted', 'bearer-invalid');
     try {
       const claims = await bearer.verify(token);
       const identity = identityFromClaims(claims, config.provider.claims, 'bearer');
@@ -128,11 +135,99 @@ export function createCheck(context: GatewayContext, refresher: Refresher, rende
       const description = error instanceof Error ? error.message : 'invalid token';
       context.loggers.auth.info({ requestId: request.requestId, reason: 'bearer-invalid', detail: description }, 'bearer token rejected');
       // An invalid bearer never falls back to the cookie (POL-20): the caller meant the token.
-      return json(401, { error: 'invalid_token', reason: 'bearer-invalid' }, 'deny', 'bearer-invalid', {
-        ...reasonHeaders('bearer-invalid'),
-        'www-authenticate': `Bearer error="invalid_token", error_description="${description.replace(/["\\]/g, '')}"`,
-      });
+      return bearerRejected(description, 'bearer-invalid');
     }
+  };
+
+  const templateRequest = (request: GatewayRequest) => {
+    const { view } = request;
+    const host = `${view.host}${view.port === undefined ? '' : `:${view.port}`}`;
+    return { Method: view.method, Host: host, Path: view.uri, Scheme: view.scheme, URL: `${view.scheme}://${host}${view.uri}`, ip: view.clientIp };
+  };
+
+  /** A named profile's token (jwt-middleware semantics, with gatehouse's stricter checks). */
+  const checkProfileBearer = async (request: GatewayRequest, mode: CheckMode, profile: BearerProfile, token: string, policy: CompiledPolicy, label: string, policyRequest: PolicyRequest): Promise<Verdict> => {
+    const facts = templateRequest(request);
+    const result = await profile.check(token, facts);
+    const redirectTo = (template: ((input: typeof facts) => string) | undefined, reason: string): Verdict | undefined => {
+      if (template === undefined || mode === 'auth') return undefined;
+      try {
+        return redirect(template(facts), reason);
+      } catch {
+        return text(500, 'Internal Server Error', 'error', 'redirect-template-failed');
+      }
+    };
+    if (result.kind === 'invalid' || result.kind === 'absent') {
+      const reason = result.kind === 'invalid' ? result.reason : 'bearer-missing';
+      const description = result.kind === 'invalid' ? result.description : 'no token';
+      context.loggers.auth.info({ requestId: request.requestId, profile: profile.name, reason, detail: description }, 'bearer token rejected');
+      return redirectTo(profile.redirectUnauthorized, reason) ?? bearerRejected(description, reason);
+    }
+    const identity = identityFromClaims(result.claims, profile.claimNames, 'bearer');
+    if (result.kind === 'forbidden') {
+      context.loggers.auth.info({ requestId: request.requestId, profile: profile.name, reason: result.reason, detail: result.description, user: identity.sub }, 'bearer token refused');
+      if (result.stale) {
+        // jwt-middleware's freshness: an old token might carry the claim once reissued, so 401, not 403.
+        return redirectTo(profile.redirectUnauthorized, result.reason) ?? bearerRejected(`${result.description}; the token is older than the freshness window`, result.reason);
+      }
+      return (
+        redirectTo(profile.redirectForbidden ?? profile.redirectUnauthorized, result.reason) ??
+        json(403, { error: 'insufficient_scope', reason: result.reason }, 'deny', result.reason, { ...reasonHeaders(result.reason), 'www-authenticate': `Bearer error="insufficient_scope", error_description="${result.description.replace(/["\\]/g, '')}"` })
+      );
+    }
+    const decision = authorize(request, mode, policy, label, policyRequest, identity, result.claims, false);
+    if (!decision.allow) return decision.verdict;
+    const verdict = allow(request, mode, identity, {}, 'bearer-valid', []);
+    const extra: OutgoingHttpHeaders = { ...profile.headersFor(result.claims) };
+    if (profile.blankHeader !== undefined) extra[profile.blankHeader] = '';
+    return { ...verdict, headers: { ...verdict.headers, ...extra } };
+  };
+
+  const carrierOf = (request: GatewayRequest) => ({
+    header: (name: string) => firstHeader(request.headers[name.toLowerCase()]),
+    cookie: (name: string) => request.jar.get(name)?.[0],
+    query: (name: string) => {
+      const at = request.view.uri.indexOf('?');
+      return at === -1 ? undefined : (new URLSearchParams(request.view.uri.slice(at)).get(name) ?? undefined);
+    },
+  });
+
+  /** Authenticates with the first accepted bearer profile whose token the request carries. */
+  const checkBearer = async (request: GatewayRequest, mode: CheckMode, policy: CompiledPolicy, label: string, policyRequest: PolicyRequest): Promise<Verdict | undefined> => {
+    const carrier = carrierOf(request);
+    for (const name of policy.auth.bearer) {
+      if (name === 'provider') {
+        const token = bearerTokenOf(firstHeader(request.headers.authorization));
+        if (token !== undefined) return checkProviderBearer(request, mode, token, policy, label, policyRequest);
+        continue;
+      }
+      const profile = context.bearerProfiles.get(name);
+      if (profile === undefined) continue;
+      const token = profile.extract(carrier);
+      if (token !== undefined) return checkProfileBearer(request, mode, profile, token, policy, label, policyRequest);
+    }
+    return undefined;
+  };
+
+  /** No token for a route that accepts only tokens: `optional` and `unauthenticatedMethods` may still let it pass. */
+  const withoutToken = (request: GatewayRequest, mode: CheckMode, policy: CompiledPolicy, label: string): Verdict => {
+    for (const name of policy.auth.bearer) {
+      const profile = context.bearerProfiles.get(name);
+      if (profile === undefined) continue;
+      if (profile.optional || profile.unauthenticatedMethods.has(request.view.method)) {
+        const verdict = allow(request, mode, ANONYMOUS, {}, profile.optional ? 'bearer-optional' : 'method-unauthenticated', []);
+        const blank = Object.fromEntries(Object.keys(profile.headersFor({})).map((header) => [header, '']));
+        return { ...verdict, headers: { ...verdict.headers, ...blank } };
+      }
+      if (profile.redirectUnauthorized !== undefined && mode === 'proxy') {
+        try {
+          return redirect(profile.redirectUnauthorized(templateRequest(request)), 'bearer-missing');
+        } catch {
+          return text(500, 'Internal Server Error', 'error', 'redirect-template-failed');
+        }
+      }
+    }
+    return { ...unauthenticated(request, mode, 'bearer-missing', [], policy), route: label };
   };
 
   const denyWithoutPolicy = (request: GatewayRequest, mode: CheckMode, reason: string): Verdict => {
@@ -175,9 +270,11 @@ export function createCheck(context: GatewayContext, refresher: Refresher, rende
       return { ...allow(request, mode, session?.identity ?? ANONYMOUS, session ?? {}, 'route-public', []), route: label };
     }
 
-    const token = policy.auth.bearer.length > 0 ? bearerTokenOf(firstHeader(request.headers.authorization)) : undefined;
-    if (token !== undefined) return { ...(await checkBearer(request, mode, token, policy, label, policyRequest)), route: label };
-    if (!policy.auth.session) return { ...unauthenticated(request, mode, 'bearer-missing', [], policy), route: label };
+    if (policy.auth.bearer.length > 0) {
+      const verdict = await checkBearer(request, mode, policy, label, policyRequest);
+      if (verdict !== undefined) return { ...verdict, route: label };
+      if (!policy.auth.session) return { ...withoutToken(request, mode, policy, label), route: label };
+    }
 
     const loaded: LoadResult = context.store.loadSync?.(request.jar, now) ?? (await context.store.load(request.jar, now));
     if (loaded.kind === 'none') return { ...unauthenticated(request, mode, 'user-unauthenticated', [], policy), route: label };

@@ -1,6 +1,6 @@
 /** What every gateway action shares: the frozen configuration, the parts built from it, and small helpers. */
 import type { Config } from '../config/index.js';
-import type { BearerVerifier } from '../jwt/index.js';
+import type { BearerProfile, BearerVerifier } from '../jwt/index.js';
 import type { Loggers } from '../log/index.js';
 import type { OidcClient } from '../oidc/index.js';
 import type { EmailPolicy } from '../policy/email-policy.js';
@@ -23,6 +23,8 @@ export interface GatewayDeps {
   /** Addresses from `authorization.emailsFile`. */
   readonly emailsFromFile: ReadonlySet<string>;
   readonly bearer: BearerVerifier | undefined;
+  /** Named bearer-token profiles, by name. */
+  readonly bearerProfiles: ReadonlyMap<string, BearerProfile>;
   /** The compiled routes and named policies. */
   readonly policySet: PolicySet;
   readonly apiRoutes: readonly OperatorRegex[];

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { readEmailsFile, usesDevelopmentProvider, type ListenAddress, type LoadedConfig } from '../config/index.js';
 import type { DevProvider } from '../devidp/index.js';
 import { createGateway, type Gateway, type GatewayRequest, type Verdict } from '../gateway/index.js';
-import { createProviderBearerVerifier } from '../jwt/index.js';
+import { compileProfiles, createProviderBearerVerifier } from '../jwt/index.js';
 import type { Loggers } from '../log/index.js';
 import { createOidcClient } from '../oidc/index.js';
 import { emailPolicyFromConfig } from '../policy/email-policy.js';
@@ -38,6 +38,8 @@ function hostCount(rawHeaders: readonly string[]): number {
 export interface AppEnvironment {
   readonly listen: ListenAddress;
   readonly now?: () => number;
+  /** Environment variables bearer-profile templates may read (secret-looking names excluded). */
+  readonly env?: NodeJS.ProcessEnv;
 }
 
 /** Builds the app for a loaded configuration. */
@@ -70,11 +72,14 @@ export async function createApp(loaded: LoadedConfig, loggers: Loggers, environm
   const noDowngrade = config.cookie.secure && !devMode;
   const redirectPolicy = createRedirectPolicy([...config.proxy.allowedRedirectDomains, ...config.cookie.domains]);
   const emailPolicy = emailPolicyFromConfig(config, devMode);
+  const profiles = compileProfiles(config, { env: environment.env ?? process.env, timeoutMs: config.provider.timeout, now });
+  for (const profile of profiles.all()) profile.start();
   const bearer = config.bearer.provider
     ? createProviderBearerVerifier({
         issuer,
         audiences: [clientId, ...config.provider.extraAudiences],
         jwksUri: () => oidc.jwksUri(),
+        extraIssuers: profiles.extraIssuers,
         timeoutMs: config.provider.timeout,
         clockToleranceSeconds: 30,
       })
@@ -94,6 +99,7 @@ export async function createApp(loaded: LoadedConfig, loggers: Loggers, environm
     emailPolicy,
     emailsFromFile: readEmailsFile(config.authorization.emailsFile),
     bearer,
+    bearerProfiles: profiles.named,
     policySet: compilePolicySet(config),
     apiRoutes: config.forwardAuth.apiRoutes.map(compileRegex),
     loggers,
@@ -193,7 +199,7 @@ export async function createApp(loaded: LoadedConfig, loggers: Loggers, environm
       );
     },
     ready: () => {
-      const checks = [{ name: 'identity provider', ...oidc.status() }];
+      const checks = [{ name: 'identity provider', ...oidc.status() }, ...profiles.all().map((profile) => ({ name: `bearer profile ${profile.name}`, ...profile.status() }))];
       return store.ready().then((storeStatus) => {
         const all = [...checks, { name: 'session store', ...storeStatus }];
         return { ok: all.every((check) => check.ok), checks: all };
@@ -201,6 +207,7 @@ export async function createApp(loaded: LoadedConfig, loggers: Loggers, environm
     },
     close: async () => {
       oidc.close();
+      for (const profile of profiles.all()) profile.close();
       await store.close();
       await dev?.close();
     },

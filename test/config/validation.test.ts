@@ -62,6 +62,12 @@ const CASES: readonly Case[] = [
   { name: 'API route is not RE2', code: 'ERR_CONFIG_REGEX_INVALID', path: 'forwardAuth.apiRoutes[0]', options: () => ({ env: { OAUTH2_PROXY_API_ROUTES: '^/api/(' } }) },
   { name: 'API route with a lookahead', code: 'ERR_CONFIG_REGEX_INVALID', path: 'forwardAuth.apiRoutes[1]', options: () => ({ env: { OAUTH2_PROXY_API_ROUTES: '^/api/,^/(?=x)' } }) },
   { name: 'an oauth2-proxy TOML file that does not parse', code: 'ERR_CONFIG_TOML_SYNTAX', path: 'FILE', options: () => ({ file: files.write('broken.cfg', 'email_domains = [ "*"\n'), env: {} }) },
+  {
+    name: 'a bearer profile with a weak HMAC secret',
+    code: 'ERR_CONFIG_BEARER_PROFILE_INVALID',
+    path: 'bearer.profiles.devices',
+    options: () => ({ file: files.write('profile-weak.yaml', 'bearer:\n  profiles:\n    devices:\n      secret: changeme\n'), env: {} }),
+  },
   { name: 'routes in an environment variable', code: 'ERR_CONFIG_FILE_ONLY', path: 'routes', options: () => ({ env: { GATEHOUSE_ROUTES: '[]' } }) },
   {
     name: 'a route with a CEL type error',

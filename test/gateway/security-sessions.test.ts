@@ -698,6 +698,7 @@ describe('DOS-11: internal errors fail closed', () => {
         emailPolicy: emailPolicyFromConfig(config, false),
         emailsFromFile: new Set(),
         bearer: undefined,
+        bearerProfiles: new Map(),
         policySet: compilePolicySet(config),
         apiRoutes: [],
         loggers: silentLoggers(),

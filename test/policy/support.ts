@@ -153,6 +153,7 @@ export function createTestGateway(config: Config, identities: Readonly<Record<st
     emailPolicy: emailPolicyFromConfig(config, false),
     emailsFromFile: new Set(),
     bearer: options.bearer,
+    bearerProfiles: new Map(),
     policySet: compilePolicySet(config),
     apiRoutes: [],
     loggers,

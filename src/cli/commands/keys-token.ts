@@ -1,0 +1,229 @@
+/**
+ * `gatehouse keys generate`, `gatehouse token mint`, `gatehouse token verify`: signing device tokens here
+ * instead of pasting a private key into a website.
+ */
+import { randomUUID } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { createPrivateKey } from 'node:crypto';
+import { exportJWK, exportPKCS8, exportSPKI, generateKeyPair, SignJWT } from 'jose';
+import { ConfigError, formatProblems, loadConfig, parseDuration } from '../../config/index.js';
+import { compileProfiles } from '../../jwt/index.js';
+import { parseArgs, UsageError } from '../args.js';
+import { EXIT, type CommandIo } from '../io.js';
+
+export const KEYS_HELP = `Usage: gatehouse keys generate [--alg ES256|EdDSA|RS256] [--kid NAME] [--out DIR]
+
+Generates a signing key pair for device tokens: the private key (PKCS#8 PEM,
+file mode 0600), the public key as PEM and as JWK, and prints the exact
+bearer-profile snippet to paste into gatehouse.yaml. Existing files are never
+overwritten.
+  --alg A     ES256 (default), EdDSA or RS256 (3072-bit)
+  --kid NAME  key id (default: a random one)
+  --out DIR   where to write (default: the current directory)
+
+Examples:
+  gatehouse keys generate --kid vicmet --out ./keys
+  gatehouse keys generate --alg EdDSA --kid homekit-2026`;
+
+export const TOKEN_HELP = `Usage: gatehouse token mint --key FILE --kid K --iss I --sub S --aud A [options]
+       gatehouse token verify TOKEN [--config FILE] [--profile NAME] [--url URL]
+
+mint: signs a JWT with a private key made by 'gatehouse keys generate' and
+prints it. Refuses a key file that others can read.
+  --ttl D        lifetime, e.g. 90d, 1y, 720h (default 1y; d and y allowed)
+  --exp DATE     expiry as an ISO date instead of --ttl
+  --claim k=v    an extra claim (repeatable; v parsed as JSON when it is)
+  --jti auto     add a random jti (so the token can be revoked by id)
+verify: checks a token against a configured profile, listing every check;
+the token is never printed back in full. Exit 0 valid, 1 refused.
+
+Examples:
+  gatehouse token mint --key keys/vicmet.key.pem --kid vicmet --iss https://jwts.farcaller.net \\
+    --sub homekit --aud vminsert.homelab.example.com --ttl 1y --jti auto
+  gatehouse token verify "$TOKEN" --config gatehouse.yaml --profile homekit`;
+
+const ALGORITHMS = ['ES256', 'EdDSA', 'RS256'] as const;
+
+function runKeysGenerate(argv: readonly string[], io: CommandIo): Promise<number> {
+  const args = parseArgs(argv, 'keys', { own: ['alg', 'kid', 'out'] });
+  if (args.help) {
+    io.out(KEYS_HELP);
+    return Promise.resolve(EXIT.ok);
+  }
+  if (args.positional.length > 0) throw new UsageError(`unexpected argument '${args.positional[0] ?? ''}'`, 'keys');
+  const alg = args.own.get('alg') ?? 'ES256';
+  if (!(ALGORITHMS as readonly string[]).includes(alg)) throw new UsageError(`--alg must be one of ${ALGORITHMS.join(', ')}, not '${alg}'`, 'keys');
+  const kid = args.own.get('kid') ?? randomUUID().slice(0, 8);
+  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(kid)) throw new UsageError(`--kid must be 1 to 64 letters, digits, _ . -`, 'keys');
+  const out = resolve(args.own.get('out') ?? '.');
+  const files = { private: join(out, `${kid}.key.pem`), public: join(out, `${kid}.pub.pem`), jwk: join(out, `${kid}.jwk.json`) };
+  for (const file of Object.values(files)) if (existsSync(file)) throw new UsageError(`'${file}' exists; gatehouse never overwrites a key`, 'keys');
+  return (async () => {
+    const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true, ...(alg === 'RS256' ? { modulusLength: 3072 } : {}) });
+    mkdirSync(out, { recursive: true, mode: 0o700 });
+    writeFileSync(files.private, await exportPKCS8(privateKey), { mode: 0o600 });
+    chmodSync(files.private, 0o600);
+    const pem = await exportSPKI(publicKey);
+    writeFileSync(files.public, pem);
+    writeFileSync(files.jwk, `${JSON.stringify({ ...(await exportJWK(publicKey)), kid, alg, use: 'sig' }, null, 2)}\n`);
+    io.err(`wrote ${files.private} (private, mode 0600), ${files.public}, ${files.jwk}`);
+    io.out(`# gatehouse.yaml: a bearer profile that accepts tokens signed by this key
+bearer:
+  profiles:
+    devices:                      # use it in a route as  auth: [bearer:devices]
+      issuers: [https://gatehouse.example.com]   # the iss you mint with
+      audiences: [your-service.example.com]      # the aud you mint with
+      secrets:
+        ${kid}: |
+${pem.trim().split('\n').map((line) => `          ${line}`).join('\n')}`);
+    return EXIT.ok;
+  })();
+}
+
+/** Parses a lifetime with day and year units too (`90d`, `1y`), on top of Go durations. */
+function parseLifetime(text: string): number | undefined {
+  const match = /^(\d+)(d|y)$/.exec(text);
+  if (match !== null) return Number(match[1]) * (match[2] === 'd' ? 86_400_000 : 365 * 86_400_000);
+  return parseDuration(text);
+}
+
+async function runTokenMint(argv: readonly string[], io: CommandIo): Promise<number> {
+  const args = parseArgs(argv, 'token', { own: ['key', 'kid', 'iss', 'sub', 'aud', 'ttl', 'exp', 'jti', 'claim', 'alg'] });
+  if (args.help) {
+    io.out(TOKEN_HELP);
+    return EXIT.ok;
+  }
+  for (const required of ['key', 'kid', 'iss', 'sub', 'aud']) if (!args.own.has(required)) throw new UsageError(`--${required} is required`, 'token');
+  const keyFile = args.own.get('key') ?? '';
+  let mode: number;
+  try {
+    mode = statSync(keyFile).mode;
+  } catch {
+    throw new UsageError(`cannot read the key '${keyFile}'`, 'token');
+  }
+  if ((mode & 0o077) !== 0) throw new UsageError(`'${keyFile}' can be read by others (mode ${(mode & 0o777).toString(8)}); chmod 600 it first`, 'token');
+  let key;
+  try {
+    key = createPrivateKey(readFileSync(keyFile, 'utf8'));
+  } catch {
+    throw new UsageError(`'${keyFile}' is not a private key in PEM`, 'token');
+  }
+  const alg = key.asymmetricKeyType === 'ed25519' ? 'EdDSA' : key.asymmetricKeyType === 'rsa' ? 'RS256' : key.asymmetricKeyDetails?.namedCurve === 'prime256v1' ? 'ES256' : undefined;
+  if (alg === undefined) throw new UsageError('the key must be ES256 (P-256), EdDSA (Ed25519) or RSA', 'token');
+  const now = Math.floor(Date.now() / 1000);
+  let exp: number;
+  if (args.own.has('exp')) {
+    const date = Date.parse(args.own.get('exp') ?? '');
+    if (Number.isNaN(date)) throw new UsageError(`--exp '${args.own.get('exp') ?? ''}' is not a date`, 'token');
+    exp = Math.floor(date / 1000);
+  } else {
+    const ttl = parseLifetime(args.own.get('ttl') ?? '1y');
+    if (ttl === undefined || ttl <= 0) throw new UsageError(`--ttl '${args.own.get('ttl') ?? ''}' is not a lifetime such as 90d or 1y`, 'token');
+    exp = now + Math.floor(ttl / 1000);
+  }
+  if (exp <= now) throw new UsageError('the token would already be expired', 'token');
+  const claims: Record<string, unknown> = {};
+  const claimText = args.own.get('claim');
+  // parseArgs keeps the last value of a repeated own flag; collect every --claim from argv instead.
+  const claimArgs = argv.flatMap((arg, index) => (arg === '--claim' ? [argv[index + 1] ?? ''] : arg.startsWith('--claim=') ? [arg.slice('--claim='.length)] : []));
+  for (const pair of claimArgs.length > 0 ? claimArgs : claimText === undefined ? [] : [claimText]) {
+    const at = pair.indexOf('=');
+    if (at <= 0) throw new UsageError(`--claim '${pair}' is not key=value`, 'token');
+    const name = pair.slice(0, at);
+    const text = pair.slice(at + 1);
+    try {
+      claims[name] = JSON.parse(text);
+    } catch {
+      claims[name] = text;
+    }
+  }
+  const jwt = new SignJWT(claims)
+    .setProtectedHeader({ alg, typ: 'JWT', kid: args.own.get('kid') ?? '' })
+    .setIssuer(args.own.get('iss') ?? '')
+    .setSubject(args.own.get('sub') ?? '')
+    .setAudience(args.own.get('aud') ?? '')
+    .setIssuedAt(now)
+    .setExpirationTime(exp);
+  if (args.own.get('jti') === 'auto') jwt.setJti(randomUUID());
+  else if (args.own.has('jti')) jwt.setJti(args.own.get('jti') ?? '');
+  io.out(await jwt.sign(key));
+  io.err(`expires ${new Date(exp * 1000).toISOString()}`);
+  return EXIT.ok;
+}
+
+async function runTokenVerify(argv: readonly string[], io: CommandIo): Promise<number> {
+  const args = parseArgs(argv, 'token', { own: ['profile', 'url', 'ip'], acceptConfig: true });
+  if (args.help) {
+    io.out(TOKEN_HELP);
+    return EXIT.ok;
+  }
+  const [token, extra] = args.positional;
+  if (token === undefined) throw new UsageError('give the token to verify', 'token');
+  if (extra !== undefined) throw new UsageError(`unexpected argument '${extra}'`, 'token');
+  let loaded;
+  try {
+    loaded = loadConfig({ file: args.config ?? io.env.GATEHOUSE_CONFIG, env: io.env, flags: args.configFlags });
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      io.err(formatProblems(error.problems));
+      return EXIT.config;
+    }
+    throw error;
+  }
+  const names = Object.keys(loaded.config.bearer.profiles);
+  const name = args.own.get('profile') ?? (names.length === 1 ? names[0] : undefined);
+  if (name === undefined) throw new UsageError(names.length === 0 ? 'the configuration has no bearer profiles' : `name the profile with --profile (one of ${names.join(', ')})`, 'token');
+  const profiles = compileProfiles(loaded.config, { env: io.env, timeoutMs: loaded.config.provider.timeout });
+  const profile = profiles.named.get(name);
+  if (profile === undefined) throw new UsageError(`no bearer profile '${name}' (have: ${names.join(', ') || 'none'})`, 'token');
+  const url = new URL(args.own.get('url') ?? 'https://localhost/');
+  const shown = token.length > 24 ? `${token.slice(0, 12)}…${token.slice(-6)}` : '(short)';
+  io.out(`token:    ${shown} (${token.length} characters)`);
+  io.out(`profile:  ${name}`);
+  try {
+    const result = await profile.check(token, { Method: 'GET', Host: url.host, Path: `${url.pathname}${url.search}`, Scheme: url.protocol.replace(':', ''), URL: url.href, ip: args.own.get('ip') ?? 'unknown' });
+    if (result.kind === 'valid') {
+      io.out('  pass  format, signature, algorithm, kid, iss, aud, exp/nbf/iat');
+      io.out('  pass  require, deny-list, source binding');
+      io.out(`claims:   ${JSON.stringify({ iss: result.claims.iss, sub: result.claims.sub, aud: result.claims.aud, exp: result.claims.exp, jti: result.claims.jti })}`);
+      io.out('outcome:  valid');
+      return EXIT.ok;
+    }
+    if (result.kind === 'forbidden') {
+      io.out('  pass  format, signature, algorithm, kid, iss, aud, exp/nbf/iat');
+      io.out(`  FAIL  ${result.description}${result.stale ? ' (older than freshness: 401)' : ''}`);
+      io.out(`outcome:  refused (${result.reason})`);
+      return EXIT.failure;
+    }
+    io.out(`  FAIL  ${result.kind === 'invalid' ? result.description : 'no token'}`);
+    io.out(`outcome:  refused (${result.kind === 'invalid' ? result.reason : 'bearer-missing'})`);
+    return EXIT.failure;
+  } finally {
+    for (const compiled of profiles.all()) compiled.close();
+  }
+}
+
+export function runKeys(argv: readonly string[], io: CommandIo): Promise<number> | number {
+  const [sub, ...rest] = argv;
+  if (sub === undefined || sub === '--help' || sub === '-h') {
+    if (sub === undefined) io.err(KEYS_HELP);
+    else io.out(KEYS_HELP);
+    return sub === undefined ? EXIT.usage : EXIT.ok;
+  }
+  if (sub === 'generate') return runKeysGenerate(rest, io);
+  throw new UsageError(`unknown command 'keys ${sub}'`, 'keys');
+}
+
+export function runToken(argv: readonly string[], io: CommandIo): Promise<number> | number {
+  const [sub, ...rest] = argv;
+  if (sub === undefined || sub === '--help' || sub === '-h') {
+    if (sub === undefined) io.err(TOKEN_HELP);
+    else io.out(TOKEN_HELP);
+    return sub === undefined ? EXIT.usage : EXIT.ok;
+  }
+  if (sub === 'mint') return runTokenMint(rest, io);
+  if (sub === 'verify') return runTokenVerify(rest, io);
+  throw new UsageError(`unknown command 'token ${sub}'`, 'token');
+}
+

@@ -1,0 +1,324 @@
+/**
+ * A bearer-token profile: where the token is read from, which keys may verify it, and what its claims
+ * must say. Accepts jwt-middleware's configuration verbatim and is stricter where the plugin is unsafe:
+ * `iss` is checked against `issuers` (the plugin only uses them to fetch keys), a token with a `kid`
+ * verifies only with that key (never falling back to `secret`), keys are bound to their algorithms,
+ * `exp` is required, header mappings overwrite, and JWKS fetches are rate-limited with timeouts.
+ * @see docs/bearer.md, RFC 8725, RFC 6750
+ */
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { errors, jwtVerify } from 'jose';
+import { parseDuration, type ProfileConfig } from '../config/index.js';
+import { compileSources } from '../policy/matchers/source.js';
+import { GenerationalCache } from '../session/cache.js';
+import { parseKeyText, type VerificationKey } from './keys.js';
+import { createRemoteKeySet, type RemoteKeySet } from './remote-jwks.js';
+import { compileRequire, type ClaimsCheck } from './require.js';
+import { isTemplate, parseTemplate, templateEnvironment, type Template, type TemplateRequest } from './template.js';
+
+/** Largest token accepted, checked before any decoding (DOS-01). */
+export const MAX_TOKEN_LENGTH = 16 * 1024;
+/** jwt-middleware's default `validMethods`, plus EdDSA and PS*, which its key types bind safely. */
+export const DEFAULT_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'HS256', 'HS384', 'HS512'];
+const COMPACT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
+
+/** Where a request carries its token. */
+export interface TokenCarrier {
+  header(name: string): string | undefined;
+  cookie(name: string): string | undefined;
+  query(name: string): string | undefined;
+}
+
+/** The outcome of checking a request against a profile. */
+export type ProfileResult =
+  | { kind: 'valid'; claims: Record<string, unknown>; token: string }
+  | { kind: 'absent' }
+  /** 401: no valid token. `description` is safe to show (no token content). */
+  | { kind: 'invalid'; reason: string; description: string }
+  /** 403 (or 401 when stale per `freshness`): a valid token whose claims do not meet `require`. */
+  | { kind: 'forbidden'; reason: string; description: string; stale: boolean; claims: Record<string, unknown> };
+
+/** A compiled profile. */
+export interface BearerProfile {
+  readonly name: string;
+  /** Reads the token from the request (header, cookie or query parameter, as configured). */
+  extract(carrier: TokenCarrier): string | undefined;
+  /** Verifies a token and checks its claims for this request. */
+  check(token: string, request: TemplateRequest & { ip: string }): Promise<ProfileResult>;
+  readonly optional: boolean;
+  readonly unauthenticatedMethods: ReadonlySet<string>;
+  /** Headers for the upstream from claims (`headerMap`): always all set, overwriting. */
+  headersFor(claims: Readonly<Record<string, unknown>>): Record<string, string>;
+  /** The header to blank on an allowed answer when `forwardToken` is false. */
+  readonly blankHeader: string | undefined;
+  readonly redirectUnauthorized: Template | undefined;
+  readonly redirectForbidden: Template | undefined;
+  readonly claimNames: { email: string; groups: string; username: string };
+  /** Starts the key prefetch and background refresh (unless `skipPrefetch`). */
+  start(): void;
+  status(): { ok: boolean; detail: string };
+  close(): void;
+}
+
+/** Context for compiling profiles. */
+export interface ProfileEnvironment {
+  readonly env: NodeJS.ProcessEnv;
+  readonly timeoutMs: number;
+  readonly now?: () => number;
+  readonly fetch?: typeof fetch;
+}
+
+function canonicalBase64url(segment: string): boolean {
+  return Buffer.from(segment, 'base64url').toString('base64url') === segment;
+}
+
+function decodeHeader(token: string): Record<string, unknown> | undefined {
+  const [encoded = ''] = token.split('.', 1);
+  try {
+    const header: unknown = JSON.parse(Buffer.from(encoded, 'base64url').toString('utf8'));
+    return typeof header === 'object' && header !== null && !Array.isArray(header) ? (header as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function headerValue(value: unknown): string {
+  if (value === undefined || value === null) return '';
+  const text = typeof value === 'string' ? value : JSON.stringify(value);
+  // A claim value must not split a header (FWD-17).
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\u0000-\u001f\u007f]/g, '');
+}
+
+function readDenyList(path: string): { jti: Set<string>; sub: Set<string> } {
+  const jti = new Set<string>();
+  const sub = new Set<string>();
+  for (const line of readFileSync(path, 'utf8').split(/\r?\n/)) {
+    const entry = line.split('#')[0]?.trim() ?? '';
+    if (entry === '') continue;
+    const match = /^(jti|sub):(.+)$/.exec(entry);
+    if (match === null) throw new TypeError(`denyList: '${entry}' is not jti:<id> or sub:<id>`);
+    (match[1] === 'jti' ? jti : sub).add(match[2]?.trim() ?? '');
+  }
+  return { jti, sub };
+}
+
+/**
+ * Compiles a profile.
+ * @throws TypeError naming what is wrong (a bad key, template, requirement or option).
+ */
+export function compileProfile(name: string, config: ProfileConfig, environment: ProfileEnvironment): BearerProfile {
+  if ((config.insecureSkipVerify ?? []).length > 0) throw new TypeError('insecureSkipVerify is not supported: gatehouse always verifies TLS certificates (use NODE_EXTRA_CA_CERTS for a private CA)');
+  if ((config.rootCAs ?? []).length > 0) throw new TypeError('rootCAs is not supported: add the CA with NODE_EXTRA_CA_CERTS');
+  const now = environment.now ?? Date.now;
+  const templateEnv = templateEnvironment(environment.env);
+  const base64 = config.secretBase64Encoded === true;
+  const staticKeys = new Map<string, VerificationKey>();
+  let anonymous: VerificationKey | undefined;
+  if (config.secret !== undefined && config.secret !== '') {
+    const parsed = parseKeyText(undefined, config.secret, base64);
+    if (parsed.length !== 1) throw new TypeError('secret: must be one key');
+    anonymous = parsed[0];
+  }
+  for (const [kid, text] of Object.entries(config.secrets ?? {})) {
+    let parsed: VerificationKey[];
+    try {
+      parsed = parseKeyText(kid, text, base64);
+    } catch (error) {
+      throw new TypeError(`secrets.${kid}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    }
+    for (const key of parsed) staticKeys.set(key.kid ?? kid, key);
+  }
+  if (config.keysFile !== undefined) {
+    let text: string;
+    try {
+      text = readFileSync(config.keysFile, 'utf8');
+    } catch (error) {
+      throw new TypeError(`keysFile: cannot read '${config.keysFile}'`, { cause: error });
+    }
+    for (const key of parseKeyText(undefined, text)) {
+      if (key.kid === undefined) throw new TypeError('keysFile: every key needs a kid');
+      staticKeys.set(key.kid, key);
+    }
+  }
+  const issuerEntries = (config.issuers ?? []).map((entry) => (typeof entry === 'string' ? { issuer: entry, jwks: undefined } : entry));
+  for (const { issuer } of issuerEntries) {
+    if (issuer.includes('*')) throw new TypeError(`issuers: '${issuer}' has a wildcard; gatehouse checks iss exactly, so list each issuer`);
+  }
+  const issuers = issuerEntries.map((entry) => entry.issuer);
+  const refreshInterval = config.refreshKeysInterval === undefined ? undefined : parseDuration(config.refreshKeysInterval);
+  const remote: Map<string, RemoteKeySet> = new Map(
+    issuerEntries.map((entry) => [
+      entry.issuer,
+      createRemoteKeySet({
+        issuer: entry.issuer,
+        jwksUri: entry.jwks,
+        timeoutMs: environment.timeoutMs,
+        ...(refreshInterval === undefined ? {} : { refreshIntervalMs: refreshInterval }),
+        ...(environment.fetch === undefined ? {} : { fetch: environment.fetch }),
+        now,
+      }),
+    ]),
+  );
+  if (anonymous === undefined && staticKeys.size === 0 && remote.size === 0) throw new TypeError('has no keys: give secret, secrets, keysFile or issuers');
+
+  const allowed = new Set(config.validMethods ?? DEFAULT_ALGORITHMS);
+  const audiences = config.audiences;
+  const leeway = Math.floor((config.leeway === undefined ? 60_000 : (parseDuration(config.leeway) ?? 60_000)) / 1000);
+  if (leeway > 300) throw new TypeError('leeway: at most 5m');
+  const requireCheck: ClaimsCheck | undefined = config.require === undefined ? undefined : compileRequire(config.require, templateEnv);
+  const freshness = config.freshness ?? 3600;
+  const denyList = config.denyList === undefined ? undefined : readDenyList(config.denyList);
+  const verified = new GenerationalCache<{ claims: Record<string, unknown>; exp: number }>(10_000);
+  const headerName = config.headerName ?? 'Authorization';
+  const cookieName = config.cookieName ?? 'Authorization';
+  const parameterName = config.parameterName ?? '';
+
+  const template = (label: string, text: string | undefined): Template | undefined => {
+    if (text === undefined || text === '') return undefined;
+    try {
+      return isTemplate(text) ? parseTemplate(text, templateEnv) : () => text;
+    } catch (error) {
+      throw new TypeError(`${label}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    }
+  };
+  const redirectUnauthorized = template('redirectUnauthorized', config.redirectUnauthorized);
+  const redirectForbidden = redirectUnauthorized === undefined ? undefined : template('redirectForbidden', config.redirectForbidden);
+
+  const selectKey = async (header: Record<string, unknown>, claimsIss: unknown): Promise<VerificationKey | string> => {
+    const { kid } = header;
+    if (kid === undefined) {
+      // Without a kid only the anonymous key, or the one and only key there is (JWT-31).
+      if (anonymous !== undefined) return anonymous;
+      const candidates = [...staticKeys.values(), ...[...remote.values()].flatMap((set) => set.current())];
+      return candidates.length === 1 && candidates[0] !== undefined ? candidates[0] : 'the token has no kid';
+    }
+    if (typeof kid !== 'string' || kid === '' || kid.length > 256) return 'the kid is not a usable string';
+    const known = staticKeys.get(kid);
+    if (known !== undefined) return known;
+    // Remote keys are looked up only at the issuer the token names, when it is a configured one.
+    const set = typeof claimsIss === 'string' ? remote.get(claimsIss) : undefined;
+    if (set === undefined) return 'no key has this kid';
+    return (await set.get(kid)) ?? 'no key has this kid';
+  };
+
+  const verify = async (token: string): Promise<{ claims: Record<string, unknown> } | { error: string }> => {
+    if (token.length > MAX_TOKEN_LENGTH) return { error: 'token too large' };
+    if (!COMPACT.test(token)) return { error: 'not a compact JWS' };
+    const segments = token.split('.');
+    // Only canonical base64url: a second spelling of the same bytes would slip past deny-lists (JWT-29).
+    if (!segments.every(canonicalBase64url)) return { error: 'not canonical base64url' };
+    const cacheKey = createHash('sha256').update(token).digest('base64url');
+    const cached = verified.get(cacheKey);
+    const nowSeconds = Math.floor(now() / 1000);
+    if (cached !== undefined && cached.exp > nowSeconds) return { claims: cached.claims };
+    const header = decodeHeader(token);
+    if (header === undefined || typeof header.alg !== 'string') return { error: 'malformed header' };
+    if (!allowed.has(header.alg)) return { error: `the algorithm ${header.alg} is not allowed` };
+    let payloadIss: unknown;
+    try {
+      payloadIss = (JSON.parse(Buffer.from(segments[1] ?? '', 'base64url').toString('utf8')) as Record<string, unknown>).iss;
+    } catch {
+      return { error: 'malformed payload' };
+    }
+    const key = await selectKey(header, payloadIss);
+    if (typeof key === 'string') return { error: key };
+    if (!key.algorithms.includes(header.alg)) return { error: `the key cannot verify ${header.alg}` };
+    try {
+      const { payload } = await jwtVerify(token, key.key, {
+        algorithms: [header.alg],
+        ...(issuers.length > 0 ? { issuer: issuers } : {}),
+        ...(audiences !== undefined ? { audience: audiences } : {}),
+        clockTolerance: leeway,
+        requiredClaims: config.allowNonExpiring === true ? [] : ['exp'],
+        currentDate: new Date(now()),
+      });
+      if (typeof payload.iat === 'number' && payload.iat > nowSeconds + leeway) return { error: 'issued in the future' };
+      const claims = payload as Record<string, unknown>;
+      verified.set(cacheKey, { claims, exp: typeof payload.exp === 'number' ? payload.exp : Number.MAX_SAFE_INTEGER });
+      return { claims };
+    } catch (error) {
+      if (error instanceof errors.JWTExpired) return { error: 'token expired' };
+      if (error instanceof errors.JWTClaimValidationFailed) return { error: `claim ${error.claim} is not valid` };
+      if (error instanceof errors.JOSEError) return { error: error.code.replace(/^ERR_/, '').toLowerCase().replaceAll('_', ' ') };
+      return { error: 'invalid token' };
+    }
+  };
+
+  const sources = config.sourceClaim;
+
+  return {
+    name,
+    optional: config.optional === true,
+    unauthenticatedMethods: new Set((config.unauthenticatedMethods ?? []).map((method) => method.toUpperCase())),
+    extract(carrier) {
+      const fromCookie = cookieName === '' ? undefined : carrier.cookie(cookieName);
+      if (fromCookie !== undefined && fromCookie !== '') return fromCookie;
+      const fromHeader = headerName === '' ? undefined : carrier.header(headerName);
+      if (fromHeader !== undefined && fromHeader !== '') {
+        const bearer = /^bearer +/i.exec(fromHeader);
+        return bearer === null ? fromHeader.trim() : fromHeader.slice(bearer[0].length).trim();
+      }
+      const fromQuery = parameterName === '' ? undefined : carrier.query(parameterName);
+      return fromQuery === undefined || fromQuery === '' ? undefined : fromQuery;
+    },
+    async check(token, request) {
+      const result = await verify(token);
+      if ('error' in result) return { kind: 'invalid', reason: 'bearer-invalid', description: result.error };
+      const { claims } = result;
+      if (denyList !== undefined && ((typeof claims.jti === 'string' && denyList.jti.has(claims.jti)) || (typeof claims.sub === 'string' && denyList.sub.has(claims.sub)))) {
+        return { kind: 'invalid', reason: 'bearer-revoked', description: 'token revoked' };
+      }
+      if (sources !== undefined) {
+        const value = claims[sources];
+        const ranges = Array.isArray(value) ? value.filter((item): item is string => typeof item === 'string') : typeof value === 'string' ? [value] : [];
+        let inside: boolean;
+        try {
+          inside = ranges.length > 0 && compileSources(ranges)(request.ip);
+        } catch {
+          // A claim that is not a list of ranges binds the token nowhere.
+          inside = false;
+        }
+        if (!inside) return { kind: 'forbidden', reason: 'bearer-source-not-allowed', description: `the token may not be used from this address (claim ${sources})`, stale: false, claims };
+      }
+      if (requireCheck !== undefined) {
+        const outcome = requireCheck(claims, request);
+        if (!outcome.pass) {
+          const iat = typeof claims.iat === 'number' ? claims.iat : undefined;
+          const stale = freshness > 0 && iat !== undefined && Math.floor(now() / 1000) - iat > freshness;
+          return { kind: 'forbidden', reason: 'bearer-claim-not-allowed', description: `claim ${outcome.claim} is not valid`, stale, claims };
+        }
+      }
+      return { kind: 'valid', claims, token };
+    },
+    headersFor(claims) {
+      const headers: Record<string, string> = {};
+      // Always set, overwriting: a claim that is absent gives an empty value, so a client-sent copy never
+      // survives (jwt-middleware's Add was spoofable).
+      for (const [header, claim] of Object.entries(config.headerMap ?? {})) headers[header.toLowerCase()] = headerValue(claims[claim]);
+      return headers;
+    },
+    blankHeader: config.forwardToken === false && headerName !== '' ? headerName.toLowerCase() : undefined,
+    redirectUnauthorized,
+    redirectForbidden,
+    claimNames: { email: config.claims?.email ?? 'email', groups: config.claims?.groups ?? 'groups', username: config.claims?.username ?? 'preferred_username' },
+    start() {
+      if (config.skipPrefetch === true) return;
+      const delay = config.delayPrefetch === undefined ? 0 : (parseDuration(config.delayPrefetch) ?? 0);
+      const prefetch = () => {
+        for (const set of remote.values()) void set.refresh();
+      };
+      if (delay === 0) prefetch();
+      else setTimeout(prefetch, delay).unref();
+    },
+    status() {
+      const states = [...remote.entries()].map(([issuer, set]) => ({ issuer, ...set.status() }));
+      const broken = states.filter((state) => !state.ok && config.skipPrefetch !== true);
+      return broken.length === 0 ? { ok: true, detail: `${staticKeys.size + (anonymous === undefined ? 0 : 1)} static keys, ${states.length} remote key sets` } : { ok: false, detail: broken.map((state) => `${state.issuer}: ${state.error ?? 'not fetched yet'}`).join('; ') };
+    },
+    close() {
+      for (const set of remote.values()) set.close();
+    },
+  };
+}
