@@ -5,6 +5,7 @@ import { UsageError } from './args.js';
 import { CONFIG_HELP, runConfig } from './commands/config-check.js';
 import { KEYS_HELP, runKeys, runToken, TOKEN_HELP } from './commands/keys-token.js';
 import { POLICY_HELP, runPolicy } from './commands/policy.js';
+import { runSessions, SESSIONS_HELP } from './commands/sessions.js';
 import { runSecret, SECRET_HELP } from './commands/secret.js';
 import { runServe, SERVE_HELP } from './commands/serve.js';
 import { EXIT, processIo, type CommandIo } from './io.js';
@@ -22,6 +23,8 @@ Commands:
   keys generate      make a signing key pair for device tokens
   token mint         sign a device token
   token verify       check a token against a bearer profile
+  sessions list      show a user's sessions (Redis store)
+  sessions revoke    end every session of a user (Redis store)
   help [command]     show help for a command
 
 Options:
@@ -36,7 +39,7 @@ Examples:
 
 Documentation: README.md and docs/ in the gatehouse package.`;
 
-const HELP: Record<string, string> = { serve: SERVE_HELP, config: CONFIG_HELP, secret: SECRET_HELP, policy: POLICY_HELP, keys: KEYS_HELP, token: TOKEN_HELP };
+const HELP: Record<string, string> = { serve: SERVE_HELP, config: CONFIG_HELP, secret: SECRET_HELP, policy: POLICY_HELP, keys: KEYS_HELP, token: TOKEN_HELP, sessions: SESSIONS_HELP };
 
 function usageOf(command: string): string {
   const help = HELP[command] ?? MAIN_HELP;
@@ -80,6 +83,8 @@ export async function main(argv: readonly string[], io: CommandIo = processIo): 
         return await runKeys(rest, io);
       case 'token':
         return await runToken(rest, io);
+      case 'sessions':
+        return await runSessions(rest, io);
       default: {
         const name = /^--?([^=]+)/.exec(first)?.[1];
         // oauth2-proxy is started with flags alone; so is gatehouse, as a drop-in.

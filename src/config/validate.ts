@@ -121,7 +121,22 @@ export function validateConfig(config: Config): Problem[] {
   }
 
   if (config.session.store === 'redis') {
-    add('ERR_CONFIG_REDIS_UNAVAILABLE', 'session.store', "'redis' is not available in this version of gatehouse", 'use the cookie store (the default)');
+    const redis = config.session.redis;
+    if (redis.useSentinel && redis.useCluster) add('ERR_CONFIG_REDIS_MODE', 'session.redis.useSentinel', 'Sentinel and Cluster cannot both be used', 'choose one of useSentinel and useCluster');
+    if (redis.useSentinel && (redis.sentinelMasterName === '' || redis.sentinelUrls.length === 0)) add('ERR_CONFIG_REDIS_SENTINEL', 'session.redis.sentinelUrls', 'Sentinel needs the master name and at least one sentinel URL', 'set sentinelMasterName and sentinelUrls (OAUTH2_PROXY_REDIS_SENTINEL_MASTER_NAME, …_CONNECTION_URLS)');
+    if (redis.useCluster && redis.clusterUrls.length === 0) add('ERR_CONFIG_REDIS_CLUSTER', 'session.redis.clusterUrls', 'Cluster needs at least one node URL', 'set clusterUrls (OAUTH2_PROXY_REDIS_CLUSTER_CONNECTION_URLS)');
+    if (!redis.useSentinel && !redis.useCluster) {
+      let url: URL | undefined;
+      try {
+        url = new URL(redis.url);
+      } catch {
+        url = undefined;
+      }
+      if (url === undefined || (url.protocol !== 'redis:' && url.protocol !== 'rediss:')) {
+        add('ERR_CONFIG_REDIS_URL', 'session.redis.url', redis.url === '' ? 'is required with the Redis store' : 'is not a redis:// or rediss:// URL', 'set it, such as redis://redis.gatehouse.svc:6379/0 (OAUTH2_PROXY_REDIS_CONNECTION_URL)');
+      }
+    }
+    if (!/^[A-Za-z0-9:_.-]{0,64}$/.test(redis.keyPrefix)) add('ERR_CONFIG_REDIS_KEY_PREFIX', 'session.redis.keyPrefix', 'may hold only letters, digits and : _ . -', 'use something like gatehouse:');
   }
 
   config.proxy.trusted.forEach((entry, index) => {

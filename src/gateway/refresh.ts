@@ -4,6 +4,7 @@
  * an expired token, unlike oauth2-proxy #780). One refresh per session at a time in this process; checks
  * that arrive with the old cookie meanwhile or afterwards reuse the result instead of refreshing again.
  */
+import { isGatewayError } from '../errors.js';
 import { identityFromClaims } from '../identity/index.js';
 import { GenerationalCache, type Session } from '../session/index.js';
 import type { GatewayContext } from './context.js';
@@ -22,6 +23,11 @@ export interface Refresher {
   /** Refreshes; `undefined` when the provider refused (the session is over). */
   refresh(handle: string, session: Session, request: GatewayRequest): Promise<Refreshed | undefined>;
 }
+
+/** How long a refresh lease lasts in a shared store, and how long the others wait for its result, ms. */
+const LEASE_MS = 5000;
+const WAIT_MS = 2000;
+const POLL_MS = 50;
 
 /** How long before its `exp` an ID token counts as expired, seconds. */
 const EXPIRY_MARGIN = 30;
@@ -60,9 +66,45 @@ export function createRefresher(context: GatewayContext): Refresher {
       context.loggers.auth.info({ requestId: request.requestId, user: identity.email }, 'session refreshed');
       return { session: next, cookies };
     } catch (error) {
+      // A store outage is a 503, never a logout (SESS-11).
+      if (isGatewayError(error, 'ERR_SESSION_STORE_UNAVAILABLE')) throw error;
       context.loggers.auth.warn({ requestId: request.requestId, reason: 'session-refresh-failed', detail: error instanceof Error ? error.message : String(error) }, 'session refresh failed; the session ends');
       return undefined;
     }
+  };
+
+  /**
+   * With a shared store, one replica refreshes at a time: it takes a lease in the store; the others wait
+   * briefly for its result and use it (SESS refresh race), or keep the current tokens while they are valid.
+   */
+  const coordinated = async (handle: string, session: Session, request: GatewayRequest): Promise<Refreshed | undefined> => {
+    const { lock, unlock, reload } = context.store;
+    if (lock === undefined || unlock === undefined || reload === undefined) return run(session, request);
+    const newer = async (): Promise<Session | undefined | null> => {
+      const current = await reload(handle, context.nowSeconds());
+      if (current.kind !== 'session') return null;
+      return current.session.refreshedAt > session.refreshedAt ? current.session : undefined;
+    };
+    if (await lock(handle, LEASE_MS)) {
+      try {
+        // Another replica may have finished a refresh just before this one took the lease.
+        const done = await newer();
+        if (done === null) return undefined;
+        if (done !== undefined) return { session: done, cookies: [] };
+        return await run(session, request);
+      } finally {
+        await unlock(handle);
+      }
+    }
+    for (let waited = 0; waited < WAIT_MS; waited += POLL_MS) {
+      await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+      const done = await newer();
+      if (done === null) return undefined;
+      if (done !== undefined) return { session: done, cookies: [] };
+    }
+    // The other replica is slow: keep the current session while its forwarded token is still valid.
+    const tokenExpired = forwardsIdToken && session.idTokenExpiresAt !== undefined && session.idTokenExpiresAt - EXPIRY_MARGIN <= context.nowSeconds();
+    return tokenExpired ? undefined : { session, cookies: [] };
   };
 
   return {
@@ -80,11 +122,12 @@ export function createRefresher(context: GatewayContext): Refresher {
       if (cached !== undefined && refresherStillFresh(cached.session, context.nowSeconds())) return Promise.resolve(cached);
       const running = inFlight.get(handle);
       if (running !== undefined) return running;
-      const started = run(session, request).then((result) => {
-        inFlight.delete(handle);
-        if (result !== undefined) done.set(handle, result);
-        return result;
-      });
+      const started = coordinated(handle, session, request)
+        .then((result) => {
+          if (result !== undefined) done.set(handle, result);
+          return result;
+        })
+        .finally(() => inFlight.delete(handle));
       inFlight.set(handle, started);
       return started;
     },

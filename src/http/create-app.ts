@@ -8,12 +8,13 @@ import { readEmailsFile, usesDevelopmentProvider, type ListenAddress, type Loade
 import type { DevProvider } from '../devidp/index.js';
 import { createGateway, type Gateway, type GatewayRequest, type Verdict } from '../gateway/index.js';
 import { compileProfiles, createProviderBearerVerifier } from '../jwt/index.js';
+import { isGatewayError } from '../errors.js';
 import type { Loggers } from '../log/index.js';
 import { createOidcClient } from '../oidc/index.js';
 import { emailPolicyFromConfig } from '../policy/email-policy.js';
 import { compileRegex } from '../policy/regex.js';
 import { compilePolicySet } from '../policy/routes.js';
-import { createCookieStore, createLoginTransactions, parseCookies, sessionBinding } from '../session/index.js';
+import { createCookieStore, createLoginTransactions, createRedisClient, createRedisStore, parseCookies, sessionBinding, type SessionStore } from '../session/index.js';
 import { handleHealth, logRequest, requestIdOf, type App } from './app.js';
 import { createProxyTrust, resolveRequest } from './forwarded.js';
 import { createRedirectPolicy, validateRedirect } from './redirect.js';
@@ -23,6 +24,17 @@ const EMPTY_QUERY = new URLSearchParams();
 /** The development mode's cookie secret: one per process, so a reload keeps people signed in. */
 const DEVELOPMENT_SECRET = randomBytes(32).toString('base64url');
 const ROBOTS = 'User-agent: *\nDisallow: /\n';
+
+/** Logs an error at most once every 10 seconds (a Redis outage would otherwise flood the log). */
+function rateLimited(loggers: Loggers, message: string): (error: Error) => void {
+  let last = 0;
+  return (error) => {
+    const now = Date.now();
+    if (now - last < 10_000) return;
+    last = now;
+    loggers.standard.error({ err: error.message }, message);
+  };
+}
 
 /** How many Host headers the raw request carried. */
 function hostCount(rawHeaders: readonly string[]): number {
@@ -67,7 +79,11 @@ export async function createApp(loaded: LoadedConfig, loggers: Loggers, environm
   }
   const secrets = config.cookie.secrets.length > 0 ? config.cookie.secrets : [DEVELOPMENT_SECRET];
   const oidc = createOidcClient({ issuer, clientId, clientSecret, timeoutMs: config.provider.timeout, allowHttpLoopback: true });
-  const store = createCookieStore({ name: config.cookie.name, secrets, binding: sessionBinding(issuer, clientId) });
+  const binding = sessionBinding(issuer, clientId);
+  const store: SessionStore =
+    config.session.store === 'redis'
+      ? createRedisStore({ client: createRedisClient(config.session.redis, rateLimited(loggers, 'redis connection error')), cookieName: config.cookie.name, keyPrefix: config.session.redis.keyPrefix, binding, now })
+      : createCookieStore({ name: config.cookie.name, secrets, binding });
   const transactions = createLoginTransactions({ cookieName: config.cookie.name, secrets });
   const noDowngrade = config.cookie.secure && !devMode;
   const redirectPolicy = createRedirectPolicy([...config.proxy.allowedRedirectDomains, ...config.cookie.domains]);
@@ -191,6 +207,13 @@ export async function createApp(loaded: LoadedConfig, loggers: Loggers, environm
           }
         },
         (error: unknown) => {
+          if (isGatewayError(error, 'ERR_SESSION_STORE_UNAVAILABLE')) {
+            // The store is down: fail closed with 503, never an allow and never a silent logout (SESS-11).
+            loggers.standard.error({ requestId, err: error.message }, 'session store unavailable');
+            logRequest(loggers, request, response, started, { requestId, outcome: 'error', reason: 'session-store-unavailable' });
+            if (!response.headersSent) sendText(response, 503, 'Service Unavailable\n', { 'cache-control': 'no-store', 'retry-after': '2', ...(reasonHeader ? { 'x-gatehouse-reason': 'session-store-unavailable' } : {}) });
+            return;
+          }
           // Fail closed: any unexpected error is a 500, never an allow (DOS-11).
           loggers.standard.error({ requestId, err: error instanceof Error ? { message: error.message, code: (error as { code?: string }).code } : String(error) }, 'request failed');
           logRequest(loggers, request, response, started, { requestId, outcome: 'error', reason: 'internal-error' });

@@ -6,13 +6,14 @@ import type { Session } from './session.js';
 export type LoadResult =
   | { kind: 'none' }
   /** A cookie was there but is not a usable session; `reason` is a stable code for the log. */
-  | { kind: 'invalid'; reason: 'session-cookie-ambiguous' | 'session-cookie-invalid' | 'session-cookie-malformed' | 'session-expired' }
+  | { kind: 'invalid'; reason: 'session-cookie-ambiguous' | 'session-cookie-invalid' | 'session-cookie-malformed' | 'session-expired' | 'session-not-found' }
   /** `handle` identifies this exact session (the sealed value, or the ticket); `stale` asks for a re-seal. */
   | { kind: 'session'; session: Session; handle: string; stale: boolean };
 
 /** Where sessions live. */
 export interface SessionStore {
   readonly kind: 'cookie' | 'redis';
+  /** Loads the session; rejects with `ERR_SESSION_STORE_UNAVAILABLE` when the store cannot answer. */
   load(jar: CookieJar, nowSeconds: number): Promise<LoadResult>;
   /** Synchronous load, for stores that need no I/O (the check's fast path). */
   readonly loadSync?: (jar: CookieJar, nowSeconds: number) => LoadResult;
@@ -21,5 +22,10 @@ export interface SessionStore {
   /** Ends the session the request holds; returns the clearing `Set-Cookie` values. */
   clear(jar: CookieJar, attributes: CookieAttributes): Promise<string[]>;
   ready(): Promise<{ ok: boolean; detail: string }>;
+  /** Shared stores only: takes the refresh lease of a session (true when this replica holds it). */
+  readonly lock?: (handle: string, ttlMs: number) => Promise<boolean>;
+  readonly unlock?: (handle: string) => Promise<void>;
+  /** Shared stores only: the current state of a session, as another replica may have refreshed it. */
+  readonly reload?: (handle: string, nowSeconds: number) => Promise<LoadResult>;
   close(): Promise<void>;
 }

@@ -1,0 +1,83 @@
+/** `gatehouse sessions list` and `gatehouse sessions revoke`: see and end a user's sessions in the Redis store. */
+import { ConfigError, formatProblems, loadConfig, usesDevelopmentProvider } from '../../config/index.js';
+import { createRedisClient, createRedisStore, sessionBinding } from '../../session/index.js';
+import { parseArgs, UsageError } from '../args.js';
+import { EXIT, type CommandIo } from '../io.js';
+
+export const SESSIONS_HELP = `Usage: gatehouse sessions list   --email E | --sub S [--config FILE]
+       gatehouse sessions revoke --email E | --sub S [--config FILE]
+
+With the Redis session store, shows or ends every session of a user on every
+replica ("sign out everywhere"). No token is ever printed. Exit 0 on success,
+1 when Redis cannot be reached, 2 on usage errors, 78 on an invalid config.
+
+Examples:
+  gatehouse sessions list --email alice@farcaller.net --config gatehouse.yaml
+  gatehouse sessions revoke --email alice@farcaller.net --config gatehouse.yaml
+  gatehouse sessions revoke --sub auth0|64f1c2 --config gatehouse.yaml`;
+
+export async function runSessions(argv: readonly string[], io: CommandIo): Promise<number> {
+  const [sub, ...rest] = argv;
+  if (sub === undefined || sub === '--help' || sub === '-h') {
+    if (sub === undefined) io.err(SESSIONS_HELP);
+    else io.out(SESSIONS_HELP);
+    return sub === undefined ? EXIT.usage : EXIT.ok;
+  }
+  if (sub !== 'list' && sub !== 'revoke') throw new UsageError(`unknown command 'sessions ${sub}'`, 'sessions');
+  const args = parseArgs(rest, 'sessions', { own: ['email', 'sub'], acceptConfig: true });
+  if (args.help) {
+    io.out(SESSIONS_HELP);
+    return EXIT.ok;
+  }
+  if (args.positional.length > 0) throw new UsageError(`unexpected argument '${args.positional[0] ?? ''}'`, 'sessions');
+  const email = args.own.get('email');
+  const subject = args.own.get('sub');
+  if ((email === undefined) === (subject === undefined)) throw new UsageError('give exactly one of --email and --sub', 'sessions');
+  let loaded;
+  try {
+    loaded = loadConfig({ file: args.config ?? io.env.GATEHOUSE_CONFIG, env: io.env, flags: args.configFlags });
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      io.err(formatProblems(error.problems));
+      return EXIT.config;
+    }
+    throw error;
+  }
+  const { config } = loaded;
+  if (config.session.store !== 'redis') {
+    io.err('gatehouse: sessions live in cookies (session.store: cookie), so there is nothing to list or revoke on the server; rotate cookie.secrets to end every session');
+    return EXIT.usage;
+  }
+  let failure: Error | undefined;
+  const client = createRedisClient(config.session.redis, (error) => {
+    failure = error;
+  });
+  const store = createRedisStore({
+    client,
+    cookieName: config.cookie.name,
+    keyPrefix: config.session.redis.keyPrefix,
+    binding: sessionBinding(usesDevelopmentProvider(config) ? '' : config.provider.issuer, config.provider.clientId),
+    now: Date.now,
+  });
+  const by = email === undefined ? { sub: subject ?? '' } : { email };
+  try {
+    // The client connects lazily; wait for it briefly so an unreachable Redis is a clear error.
+    for (let waited = 0; client.status !== 'ready' && waited < 3000; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50));
+    if (sub === 'list') {
+      const sessions = await store.list(by);
+      if (sessions.length === 0) io.out('no sessions');
+      for (const session of sessions) {
+        io.out(`${session.id}…  ${session.email || session.sub}  since ${new Date(session.createdAt * 1000).toISOString()}  until ${new Date(session.expiresAt * 1000).toISOString()}`);
+      }
+    } else {
+      const count = await store.revoke(by);
+      io.out(`revoked ${count} session${count === 1 ? '' : 's'}`);
+    }
+    return EXIT.ok;
+  } catch (error) {
+    io.err(`gatehouse: Redis could not be reached: ${(failure ?? (error instanceof Error ? error : new Error(String(error)))).message}`);
+    return EXIT.failure;
+  } finally {
+    await store.close();
+  }
+}

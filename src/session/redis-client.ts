@@ -1,0 +1,78 @@
+/**
+ * The Redis (or Valkey) connection of the session store, with ioredis: standalone, Sentinel or Cluster,
+ * TLS for `rediss://`, ACL user and password. Commands fail fast when the connection is down (no offline
+ * queue) and time out after `commandTimeoutMs`, so a check answers 503 well before the proxy's own
+ * timeout; the client reconnects with backoff in the background.
+ */
+import { readFileSync } from 'node:fs';
+import { Redis, Cluster, type RedisOptions } from 'ioredis';
+import type { Config } from '../config/index.js';
+
+/** What the store needs of a Redis client (a standalone client and a cluster both provide it). */
+export type RedisClient = Redis | Cluster;
+
+/** Bounded time of every Redis command, milliseconds. */
+export const REDIS_COMMAND_TIMEOUT_MS = 1000;
+
+function hostPort(url: string): { host: string; port: number } {
+  const parsed = new URL(url.includes('://') ? url : `redis://${url}`);
+  return { host: parsed.hostname.replace(/^\[|\]$/g, ''), port: parsed.port === '' ? 6379 : Number(parsed.port) };
+}
+
+/** Builds the ioredis options of a configuration (no connection yet). */
+export function redisOptions(redis: Config['session']['redis']): { mode: 'standalone' | 'sentinel' | 'cluster'; options: RedisOptions; nodes: { host: string; port: number }[] } {
+  const url = redis.url === '' ? undefined : new URL(redis.url);
+  const useTls = url?.protocol === 'rediss:' || redis.caPath !== '';
+  const tls = useTls ? { rejectUnauthorized: !redis.insecureSkipTlsVerify, ...(redis.caPath === '' ? {} : { ca: readFileSync(redis.caPath) }) } : undefined;
+  const username = redis.username !== '' ? redis.username : url?.username === '' || url === undefined ? undefined : decodeURIComponent(url.username);
+  const password = redis.password !== '' ? redis.password : url?.password === '' || url === undefined ? undefined : decodeURIComponent(url.password);
+  const db = url !== undefined && url.pathname.length > 1 ? Number(url.pathname.slice(1)) : undefined;
+  const options: RedisOptions = {
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    commandTimeout: REDIS_COMMAND_TIMEOUT_MS,
+    connectTimeout: 2000,
+    enableAutoPipelining: true,
+    retryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 6), 5000),
+    ...(username === undefined ? {} : { username }),
+    ...(password === undefined ? {} : { password }),
+    ...(db === undefined || Number.isNaN(db) ? {} : { db }),
+    ...(tls === undefined ? {} : { tls }),
+    ...(redis.idleTimeout > 0 ? { keepAlive: redis.idleTimeout } : {}),
+  };
+  if (redis.useSentinel) {
+    return {
+      mode: 'sentinel',
+      nodes: redis.sentinelUrls.map(hostPort),
+      options: {
+        ...options,
+        sentinels: redis.sentinelUrls.map(hostPort),
+        name: redis.sentinelMasterName,
+        ...(redis.sentinelPassword === '' ? {} : { sentinelPassword: redis.sentinelPassword }),
+        sentinelRetryStrategy: (times: number) => Math.min(100 * 2 ** Math.min(times, 6), 5000),
+      },
+    };
+  }
+  if (redis.useCluster) return { mode: 'cluster', nodes: redis.clusterUrls.map(hostPort), options };
+  return { mode: 'standalone', nodes: url === undefined ? [] : [hostPort(redis.url)], options };
+}
+
+/** Creates (and starts connecting) the client. */
+export function createRedisClient(redis: Config['session']['redis'], onError: (error: Error) => void): RedisClient {
+  const { mode, options, nodes } = redisOptions(redis);
+  let client: RedisClient;
+  if (mode === 'cluster') {
+    client = new Cluster(nodes, { redisOptions: options, enableOfflineQueue: false, enableAutoPipelining: true, clusterRetryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 6), 5000), lazyConnect: true });
+  } else if (mode === 'sentinel') {
+    client = new Redis(options);
+  } else {
+    const node = nodes[0] ?? { host: '127.0.0.1', port: 6379 };
+    client = new Redis({ ...options, host: node.host, port: node.port });
+  }
+  // Connection errors are reported (rate-limited by the caller) and also surface per command, as a 503
+  // for the check; the client reconnects by itself.
+  client.on('error', onError);
+  client.connect().catch(onError);
+  return client;
+}
