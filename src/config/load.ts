@@ -106,7 +106,6 @@ function derivedWarnings(config: Config, origins: ReadonlyMap<string, Origin>): 
   if (config.provider.insecureAllowUnverifiedEmail) warnings.push('provider.insecureAllowUnverifiedEmail is on: unverified email addresses are accepted.');
   if (config.provider.pkce === 'plain') warnings.push("provider.pkce is 'plain': the code verifier travels in the clear; use S256 if the provider supports it.");
   if (!config.cookie.secure && origins.get('cookie.secure')?.kind !== 'default') warnings.push('cookie.secure is off: session cookies travel over plain http.');
-  if (config.metrics.listen !== '') warnings.push('metrics.listen is set, but this version has no metrics listener yet; nothing listens there.');
   for (const secret of config.cookie.secrets) {
     if (Buffer.byteLength(secret) < 32 && !/^[A-Za-z0-9_+/-]{22,}={0,2}$/.test(secret)) {
       warnings.push('a cookie secret is shorter than 32 bytes; gatehouse derives a 256-bit key from it, but a 32-byte random secret is stronger (`gatehouse secret generate`).');

@@ -42,6 +42,10 @@ export function explainDenial(reason: string): { heading: string; detail: string
     case 'group-not-allowed':
     case 'query-group-not-allowed':
       return { heading: 'You do not have access to this page', detail: 'This page is open to members of certain groups, and your account is not in one of them. Ask the owner of this site to add you, or sign in with another account.' };
+    case 'allow-expression-false':
+    case 'deny-expression-true':
+    case 'expression-error':
+      return { heading: 'This request is not allowed', detail: 'A rule of this site does not let this request through; such rules can depend on the network you connect from or the kind of request. If you think you should have access, ask the owner of this site.' };
     case 'no-route-matched':
     case 'policy-unknown':
       return { heading: 'This address is not open', detail: 'Nothing here is configured to be reachable through this gateway. If you expected to reach something, tell the owner of this site what address you opened.' };

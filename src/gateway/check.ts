@@ -177,7 +177,8 @@ export function createCheck(context: GatewayContext, refresher: Refresher, rende
     }
     const decision = authorize(request, mode, policy, label, policyRequest, identity, result.claims, false);
     if (!decision.allow) return decision.verdict;
-    const verdict = allow(request, mode, identity, {}, 'bearer-valid', []);
+    // The token goes on to the application (jwt-middleware's forwardToken default), unless blanked below.
+    const verdict = allow(request, mode, identity, { idToken: token }, 'bearer-valid', []);
     const extra: OutgoingHttpHeaders = { ...profile.headersFor(result.claims) };
     if (profile.blankHeader !== undefined) extra[profile.blankHeader] = '';
     return { ...verdict, headers: { ...verdict.headers, ...extra } };

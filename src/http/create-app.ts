@@ -10,11 +10,12 @@ import { createGateway, type Gateway, type GatewayRequest, type Verdict } from '
 import { compileProfiles, createProviderBearerVerifier } from '../jwt/index.js';
 import { isGatewayError } from '../errors.js';
 import type { Loggers } from '../log/index.js';
+import { NO_METRICS, type Metrics } from '../metrics/index.js';
 import { createOidcClient } from '../oidc/index.js';
 import { emailPolicyFromConfig } from '../policy/email-policy.js';
 import { compileRegex } from '../policy/regex.js';
 import { compilePolicySet } from '../policy/routes.js';
-import { createCookieStore, createLoginTransactions, createRedisClient, createRedisStore, parseCookies, sessionBinding, type SessionStore } from '../session/index.js';
+import { createCookieStore, createLoginTransactions, createRedisClient, createRedisStore, parseCookies, sessionBinding, type CookieAttributes, type CookieJar, type Session, type SessionStore } from '../session/index.js';
 import { handleHealth, logRequest, requestIdOf, type App } from './app.js';
 import { createProxyTrust, resolveRequest } from './forwarded.js';
 import { createRedirectPolicy, validateRedirect } from './redirect.js';
@@ -36,6 +37,29 @@ function rateLimited(loggers: Loggers, message: string): (error: Error) => void 
   };
 }
 
+/** Times the operations of a shared store (the cookie store needs no I/O and is not wrapped). */
+function timedStore(store: SessionStore, metrics: Metrics): SessionStore {
+  if (metrics === NO_METRICS) return store;
+  const timed = <A extends unknown[], R>(operation: string, work: (...args: A) => Promise<R>) =>
+    async (...args: A): Promise<R> => {
+      const started = performance.now();
+      try {
+        const result = await work(...args);
+        metrics.storeOperation(store.kind, operation, true, (performance.now() - started) / 1000);
+        return result;
+      } catch (error) {
+        metrics.storeOperation(store.kind, operation, false, (performance.now() - started) / 1000);
+        throw error;
+      }
+    };
+  return {
+    ...store,
+    load: timed('load', (jar: CookieJar, nowSeconds: number) => store.load(jar, nowSeconds)),
+    save: timed('save', (session: Session, jar: CookieJar, attributes: CookieAttributes) => store.save(session, jar, attributes)),
+    clear: timed('clear', (jar: CookieJar, attributes: CookieAttributes) => store.clear(jar, attributes)),
+  };
+}
+
 /** How many Host headers the raw request carried. */
 function hostCount(rawHeaders: readonly string[]): number {
   let count = 0;
@@ -52,6 +76,8 @@ export interface AppEnvironment {
   readonly now?: () => number;
   /** Environment variables bearer-profile templates may read (secret-looking names excluded). */
   readonly env?: NodeJS.ProcessEnv;
+  /** Where to record metrics; nothing is recorded without. */
+  readonly metrics?: Metrics;
 }
 
 /** Builds the app for a loaded configuration. */
@@ -59,6 +85,7 @@ export async function createApp(loaded: LoadedConfig, loggers: Loggers, environm
   const { config } = loaded;
   const devMode = usesDevelopmentProvider(config);
   const now = environment.now ?? Date.now;
+  const metrics = environment.metrics ?? NO_METRICS;
   let dev: DevProvider | undefined;
   let issuer = config.provider.issuer;
   let clientId = config.provider.clientId;
@@ -78,17 +105,18 @@ export async function createApp(loaded: LoadedConfig, loggers: Loggers, environm
     loggers.standard.warn({ issuer }, `DEVELOPMENT MODE: embedded identity provider at ${issuer}; open http://localhost:${port}/ to try the sign-in flow. Configure provider.issuer (OAUTH2_PROXY_OIDC_ISSUER_URL) for real use.`);
   }
   const secrets = config.cookie.secrets.length > 0 ? config.cookie.secrets : [DEVELOPMENT_SECRET];
-  const oidc = createOidcClient({ issuer, clientId, clientSecret, timeoutMs: config.provider.timeout, allowHttpLoopback: true });
+  const oidc = createOidcClient({ issuer, clientId, clientSecret, timeoutMs: config.provider.timeout, allowHttpLoopback: true, onRequest: (operation, ok, seconds) => metrics.idpRequest(operation, ok, seconds) });
   const binding = sessionBinding(issuer, clientId);
   const store: SessionStore =
     config.session.store === 'redis'
-      ? createRedisStore({ client: createRedisClient(config.session.redis, rateLimited(loggers, 'redis connection error')), cookieName: config.cookie.name, keyPrefix: config.session.redis.keyPrefix, binding, now })
+      ? timedStore(createRedisStore({ client: createRedisClient(config.session.redis, rateLimited(loggers, 'redis connection error')), cookieName: config.cookie.name, keyPrefix: config.session.redis.keyPrefix, binding, now }), metrics)
       : createCookieStore({ name: config.cookie.name, secrets, binding });
   const transactions = createLoginTransactions({ cookieName: config.cookie.name, secrets });
   const noDowngrade = config.cookie.secure && !devMode;
   const redirectPolicy = createRedirectPolicy([...config.proxy.allowedRedirectDomains, ...config.cookie.domains]);
   const emailPolicy = emailPolicyFromConfig(config, devMode);
-  const profiles = compileProfiles(config, { env: environment.env ?? process.env, timeoutMs: config.provider.timeout, now });
+  const profiles = compileProfiles(config, { env: environment.env ?? process.env, timeoutMs: config.provider.timeout, now, onJwksFetch: (profile, ok, keys, seconds) => metrics.jwksFetch(profile, ok, keys, seconds) });
+  metrics.jwksAges(() => profiles.all().map((profile) => ({ profile: profile.name, seconds: profile.jwksAgeSeconds() })));
   for (const profile of profiles.all()) profile.start();
   const bearer = config.bearer.provider
     ? createProviderBearerVerifier({
@@ -197,6 +225,7 @@ export async function createApp(loaded: LoadedConfig, loggers: Loggers, environm
       const { run, own } = route(gatewayRequest);
       run().then(
         (verdict) => {
+          metrics.check(verdict.outcome, verdict.reason, verdict.route ?? (own && verdict.reason !== 'not-found' ? `endpoint:${endpointPath}` : 'none'), Number(process.hrtime.bigint() - started) / 1e9);
           logRequest(loggers, request, response, started, { requestId, host: resolved.request.host, uri: resolved.request.uri.split('?')[0], outcome: verdict.outcome, reason: verdict.reason, route: verdict.route, user: verdict.user });
           try {
             write(response, verdict, own);

@@ -58,6 +58,8 @@ export interface BearerProfile {
   /** Starts the key prefetch and background refresh (unless `skipPrefetch`). */
   start(): void;
   status(): { ok: boolean; detail: string };
+  /** Seconds since the oldest remote key set was last fetched, if the profile has any. */
+  jwksAgeSeconds(): number | undefined;
   close(): void;
 }
 
@@ -67,6 +69,8 @@ export interface ProfileEnvironment {
   readonly timeoutMs: number;
   readonly now?: () => number;
   readonly fetch?: typeof fetch;
+  /** Called after every JWKS fetch of a profile, for metrics. */
+  readonly onJwksFetch?: (profile: string, ok: boolean, keys: number, seconds: number) => void;
 }
 
 function canonicalBase64url(segment: string): boolean {
@@ -157,6 +161,7 @@ export function compileProfile(name: string, config: ProfileConfig, environment:
         timeoutMs: environment.timeoutMs,
         ...(refreshInterval === undefined ? {} : { refreshIntervalMs: refreshInterval }),
         ...(environment.fetch === undefined ? {} : { fetch: environment.fetch }),
+        ...(environment.onJwksFetch === undefined ? {} : { onFetch: (outcome: { ok: boolean; keys: number; ms: number }) => environment.onJwksFetch?.(name, outcome.ok, outcome.keys, outcome.ms / 1000) }),
         now,
       }),
     ]),
@@ -316,6 +321,10 @@ export function compileProfile(name: string, config: ProfileConfig, environment:
       const states = [...remote.entries()].map(([issuer, set]) => ({ issuer, ...set.status() }));
       const broken = states.filter((state) => !state.ok && config.skipPrefetch !== true);
       return broken.length === 0 ? { ok: true, detail: `${staticKeys.size + (anonymous === undefined ? 0 : 1)} static keys, ${states.length} remote key sets` } : { ok: false, detail: broken.map((state) => `${state.issuer}: ${state.error ?? 'not fetched yet'}`).join('; ') };
+    },
+    jwksAgeSeconds() {
+      const ages = [...remote.values()].map((set) => set.status().ageMs).filter((age): age is number => age !== undefined);
+      return ages.length === 0 ? undefined : Math.max(...ages) / 1000;
     },
     close() {
       for (const set of remote.values()) set.close();

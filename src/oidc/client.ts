@@ -19,6 +19,8 @@ export interface OidcClientOptions {
   readonly allowHttpLoopback: boolean;
   /** Seconds of clock skew tolerated in ID token times. */
   readonly clockToleranceSeconds?: number;
+  /** Called after every request to the provider, for metrics. */
+  readonly onRequest?: (operation: 'discovery' | 'token' | 'refresh', ok: boolean, seconds: number) => void;
 }
 
 /** Tokens from the provider, with the verified ID token claims. */
@@ -92,16 +94,28 @@ export function createOidcClient(options: OidcClientOptions): OidcClient {
   let retryTimer: NodeJS.Timeout | undefined;
   let waiters: { resolve: (config: client.Configuration) => void }[] = [];
 
+  const timed = async <T>(operation: 'discovery' | 'token' | 'refresh', work: () => Promise<T>): Promise<T> => {
+    const started = performance.now();
+    try {
+      const result = await work();
+      options.onRequest?.(operation, true, (performance.now() - started) / 1000);
+      return result;
+    } catch (error) {
+      options.onRequest?.(operation, false, (performance.now() - started) / 1000);
+      throw error;
+    }
+  };
+
   const discover = async (attempt: number): Promise<void> => {
     try {
       const metadata: Partial<client.ClientMetadata> = { client_secret: options.clientSecret };
       if (options.clockToleranceSeconds !== undefined) metadata[client.clockTolerance] = options.clockToleranceSeconds;
-      const discovered = await client.discovery(issuerUrl, options.clientId, metadata, client.ClientSecretBasic(options.clientSecret), {
+      const discovered = await timed('discovery', () => client.discovery(issuerUrl, options.clientId, metadata, client.ClientSecretBasic(options.clientSecret), {
         timeout: Math.ceil(options.timeoutMs / 1000),
         // Plain http only for a loopback issuer (the development provider); checked by the config validation.
         // eslint-disable-next-line @typescript-eslint/no-deprecated
         ...(insecure ? { execute: [client.allowInsecureRequests] } : {}),
-      });
+      }));
       discovered.timeout = Math.ceil(options.timeoutMs / 1000);
       // ID tokens from the token endpoint are verified against the provider's keys too (OIDC-15), not only
       // trusted for having come over TLS.
@@ -166,12 +180,14 @@ export function createOidcClient(options: OidcClientOptions): OidcClient {
     async exchangeCode(currentUrl, checks) {
       const config = need();
       try {
-        const response = await client.authorizationCodeGrant(config, currentUrl, {
-          pkceCodeVerifier: checks.codeVerifier,
-          expectedState: checks.state,
-          expectedNonce: checks.nonce,
-          idTokenExpected: true,
-        });
+        const response = await timed('token', () =>
+          client.authorizationCodeGrant(config, currentUrl, {
+            pkceCodeVerifier: checks.codeVerifier,
+            expectedState: checks.state,
+            expectedNonce: checks.nonce,
+            idTokenExpected: true,
+          }),
+        );
         return toTokenSet(response);
       } catch (error) {
         if (error instanceof GatewayError) throw error;
@@ -182,7 +198,7 @@ export function createOidcClient(options: OidcClientOptions): OidcClient {
       const config = need();
       let response: client.TokenEndpointResponse & client.TokenEndpointResponseHelpers;
       try {
-        response = await client.refreshTokenGrant(config, refreshToken);
+        response = await timed('refresh', () => client.refreshTokenGrant(config, refreshToken));
       } catch (error) {
         throw new GatewayError('ERR_OIDC_REFRESH', describe(error), { cause: error });
       }

@@ -413,7 +413,7 @@ describe('serve', () => {
       const reloaded = await served.waitFor((record) => record.msg === 'configuration reloaded', 'configuration reloaded');
       assert.equal(reloaded.level, 'info');
       // The new file's warning proves the new file was read.
-      assert.ok(served.records.slice(before).some((record) => record.msg.startsWith('metrics.listen is set')), JSON.stringify(served.records.slice(before)));
+      assert.ok(served.records.slice(before).some((record) => record.msg.startsWith('metrics.listen changed')), JSON.stringify(served.records.slice(before)));
       assert.deepEqual(await httpGet(port, '/ping'), { status: 200, body: 'OK' });
     });
 

@@ -5,7 +5,10 @@ import { dirname, resolve } from 'node:path';
 import { ConfigError, formatProblems, loadConfig, parseListenAddress, type LoadedConfig, type LoadOptions } from '../../config/index.js';
 import { GatewayError } from '../../errors.js';
 import { createApp, startServer, type App } from '../../http/index.js';
-import { sendText } from '../../http/respond.js';
+import { send, sendText } from '../../http/respond.js';
+import type { RequestHandler } from '../../http/index.js';
+import { createMetrics } from '../../metrics/index.js';
+import type { Registry } from 'prom-client';
 import { createLoggers, type Loggers } from '../../log/index.js';
 import { VERSION } from '../../version.js';
 import { parseArgs, UsageError } from '../args.js';
@@ -66,6 +69,20 @@ function watchFile(file: string, onChange: () => void): FSWatcher | undefined {
   }
 }
 
+/** The metrics listener: `GET /metrics` in Prometheus text format, nothing else. */
+function metricsHandler(registry: Registry): RequestHandler {
+  return (request, response) => {
+    if (request.url !== '/metrics' || (request.method !== 'GET' && request.method !== 'HEAD')) {
+      sendText(response, 404, 'Not Found\n');
+      return;
+    }
+    registry.metrics().then(
+      (text) => send(response, 200, { 'content-type': registry.contentType }, text),
+      () => sendText(response, 500, 'metrics failed\n'),
+    );
+  };
+}
+
 /** Answers while the configuration's app is being built. */
 const startingApp: App = {
   handle: (_request, response) => sendText(response, 503, 'gatehouse is starting\n', { 'retry-after': '1' }),
@@ -102,8 +119,12 @@ export async function runServe(argv: readonly string[], io: CommandIo): Promise<
   const server = await startServer(listen, (request, response) => {
     app.handle(request, response);
   });
+  const metrics = loaded.config.metrics.listen === '' ? undefined : createMetrics();
+  const metricsListen = loaded.config.metrics.listen === '' ? undefined : parseListenAddress(loaded.config.metrics.listen);
+  const metricsServer = metrics?.registry === undefined || metricsListen === undefined ? undefined : await startServer(metricsListen, metricsHandler(metrics.registry));
+  if (metricsServer !== undefined) loggers.standard.info({ address: `${metricsServer.address.host}:${metricsServer.address.port}` }, 'metrics listening');
   try {
-    app = await createApp(loaded, loggers, { listen: server.address });
+    app = await createApp(loaded, loggers, { listen: server.address, ...(metrics === undefined ? {} : { metrics }) });
   } catch (error) {
     await server.close(0);
     if (error instanceof GatewayError) {
@@ -119,16 +140,19 @@ export async function runServe(argv: readonly string[], io: CommandIo): Promise<
     try {
       const next = loadConfig(loadOptions);
       if (next.config.listen !== loaded.config.listen) loggers.standard.warn('listen changed: restart gatehouse to move the listener');
-      const nextApp = await createApp(next, loggers, { listen: server.address });
+      if (next.config.metrics.listen !== loaded.config.metrics.listen) loggers.standard.warn('metrics.listen changed: restart gatehouse to move the metrics listener');
+      const nextApp = await createApp(next, loggers, { listen: server.address, ...(metrics === undefined ? {} : { metrics }) });
       const previous = app;
       app = nextApp;
       loaded = next;
       for (const warning of next.warnings) loggers.standard.warn(warning);
       loggers.standard.info('configuration reloaded');
+      metrics?.configReload(true);
       await previous.close();
     } catch (error) {
       const problems = error instanceof ConfigError ? formatProblems(error.problems) : String(error);
       loggers.standard.error({ problems }, 'configuration reload failed; the previous configuration stays in force');
+      metrics?.configReload(false);
     }
   };
   const onHup = () => void reload();
@@ -143,7 +167,7 @@ export async function runServe(argv: readonly string[], io: CommandIo): Promise<
       process.off('SIGHUP', onHup);
       watcher?.close();
       loggers.standard.info({ signal }, 'shutting down');
-      void server.close(loaded.config.shutdownTimeout).then(async () => {
+      void Promise.all([server.close(loaded.config.shutdownTimeout), metricsServer?.close(1000)]).then(async () => {
         await app.close();
         loggers.standard.info('stopped');
         flush(loggers);

@@ -83,9 +83,10 @@ export interface RawResponse {
 
 /**
  * A request through the proxy the way curl would send it: no cookies unless given, TLS verified against
- * `caPem` with SNI for `host`, connecting to loopback.
+ * `caPem` with SNI for `host`, connecting to loopback. `path` is sent exactly as given (never normalized);
+ * `method` defaults to GET, and `body` is sent with its length.
  */
-export function rawRequest(options: { port: number; host: string; path: string; caPem: string; headers?: Record<string, string> }): Promise<RawResponse> {
+export function rawRequest(options: { port: number; host: string; path: string; caPem: string; headers?: Record<string, string>; method?: string; body?: string }): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
     const request = httpsRequest(
       {
@@ -94,8 +95,13 @@ export function rawRequest(options: { port: number; host: string; path: string; 
         servername: options.host,
         ca: options.caPem,
         path: options.path,
-        method: 'GET',
-        headers: { host: `${options.host}:${options.port}`, 'user-agent': 'curl/8.5.0', ...options.headers },
+        method: options.method ?? 'GET',
+        headers: {
+          host: `${options.host}:${options.port}`,
+          'user-agent': 'curl/8.5.0',
+          ...(options.body === undefined ? {} : { 'content-length': String(Buffer.byteLength(options.body)) }),
+          ...options.headers,
+        },
         agent: false,
       },
       (response) => {
@@ -106,6 +112,6 @@ export function rawRequest(options: { port: number; host: string; path: string; 
       },
     );
     request.on('error', reject);
-    request.end();
+    request.end(options.body);
   });
 }

@@ -57,12 +57,20 @@ export interface RunningCaddy {
   stop(): Promise<void>;
 }
 
+/** Site blocks a test adds after the recipe's two. */
+export interface CaddyExtraSites {
+  /** The blocks, rendered (addresses and ports filled in). */
+  readonly text: string;
+  /** How many site addresses they hold: Caddy issues one certificate each before the test starts. */
+  readonly count: number;
+}
+
 /**
  * Starts Caddy on `port` with the recipe. Test-only global options: no admin endpoint, certificates from
  * Caddy's internal CA without touching the system trust store, no HTTP→HTTPS redirect listener, and
- * free ports instead of 80/443.
+ * free ports instead of 80/443. `extra` sites, if given, follow the recipe's.
  */
-export async function startCaddy(dir: string, port: number, addresses: { gatehouse: string; grafana: string; traefik: string }): Promise<RunningCaddy> {
+export async function startCaddy(dir: string, port: number, addresses: { gatehouse: string; grafana: string; traefik: string }, extra?: CaddyExtraSites): Promise<RunningCaddy> {
   const globalOptions = `{
 	admin off
 	local_certs
@@ -82,14 +90,15 @@ export async function startCaddy(dir: string, port: number, addresses: { gatehou
     TRAEFIK_APP: addresses.traefik,
   });
   const caddyfile = join(dir, 'Caddyfile');
-  writeFileSync(caddyfile, globalOptions + site);
+  writeFileSync(caddyfile, globalOptions + site + (extra === undefined ? '' : `\n${extra.text}`));
   // Caddy keeps its CA and state under $XDG_DATA_HOME / $XDG_CONFIG_HOME / $HOME: all in the temp dir.
   const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: dir, XDG_DATA_HOME: join(dir, 'xdg-data'), XDG_CONFIG_HOME: join(dir, 'xdg-config') };
   const caddy = spawnLogged('caddy', '/usr/bin/caddy', ['run', '--config', caddyfile, '--adapter', 'caddyfile'], { cwd: dir, env });
   try {
     await waitForPort(port, 20_000, caddy);
-    // The site certificates are issued right after the listener opens.
-    await caddy.waitForOutput(/certificate obtained successfully[\s\S]*certificate obtained successfully/, 20_000);
+    // The site certificates are issued right after the listener opens: one per site address.
+    const certificates = 2 + (extra?.count ?? 0);
+    await caddy.waitForOutput(new RegExp(Array.from({ length: certificates }, () => 'certificate obtained successfully').join('[\\s\\S]*')), 20_000);
   } catch (error) {
     await caddy.stop();
     throw error;

@@ -76,12 +76,20 @@ authorization:
   emailDomains: [farcaller.net]
 `;
 
+/** What a test may change about the gatehouse it starts. */
+export interface GatehouseOptions {
+  /** The YAML to run instead of {@link GATEHOUSE_YAML}. */
+  readonly yaml?: string;
+  /** `--cookie.refresh` (Go duration); default {@link REFRESH_SECONDS} seconds, for the refresh tests. */
+  readonly cookieRefresh?: string;
+}
+
 /** Builds dist/ if needed and starts gatehouse on a free loopback port; the YAML goes to `dir`. */
-export async function startGatehouse(dir: string, idp: DevProvider): Promise<RunningGatehouse> {
+export async function startGatehouse(dir: string, idp: DevProvider, options: GatehouseOptions = {}): Promise<RunningGatehouse> {
   await ensureBuilt();
   const port = await freePort();
   const configPath = join(dir, 'gatehouse.yaml');
-  writeFileSync(configPath, GATEHOUSE_YAML);
+  writeFileSync(configPath, options.yaml ?? GATEHOUSE_YAML);
   const env: NodeJS.ProcessEnv = {
     PATH: process.env.PATH,
     HOME: dir,
@@ -91,7 +99,7 @@ export async function startGatehouse(dir: string, idp: DevProvider): Promise<Run
     GATEHOUSE_LOGGING_FORMAT: 'json',
     GATEHOUSE_LOGGING_LEVEL: 'debug',
   };
-  const flags = [`--listen=127.0.0.1:${port}`, `--provider.issuer=${idp.issuer}`, `--cookie.refresh=${REFRESH_SECONDS}s`, '--shutdown-timeout=1s'];
+  const flags = [`--listen=127.0.0.1:${port}`, `--provider.issuer=${idp.issuer}`, `--cookie.refresh=${options.cookieRefresh ?? `${REFRESH_SECONDS}s`}`, '--shutdown-timeout=1s'];
   const child = spawnLogged('gatehouse', process.execPath, [BIN, 'serve', '--config', configPath, ...flags], { cwd: ROOT, env });
   try {
     await child.waitForOutput(/listening on http:\/\//);

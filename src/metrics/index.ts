@@ -1,0 +1,1 @@
+export { createMetrics, NO_METRICS, type Metrics } from './metrics.js';
