@@ -67,6 +67,7 @@ const SECTIONS: readonly Section[] = [
   { id: 'authorization', title: 'authorization', keys: ['authorization'], intro: 'Who may sign in once the provider has said who they are.' },
   { id: 'bearer', title: 'bearer', keys: ['bearer'], intro: 'Requests that carry `Authorization: Bearer <JWT>` instead of a session cookie.' },
   { id: 'logging', title: 'logging', keys: ['logging'], intro: 'What is logged, and how.' },
+  { id: 'envoy', title: 'envoy', keys: ['envoy'], intro: "Envoy's and Istio's ext_authz HTTP service (docs/proxies/envoy.md)." },
   {
     id: 'routes-and-policies',
     title: 'Routes and policies',

@@ -302,6 +302,15 @@ export const ConfigSchema = z
     authorization: AuthorizationSchema,
     bearer: BearerSchema,
     logging: LoggingSchema,
+    envoy: z
+      .strictObject({
+        pathPrefix: str(
+          "Path prefix of Envoy's ext_authz HTTP checks (`path_prefix` in Envoy, `pathPrefix` in Istio), such as `/ext-authz`; empty disables the mode. Envoy sends the original method, host and path after it; an allowed check answers exactly 200.",
+          '',
+          '/ext-authz',
+        ),
+      })
+      .prefault({}),
     routes: leaf(z.array(RouteSchema).default([]), {
       kind: 'structured',
       description: 'Ordered routes: the first whose hosts, paths, methods and sources match decides who may authenticate how and what they need. YAML file only.',

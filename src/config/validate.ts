@@ -120,6 +120,10 @@ export function validateConfig(config: Config): Problem[] {
     add('ERR_CONFIG_CSRF_EXPIRE_RANGE', 'cookie.csrfExpire', 'must be between 1m and 1h', 'use the default 15m');
   }
 
+  const prefix = config.envoy.pathPrefix;
+  if (prefix !== '' && (!/^\/[A-Za-z0-9._~-]+(\/[A-Za-z0-9._~-]+)*$/.test(prefix) || prefix.startsWith('/oauth2'))) {
+    add('ERR_CONFIG_ENVOY_PREFIX', 'envoy.pathPrefix', `'${prefix}' is not a path prefix gatehouse can own`, 'write a path such as /ext-authz: it starts with /, has no trailing /, and is not under /oauth2');
+  }
   if (config.session.store === 'redis') {
     const redis = config.session.redis;
     if (redis.useSentinel && redis.useCluster) add('ERR_CONFIG_REDIS_MODE', 'session.redis.useSentinel', 'Sentinel and Cluster cannot both be used', 'choose one of useSentinel and useCluster');

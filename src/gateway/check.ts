@@ -17,11 +17,18 @@ import { identityHeaders } from './headers.js';
 import type { Refresher } from './refresh.js';
 import type { GatewayRequest, Verdict } from './types.js';
 
-/** `proxy`: any path outside `/oauth2/` (may redirect). `auth`: `/oauth2/auth` (never redirects). */
-export type CheckMode = 'proxy' | 'auth';
+/**
+ * `proxy`: any path outside `/oauth2/` (may redirect; allows with `forwardAuth.status`). `auth`:
+ * `/oauth2/auth` (never redirects; allows with 202). `envoy`: Envoy's ext_authz (may redirect; allows with
+ * exactly 200, since Envoy denies every other status).
+ */
+export type CheckMode = 'proxy' | 'auth' | 'envoy';
 
 /** Renders the allowed answer; the demo page replaces the bare status in development mode. */
 export type AllowRenderer = (request: GatewayRequest, identity: Identity, headers: OutgoingHttpHeaders) => Verdict;
+
+/** How long a check waits for a due refresh while the current tokens are still valid, ms. */
+const REFRESH_BUDGET_MS = 120;
 
 const ANONYMOUS: Identity = Object.freeze({ sub: '', email: '', emailVerified: false, groups: [], username: '', issuer: '', authMethod: 'session' });
 const NO_CLAIMS: Readonly<Record<string, unknown>> = Object.freeze({});
@@ -86,7 +93,8 @@ export function createCheck(context: GatewayContext, refresher: Refresher, rende
 
   const allow = (request: GatewayRequest, mode: CheckMode, identity: Identity, tokens: Pick<Session, 'idToken' | 'accessToken'>, reason: string, cookies: readonly string[]): Verdict => {
     const headers = withCookies(identityHeaders(identity, tokens, headerOptions), cookies);
-    const verdict: Verdict = mode === 'auth' ? { status: 202, headers, body: '', outcome: 'allow', reason } : renderAllow(request, identity, headers);
+    const verdict: Verdict =
+      mode === 'auth' ? { status: 202, headers, body: '', outcome: 'allow', reason } : mode === 'envoy' ? { status: 200, headers, body: '', outcome: 'allow', reason } : renderAllow(request, identity, headers);
     return { ...verdict, reason, user: identity.email === '' ? identity.sub : identity.email };
   };
 
@@ -302,7 +310,10 @@ export function createCheck(context: GatewayContext, refresher: Refresher, rende
         if (mode === 'auth') return { ...text(401, 'Unauthorized', 'deny', 'session-refresh', { 'x-gatehouse-reason': 'session-refresh', 'x-gatehouse-login': refreshUrl }), route: label };
         return { ...redirect(refreshUrl, 'session-refresh'), route: label };
       }
-      const refreshed = await refresher.refresh(loaded.handle, session, request);
+      const forwardedTokenValid = !config.identityHeaders.authorization || session.idTokenExpiresAt === undefined || session.idTokenExpiresAt - 30 > now;
+      // Tokens still valid: wait for the refresh only briefly, then answer with the current session while it
+      // finishes in the background, so no check waits long on a slow provider (Envoy allows ~200 ms).
+      const refreshed = forwardedTokenValid ? await refresher.refreshWithin(loaded.handle, session, request, REFRESH_BUDGET_MS) : await refresher.refresh(loaded.handle, session, request);
       if (refreshed === undefined) {
         const cleared = await context.store.clear(request.jar, context.sessionCookie(view, 0));
         return { ...unauthenticated(request, mode, 'session-refresh-failed', cleared, policy), route: label };

@@ -14,6 +14,8 @@ import type { GatewayRequest } from './types.js';
 export interface Refreshed {
   readonly session: Session;
   readonly cookies: readonly string[];
+  /** The provider was unreachable; the session was kept as it was and is not cached as refreshed. */
+  readonly retryLater?: boolean;
 }
 
 /** Refreshes sessions. */
@@ -22,12 +24,20 @@ export interface Refresher {
   due(session: Session, nowSeconds: number): 'none' | 'refresh' | 'relogin';
   /** Refreshes; `undefined` when the provider refused (the session is over). */
   refresh(handle: string, session: Session, request: GatewayRequest): Promise<Refreshed | undefined>;
+  /**
+   * Refreshes, but waits at most `budgetMs`: after that the current session is returned and the refresh
+   * finishes in the background (its result serves the next checks). `undefined` when the provider refused.
+   */
+  refreshWithin(handle: string, session: Session, request: GatewayRequest, budgetMs: number): Promise<Refreshed | undefined>;
 }
 
 /** How long a refresh lease lasts in a shared store, and how long the others wait for its result, ms. */
 const LEASE_MS = 5000;
 const WAIT_MS = 2000;
 const POLL_MS = 50;
+
+/** How long to wait before asking an unreachable provider again for the same session, ms. */
+const RETRY_MS = 30_000;
 
 /** How long before its `exp` an ID token counts as expired, seconds. */
 const EXPIRY_MARGIN = 30;
@@ -39,6 +49,8 @@ export function createRefresher(context: GatewayContext): Refresher {
   const forwardsIdToken = config.identityHeaders.authorization;
   const inFlight = new Map<string, Promise<Refreshed | undefined>>();
   const done = new GenerationalCache<Refreshed>(10_000);
+  const failed = new GenerationalCache<true>(10_000);
+  const retryAfter = new GenerationalCache<number>(10_000);
 
   const run = async (session: Session, request: GatewayRequest): Promise<Refreshed | undefined> => {
     const refreshToken = session.refreshToken;
@@ -68,6 +80,13 @@ export function createRefresher(context: GatewayContext): Refresher {
     } catch (error) {
       // A store outage is a 503, never a logout (SESS-11).
       if (isGatewayError(error, 'ERR_SESSION_STORE_UNAVAILABLE')) throw error;
+      if (isGatewayError(error, 'ERR_OIDC_UNAVAILABLE')) {
+        // The provider is unreachable: keep the session while what it forwards is still valid.
+        context.loggers.auth.warn({ requestId: request.requestId, reason: 'session-refresh-unavailable', detail: error.message }, 'the provider could not be reached to refresh a session; trying again later');
+        const now = context.nowSeconds();
+        const usable = !forwardsIdToken || session.idTokenExpiresAt === undefined || session.idTokenExpiresAt - EXPIRY_MARGIN > now;
+        return usable ? { session, cookies: [], retryLater: true } : undefined;
+      }
       context.loggers.auth.warn({ requestId: request.requestId, reason: 'session-refresh-failed', detail: error instanceof Error ? error.message : String(error) }, 'session refresh failed; the session ends');
       return undefined;
     }
@@ -117,6 +136,26 @@ export function createRefresher(context: GatewayContext): Refresher {
       // token that would be forwarded means a new login.
       return tokenExpired ? 'relogin' : 'none';
     },
+    async refreshWithin(handle, session, request, budgetMs) {
+      const cached = done.get(handle);
+      if (cached !== undefined) return cached;
+      // The provider refused this session's refresh: it is over.
+      if (failed.get(handle) !== undefined) return undefined;
+      // The provider was down a moment ago: do not ask it again on every check.
+      if ((retryAfter.get(handle) ?? 0) > context.now()) return { session, cookies: [] };
+      const running = this.refresh(handle, session, request);
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<'late'>((resolve) => {
+        timer = setTimeout(() => resolve('late'), budgetMs);
+      });
+      const first = await Promise.race([running, late]);
+      clearTimeout(timer);
+      if (first !== 'late') return first;
+      running.catch((error: unknown) => {
+        context.loggers.auth.warn({ requestId: request.requestId, detail: error instanceof Error ? error.message : String(error) }, 'background refresh failed');
+      });
+      return { session, cookies: [] };
+    },
     refresh(handle, session, request) {
       const cached = done.get(handle);
       if (cached !== undefined && refresherStillFresh(cached.session, context.nowSeconds())) return Promise.resolve(cached);
@@ -124,7 +163,9 @@ export function createRefresher(context: GatewayContext): Refresher {
       if (running !== undefined) return running;
       const started = coordinated(handle, session, request)
         .then((result) => {
-          if (result !== undefined) done.set(handle, result);
+          if (result === undefined) failed.set(handle, true);
+          else if (result.retryLater === true) retryAfter.set(handle, context.now() + RETRY_MS);
+          else done.set(handle, result);
           return result;
         })
         .finally(() => inFlight.delete(handle));

@@ -60,6 +60,13 @@ function timedStore(store: SessionStore, metrics: Metrics): SessionStore {
   };
 }
 
+/** The original path and query of an ext_authz check: what follows the prefix. */
+function envoyTarget(raw: string, prefix: string): string {
+  const rest = raw.slice(prefix.length);
+  if (rest === '') return '/';
+  return rest.startsWith('?') ? `/${rest}` : rest;
+}
+
 /** How many Host headers the raw request carried. */
 function hostCount(rawHeaders: readonly string[]): number {
   let count = 0;
@@ -152,6 +159,7 @@ export async function createApp(loaded: LoadedConfig, loggers: Loggers, environm
   const trust = createProxyTrust(config.proxy);
 
   const reasonHeader = config.forwardAuth.reasonHeader;
+  const envoyPrefix = config.envoy.pathPrefix;
   const write = (response: ServerResponse, verdict: Verdict, ownEndpoint: boolean) => {
     const headers = ownEndpoint ? { ...SECURITY_HEADERS, ...verdict.headers } : verdict.status >= 300 ? { 'cache-control': 'no-store', ...verdict.headers } : verdict.headers;
     // The gateway always names its reason; whether the proxy sees it is decided here, once.
@@ -199,8 +207,19 @@ export async function createApp(loaded: LoadedConfig, loggers: Loggers, environm
         sendText(response, 400, 'Bad Request\n', { ...(reasonHeader ? { 'x-gatehouse-reason': 'bad-host' } : {}), 'cache-control': 'no-store' });
         return;
       }
+      const envoy = envoyPrefix !== '' && (raw === envoyPrefix || raw.startsWith(`${envoyPrefix}/`) || raw.startsWith(`${envoyPrefix}?`));
       const resolved = resolveRequest(
-        { method: request.method ?? 'GET', url: raw, headers: request.headers, peerAddress: request.socket.remoteAddress ?? '', encrypted: false },
+        envoy
+          ? {
+              // ext_authz: the original method, host and path (after the prefix) are the request's own. Only
+              // the scheme and the client chain come from headers, and nothing else Envoy passes is read.
+              method: request.method ?? 'GET',
+              url: envoyTarget(raw, envoyPrefix),
+              headers: { host: request.headers.host, 'x-forwarded-proto': request.headers['x-forwarded-proto'], 'x-forwarded-for': request.headers['x-forwarded-for'] },
+              peerAddress: request.socket.remoteAddress ?? '',
+              encrypted: false,
+            }
+          : { method: request.method ?? 'GET', url: raw, headers: request.headers, peerAddress: request.socket.remoteAddress ?? '', encrypted: false },
         trust,
       );
       if (!resolved.ok) {
@@ -215,14 +234,15 @@ export async function createApp(loaded: LoadedConfig, loggers: Loggers, environm
       const endpointSearch = queryAt === -1 ? '' : target.slice(queryAt);
       const gatewayRequest: GatewayRequest = {
         view: resolved.request,
-        endpointPath,
-        endpointSearch,
-        query: endpointSearch === '' ? EMPTY_QUERY : new URLSearchParams(endpointSearch),
+        endpointPath: envoy ? envoyPrefix : endpointPath,
+        // The query Envoy sends is the application's, not gatehouse's own parameters.
+        endpointSearch: envoy ? '' : endpointSearch,
+        query: envoy || endpointSearch === '' ? EMPTY_QUERY : new URLSearchParams(endpointSearch),
         headers: request.headers,
         jar: parseCookies(request.headers.cookie),
         requestId,
       };
-      const { run, own } = route(gatewayRequest);
+      const { run, own } = envoy ? { run: () => gateway.check(gatewayRequest, 'envoy'), own: false } : route(gatewayRequest);
       run().then(
         (verdict) => {
           metrics.check(verdict.outcome, verdict.reason, verdict.route ?? (own && verdict.reason !== 'not-found' ? `endpoint:${endpointPath}` : 'none'), Number(process.hrtime.bigint() - started) / 1e9);

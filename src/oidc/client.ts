@@ -78,6 +78,14 @@ function checkIdTokenBindings(idToken: string, claims: Readonly<Record<string, u
   if (claims.at_hash !== expected) throw new GatewayError('ERR_OIDC_CALLBACK', 'the ID token at_hash does not match the access token');
 }
 
+/** True for failures to reach the provider (network, timeout, a non-OAuth answer such as a 502 page). */
+function isOutage(error: unknown): boolean {
+  if (error instanceof client.ResponseBodyError) return false;
+  if (error instanceof TypeError || (error instanceof DOMException && (error.name === 'TimeoutError' || error.name === 'AbortError'))) return true;
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === 'OAUTH_RESPONSE_IS_NOT_CONFORM' || code === 'OAUTH_RESPONSE_IS_NOT_JSON';
+}
+
 function describe(error: unknown): string {
   if (error instanceof client.ResponseBodyError) return `${error.error}${error.error_description === undefined ? '' : `: ${error.error_description}`}`;
   if (error instanceof Error) return error.message;
@@ -200,7 +208,9 @@ export function createOidcClient(options: OidcClientOptions): OidcClient {
       try {
         response = await timed('refresh', () => client.refreshTokenGrant(config, refreshToken));
       } catch (error) {
-        throw new GatewayError('ERR_OIDC_REFRESH', describe(error), { cause: error });
+        // The provider said no (invalid_grant and the like): the session is over. Anything else (network,
+        // timeout, a 5xx) is an outage, and the session may wait for the provider to come back.
+        throw new GatewayError(isOutage(error) ? 'ERR_OIDC_UNAVAILABLE' : 'ERR_OIDC_REFRESH', describe(error), { cause: error });
       }
       const claims = response.claims();
       // A refresh must not turn one user into another (OIDC-25).

@@ -73,6 +73,8 @@ const CASES: readonly Case[] = [
     path: 'bearer.profiles.devices',
     options: () => ({ file: files.write('profile-weak.yaml', 'bearer:\n  profiles:\n    devices:\n      secret: changeme\n'), env: {} }),
   },
+  { name: 'an envoy prefix under /oauth2', code: 'ERR_CONFIG_ENVOY_PREFIX', path: 'envoy.pathPrefix', options: () => ({ env: { GATEHOUSE_ENVOY_PATH_PREFIX: '/oauth2/authz' } }), source: 'env GATEHOUSE_ENVOY_PATH_PREFIX' },
+  { name: 'an envoy prefix with a trailing slash', code: 'ERR_CONFIG_ENVOY_PREFIX', path: 'envoy.pathPrefix', options: () => ({ env: { GATEHOUSE_ENVOY_PATH_PREFIX: '/ext-authz/' } }), source: 'env GATEHOUSE_ENVOY_PATH_PREFIX' },
   { name: 'routes in an environment variable', code: 'ERR_CONFIG_FILE_ONLY', path: 'routes', options: () => ({ env: { GATEHOUSE_ROUTES: '[]' } }) },
   {
     name: 'a route with a CEL type error',
