@@ -4,6 +4,7 @@ import { VERSION } from '../version.js';
 import { UsageError } from './args.js';
 import { CONFIG_HELP, runConfig } from './commands/config-check.js';
 import { KEYS_HELP, runKeys, runToken, TOKEN_HELP } from './commands/keys-token.js';
+import { DOCTOR_HELP, runDoctor } from './commands/doctor.js';
 import { POLICY_HELP, runPolicy } from './commands/policy.js';
 import { runSessions, SESSIONS_HELP } from './commands/sessions.js';
 import { runSecret, SECRET_HELP } from './commands/secret.js';
@@ -25,6 +26,7 @@ Commands:
   token verify       check a token against a bearer profile
   sessions list      show a user's sessions (Redis store)
   sessions revoke    end every session of a user (Redis store)
+  doctor             check a set-up from where it runs and say what to change
   help [command]     show help for a command
 
 Options:
@@ -39,7 +41,7 @@ Examples:
 
 Documentation: README.md and docs/ in the gatehouse package.`;
 
-const HELP: Record<string, string> = { serve: SERVE_HELP, config: CONFIG_HELP, secret: SECRET_HELP, policy: POLICY_HELP, keys: KEYS_HELP, token: TOKEN_HELP, sessions: SESSIONS_HELP };
+const HELP: Record<string, string> = { serve: SERVE_HELP, config: CONFIG_HELP, secret: SECRET_HELP, policy: POLICY_HELP, keys: KEYS_HELP, token: TOKEN_HELP, sessions: SESSIONS_HELP, doctor: DOCTOR_HELP };
 
 function usageOf(command: string): string {
   const help = HELP[command] ?? MAIN_HELP;
@@ -85,6 +87,8 @@ export async function main(argv: readonly string[], io: CommandIo = processIo): 
         return await runToken(rest, io);
       case 'sessions':
         return await runSessions(rest, io);
+      case 'doctor':
+        return await runDoctor(rest, io);
       default: {
         const name = /^--?([^=]+)/.exec(first)?.[1];
         // oauth2-proxy is started with flags alone; so is gatehouse, as a drop-in.

@@ -123,7 +123,7 @@ const RedisSchema = z
     clusterUrls: list('Cluster node URLs.'),
     caPath: str('PEM file of the CA that signed the Redis server certificate.'),
     insecureSkipTlsVerify: bool('Do not verify the Redis server certificate. Insecure.', false),
-    idleTimeout: duration('0', 'Close idle Redis connections after this long; 0 keeps them'),
+    idleTimeout: duration('0', 'TCP keep-alive interval of the Redis connection, so an idle connection is not cut by the server `timeout` (oauth2-proxy `redis_connection_idle_timeout`); 0 uses the system default'),
     keyPrefix: str('Prefix of every Redis key.', 'gatehouse:'),
   })
   .prefault({});
@@ -260,7 +260,7 @@ const RequireSchema = z.strictObject({
 /** What a route or a named policy demands. */
 const PolicyFields = {
   auth: z
-    .union([z.literal('public'), z.array(z.string().regex(/^(session|bearer:[A-Za-z0-9_-]+)$/, 'must be session or bearer:<profile>')).min(1)])
+    .union([z.literal('public'), z.array(z.string().regex(/^(session|bearer:[A-Za-z0-9_.-]+)$/, 'must be session or bearer:<profile>')).min(1)])
     .optional()
     .meta({ description: '`public` (no authentication), or the accepted methods: `session`, `bearer:<profile>`. Default: session (and bearer:provider with bearer.provider).' }),
   require: RequireSchema.optional(),
@@ -302,6 +302,13 @@ export const ConfigSchema = z
     authorization: AuthorizationSchema,
     bearer: BearerSchema,
     logging: LoggingSchema,
+    diagnostics: z
+      .strictObject({
+        token: secret(
+          'A secret that turns on the diagnose echo: a check carrying `X-Gatehouse-Diagnose: <token>` is answered (403) with what gatehouse saw of it (host, path, scheme, client address, which forwarded headers arrived, cookie names) instead of a decision. Used by `gatehouse doctor --url`. Empty (the default) disables it.',
+        ),
+      })
+      .prefault({}),
     envoy: z
       .strictObject({
         pathPrefix: str(

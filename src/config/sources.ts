@@ -5,6 +5,7 @@
  * schema leaves with their origin, plus problems and warnings; nothing here decides precedence.
  */
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { parse as parseToml } from 'smol-toml';
 import { parseDocument } from 'yaml';
 import { convertText, type Assignment } from './assignments.js';
@@ -217,6 +218,22 @@ const NATIVE_BY_FLAG: ReadonlyMap<string, Field> = new Map(FIELDS.map((field) =>
 /** Environment variables gatehouse reads for itself but that are not options. */
 const RESERVED_ENV = new Set(['GATEHOUSE_CONFIG']);
 
+/**
+ * Kubernetes' service links: for a Service named `gatehouse` (or `oauth2-proxy`, as its Helm chart makes)
+ * every pod gets `GATEHOUSE_SERVICE_HOST`, `GATEHOUSE_PORT_4180_TCP_ADDR` and the like. They are not options.
+ */
+function isServiceLink(name: string, value: string): boolean {
+  // Any Service in the namespace whose name starts with gatehouse- or oauth2-proxy- gives such names, so
+  // both the shape of the name and of the value must be Kubernetes' for a variable to be passed over.
+  if (!/^(GATEHOUSE|OAUTH2_PROXY)_/.test(name)) return false;
+  if (/_SERVICE_HOST$/.test(name)) return isIP(value) !== 0;
+  if (/_SERVICE_PORT(_[A-Z0-9_]+)?$/.test(name) || /_PORT_\d+_(TCP|UDP|SCTP)_PORT$/.test(name)) return /^\d{1,5}$/.test(value);
+  if (/_PORT_\d+_(TCP|UDP|SCTP)_PROTO$/.test(name)) return /^(tcp|udp|sctp)$/.test(value);
+  if (/_PORT_\d+_(TCP|UDP|SCTP)_ADDR$/.test(name)) return isIP(value) !== 0;
+  if (/_PORT(_\d+_(TCP|UDP|SCTP))?$/.test(name)) return /^(tcp|udp|sctp):\/\/[^/]+:\d{1,5}$/.test(value);
+  return false;
+}
+
 function applyOption(spec: OptionSpec, text: string, origin: Origin, result: SourceResult): void {
   const mapped = mapOption(spec, text, origin);
   result.assignments.push(...mapped.assignments);
@@ -238,7 +255,7 @@ export function readEnvironment(env: NodeJS.ProcessEnv, interpolated: ReadonlySe
   names.sort((a, b) => Number(a.startsWith('GATEHOUSE_')) - Number(b.startsWith('GATEHOUSE_')));
   for (const name of names) {
     const text = env[name] ?? '';
-    if (RESERVED_ENV.has(name)) continue;
+    if (RESERVED_ENV.has(name) || isServiceLink(name, text)) continue;
     const origin: Origin = { kind: 'env', name };
     const native = NATIVE_BY_ENV.get(name);
     if (native !== undefined) {

@@ -138,7 +138,9 @@ export function createRefresher(context: GatewayContext): Refresher {
     },
     async refreshWithin(handle, session, request, budgetMs) {
       const cached = done.get(handle);
-      if (cached !== undefined) return cached;
+      // A remembered result serves only while it is still fresh and newer than what the store holds (with
+      // Redis the handle outlives many refreshes, some by other replicas).
+      if (cached !== undefined && cached.session.refreshedAt >= session.refreshedAt && refresherStillFresh(cached.session, context.nowSeconds())) return cached;
       // The provider refused this session's refresh: it is over.
       if (failed.get(handle) !== undefined) return undefined;
       // The provider was down a moment ago: do not ask it again on every check.
@@ -158,7 +160,7 @@ export function createRefresher(context: GatewayContext): Refresher {
     },
     refresh(handle, session, request) {
       const cached = done.get(handle);
-      if (cached !== undefined && refresherStillFresh(cached.session, context.nowSeconds())) return Promise.resolve(cached);
+      if (cached !== undefined && cached.session.refreshedAt >= session.refreshedAt && refresherStillFresh(cached.session, context.nowSeconds())) return Promise.resolve(cached);
       const running = inFlight.get(handle);
       if (running !== undefined) return running;
       const started = coordinated(handle, session, request)

@@ -3,7 +3,7 @@
  * embedded development provider), the gateway, and the routing of `/oauth2/*` and forward-auth checks.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { readEmailsFile, usesDevelopmentProvider, type ListenAddress, type LoadedConfig } from '../config/index.js';
 import type { DevProvider } from '../devidp/index.js';
 import { createGateway, type Gateway, type GatewayRequest, type Verdict } from '../gateway/index.js';
@@ -19,7 +19,7 @@ import { createCookieStore, createLoginTransactions, createRedisClient, createRe
 import { handleHealth, logRequest, requestIdOf, type App } from './app.js';
 import { createProxyTrust, resolveRequest } from './forwarded.js';
 import { createRedirectPolicy, validateRedirect } from './redirect.js';
-import { SECURITY_HEADERS, send, sendText } from './respond.js';
+import { SECURITY_HEADERS, send, sendJson, sendText } from './respond.js';
 
 const EMPTY_QUERY = new URLSearchParams();
 /** The development mode's cookie secret: one per process, so a reload keeps people signed in. */
@@ -60,6 +60,28 @@ function timedStore(store: SessionStore, metrics: Metrics): SessionStore {
   };
 }
 
+/** True when the request carries the diagnostics token (compared in constant time). */
+function isDiagnose(header: string | string[] | undefined, token: Buffer): boolean {
+  if (typeof header !== 'string') return false;
+  const given = Buffer.from(header, 'utf8');
+  return given.length === token.length && timingSafeEqual(given, token);
+}
+
+/** What a check sees of a request, for `gatehouse doctor --url`: names and resolved values, never a secret. */
+function diagnosis(request: IncomingMessage, view: GatewayRequest['view'], trusted: boolean, gatewayRequest: GatewayRequest): Record<string, unknown> {
+  const forwardedNames = Object.keys(request.headers).filter((name) => name.startsWith('x-forwarded-') || name.startsWith('x-original-') || name === 'forwarded' || name === 'x-real-ip');
+  return {
+    gatehouse: 'diagnose',
+    peer: request.socket.remoteAddress ?? '',
+    peerTrusted: trusted,
+    forwardedHeaders: forwardedNames.sort(),
+    seen: { method: view.method, scheme: view.scheme, host: view.host, port: view.port ?? null, uri: view.uri, clientIp: view.clientIp },
+    endpoint: gatewayRequest.endpointPath,
+    cookies: [...gatewayRequest.jar.keys()].sort(),
+    authorization: request.headers.authorization === undefined ? 'absent' : 'present',
+  };
+}
+
 /** The original path and query of an ext_authz check: what follows the prefix. */
 function envoyTarget(raw: string, prefix: string): string {
   const rest = raw.slice(prefix.length);
@@ -67,14 +89,16 @@ function envoyTarget(raw: string, prefix: string): string {
   return rest.startsWith('?') ? `/${rest}` : rest;
 }
 
-/** How many Host headers the raw request carried. */
-function hostCount(rawHeaders: readonly string[]): number {
-  let count = 0;
+/** `host` or `authorization` when the raw request carried that header more than once. */
+function repeatedSingleHeader(rawHeaders: readonly string[]): 'host' | 'authorization' | undefined {
+  let hosts = 0;
+  let authorizations = 0;
   for (let index = 0; index < rawHeaders.length; index += 2) {
     const name = rawHeaders[index] ?? '';
-    if (name.length === 4 && name.toLowerCase() === 'host') count++;
+    if (name.length === 4 && name.toLowerCase() === 'host') hosts++;
+    else if (name.length === 13 && name.toLowerCase() === 'authorization') authorizations++;
   }
-  return count;
+  return hosts > 1 ? 'host' : authorizations > 1 ? 'authorization' : undefined;
 }
 
 /** Where the app runs: the bound listener address (the development provider needs the real port). */
@@ -136,6 +160,14 @@ export async function createApp(loaded: LoadedConfig, loggers: Loggers, environm
       })
     : undefined;
 
+  // The provider's keys are fetched as soon as discovery names them, so no bearer check waits for them.
+  if (bearer !== undefined) {
+    oidc.ready(600_000).then(
+      () => bearer.warm(),
+      () => undefined,
+    );
+  }
+
   const gateway: Gateway = createGateway({
     config,
     devMode,
@@ -160,6 +192,7 @@ export async function createApp(loaded: LoadedConfig, loggers: Loggers, environm
 
   const reasonHeader = config.forwardAuth.reasonHeader;
   const envoyPrefix = config.envoy.pathPrefix;
+  const diagnoseToken = config.diagnostics.token === '' ? undefined : Buffer.from(config.diagnostics.token, 'utf8');
   const write = (response: ServerResponse, verdict: Verdict, ownEndpoint: boolean) => {
     const headers = ownEndpoint ? { ...SECURITY_HEADERS, ...verdict.headers } : verdict.status >= 300 ? { 'cache-control': 'no-store', ...verdict.headers } : verdict.headers;
     // The gateway always names its reason; whether the proxy sees it is decided here, once.
@@ -201,10 +234,13 @@ export async function createApp(loaded: LoadedConfig, loggers: Loggers, environm
         sendText(response, 200, ROBOTS);
         return;
       }
-      if (hostCount(request.rawHeaders) > 1) {
-        // RFC 9112 §3.2: more than one Host is invalid; Node keeps the first silently (DOS-08).
-        logRequest(loggers, request, response, started, { requestId, outcome: 'deny', reason: 'bad-host' });
-        sendText(response, 400, 'Bad Request\n', { ...(reasonHeader ? { 'x-gatehouse-reason': 'bad-host' } : {}), 'cache-control': 'no-store' });
+      const repeated = repeatedSingleHeader(request.rawHeaders);
+      if (repeated !== undefined) {
+        // More than one Host (RFC 9112 §3.2) or Authorization: Node keeps the first silently, while the
+        // proxy may pass both on to the application (DOS-08, JWT-30).
+        const reason = repeated === 'host' ? 'bad-host' : 'bad-authorization';
+        logRequest(loggers, request, response, started, { requestId, outcome: 'deny', reason });
+        sendText(response, 400, 'Bad Request\n', { ...(reasonHeader ? { 'x-gatehouse-reason': reason } : {}), 'cache-control': 'no-store' });
         return;
       }
       const envoy = envoyPrefix !== '' && (raw === envoyPrefix || raw.startsWith(`${envoyPrefix}/`) || raw.startsWith(`${envoyPrefix}?`));
@@ -242,6 +278,11 @@ export async function createApp(loaded: LoadedConfig, loggers: Loggers, environm
         jar: parseCookies(request.headers.cookie),
         requestId,
       };
+      if (diagnoseToken !== undefined && isDiagnose(request.headers['x-gatehouse-diagnose'], diagnoseToken)) {
+        logRequest(loggers, request, response, started, { requestId, outcome: 'deny', reason: 'diagnose' });
+        sendJson(response, 403, diagnosis(request, resolved.request, trust.isTrusted(request.socket.remoteAddress ?? ''), gatewayRequest), { 'cache-control': 'no-store', 'x-gatehouse-reason': 'diagnose' });
+        return;
+      }
       const { run, own } = envoy ? { run: () => gateway.check(gatewayRequest, 'envoy'), own: false } : route(gatewayRequest);
       run().then(
         (verdict) => {
@@ -280,6 +321,7 @@ export async function createApp(loaded: LoadedConfig, loggers: Loggers, environm
     close: async () => {
       oidc.close();
       for (const profile of profiles.all()) profile.close();
+      bearer?.close();
       await store.close();
       await dev?.close();
     },

@@ -55,6 +55,7 @@ function fromPem(text: string): KeyObject {
 function fromJwk(jwk: Record<string, unknown>): KeyObject {
   if (typeof jwk.d === 'string') throw new TypeError('is a private JWK; configure only the public key');
   if (jwk.use !== undefined && jwk.use !== 'sig') throw new TypeError(`is a JWK for use '${JSON.stringify(jwk.use)}', not signatures`);
+  if (jwk.key_ops !== undefined && !(Array.isArray(jwk.key_ops) && jwk.key_ops.includes('verify'))) throw new TypeError('is a JWK whose key_ops do not include verify');
   if (jwk.kty === 'oct') {
     if (typeof jwk.k !== 'string') throw new TypeError('is an oct JWK without k');
     return hmac(Buffer.from(jwk.k, 'base64url'));

@@ -175,7 +175,10 @@ export function compileProfile(name: string, config: ProfileConfig, environment:
   const requireCheck: ClaimsCheck | undefined = config.require === undefined ? undefined : compileRequire(config.require, templateEnv);
   const freshness = config.freshness ?? 3600;
   const denyList = config.denyList === undefined ? undefined : readDenyList(config.denyList);
-  const verified = new GenerationalCache<{ claims: Record<string, unknown>; exp: number }>(10_000);
+  const verified = new GenerationalCache<{ claims: Record<string, unknown>; exp: number; key: VerificationKey }>(10_000);
+  /** True while the key that verified a cached token is still one of the profile's keys (JWT-32). */
+  const stillKnown = (key: VerificationKey): boolean =>
+    key === anonymous || (key.kid !== undefined && staticKeys.get(key.kid) === key) || [...remote.values()].some((set) => set.current().includes(key));
   const headerName = config.headerName ?? 'Authorization';
   const cookieName = config.cookieName ?? 'Authorization';
   const parameterName = config.parameterName ?? '';
@@ -217,7 +220,7 @@ export function compileProfile(name: string, config: ProfileConfig, environment:
     const cacheKey = createHash('sha256').update(token).digest('base64url');
     const cached = verified.get(cacheKey);
     const nowSeconds = Math.floor(now() / 1000);
-    if (cached !== undefined && cached.exp > nowSeconds) return { claims: cached.claims };
+    if (cached !== undefined && cached.exp > nowSeconds && stillKnown(cached.key)) return { claims: cached.claims };
     const header = decodeHeader(token);
     if (header === undefined || typeof header.alg !== 'string') return { error: 'malformed header' };
     if (!allowed.has(header.alg)) return { error: `the algorithm ${header.alg} is not allowed` };
@@ -239,9 +242,14 @@ export function compileProfile(name: string, config: ProfileConfig, environment:
         requiredClaims: config.allowNonExpiring === true ? [] : ['exp'],
         currentDate: new Date(now()),
       });
+      // JSON.parse reads 1e400 as Infinity, which would never expire (JWT-24).
+      for (const claim of ['exp', 'nbf', 'iat'] as const) {
+        const value = payload[claim];
+        if (value !== undefined && (typeof value !== 'number' || !Number.isFinite(value))) return { error: `claim ${claim} is not a finite number` };
+      }
       if (typeof payload.iat === 'number' && payload.iat > nowSeconds + leeway) return { error: 'issued in the future' };
       const claims = payload as Record<string, unknown>;
-      verified.set(cacheKey, { claims, exp: typeof payload.exp === 'number' ? payload.exp : Number.MAX_SAFE_INTEGER });
+      verified.set(cacheKey, { claims, exp: typeof payload.exp === 'number' ? payload.exp : Number.MAX_SAFE_INTEGER, key });
       return { claims };
     } catch (error) {
       if (error instanceof errors.JWTExpired) return { error: 'token expired' };

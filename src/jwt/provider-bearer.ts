@@ -4,9 +4,10 @@
  * algorithms only, `exp` required.
  * @see RFC 8725 (JWT best current practices), RFC 6750 (bearer tokens)
  */
-import { createRemoteJWKSet, errors, jwtVerify, type JWTVerifyGetKey } from 'jose';
+import { decodeProtectedHeader, errors, jwtVerify } from 'jose';
 import { GatewayError } from '../errors.js';
 import type { BearerProfile } from './profile.js';
+import { createRemoteKeySet, type RemoteKeySet } from './remote-jwks.js';
 
 /** Largest token accepted, checked before any parsing (DOS-01). */
 export const MAX_TOKEN_LENGTH = 16 * 1024;
@@ -18,6 +19,9 @@ export const ASYMMETRIC_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384
 export interface BearerVerifier {
   /** Verified claims; throws `ERR_JWT_INVALID` with a safe description otherwise. */
   verify(token: string): Promise<Record<string, unknown>>;
+  /** Fetches the provider's keys now (once discovery has named them), so no check waits for them. */
+  warm(): void;
+  close(): void;
 }
 
 /** Options of a provider bearer verifier. */
@@ -49,11 +53,28 @@ export function bearerTokenOf(header: string | undefined): string | undefined {
   return header.slice(7).trim();
 }
 
-/** Creates the verifier; the JWKS is fetched on first use and cached by `jose`. */
+/**
+ * Creates the verifier. The provider's JWKS is kept warm like a bearer profile's: fetched when discovery
+ * names it, refreshed in the background, fetched again for an unknown `kid` at most once per cooldown, and
+ * the last good keys stay in use while the provider is down, so no check waits on the provider.
+ */
 export function createProviderBearerVerifier(options: ProviderBearerOptions): BearerVerifier {
-  let jwks: JWTVerifyGetKey | undefined;
-  let jwksFor: string | undefined;
+  let keys: RemoteKeySet | undefined;
+  let keysFor: string | undefined;
+  const keySet = (): RemoteKeySet | undefined => {
+    const uri = options.jwksUri();
+    if (uri === undefined) return undefined;
+    if (keys === undefined || keysFor !== uri) {
+      keys?.close();
+      keys = createRemoteKeySet({ issuer: options.issuer, jwksUri: uri, timeoutMs: options.timeoutMs });
+      keysFor = uri;
+      void keys.refresh();
+    }
+    return keys;
+  };
   return {
+    warm: () => void keySet(),
+    close: () => keys?.close(),
     async verify(token) {
       if (token.length > MAX_TOKEN_LENGTH) throw new GatewayError('ERR_JWT_INVALID', 'token too large');
       if (!COMPACT_JWS.test(token)) throw new GatewayError('ERR_JWT_INVALID', 'not a compact JWS');
@@ -63,20 +84,34 @@ export function createProviderBearerVerifier(options: ProviderBearerOptions): Be
         if (result.kind === 'valid') return result.claims;
         throw new GatewayError('ERR_JWT_INVALID', result.kind === 'absent' ? 'no token' : result.description);
       }
-      const uri = options.jwksUri();
-      if (uri === undefined) throw new GatewayError('ERR_JWT_KEYS_UNAVAILABLE', 'the provider keys are not available yet');
-      if (jwks === undefined || jwksFor !== uri) {
-        jwks = createRemoteJWKSet(new URL(uri), { timeoutDuration: options.timeoutMs, cooldownDuration: 30_000, cacheMaxAge: 600_000 });
-        jwksFor = uri;
-      }
+      const set = keySet();
+      if (set === undefined) throw new GatewayError('ERR_JWT_KEYS_UNAVAILABLE', 'the provider keys are not available yet');
+      let header: ReturnType<typeof decodeProtectedHeader>;
       try {
-        const { payload } = await jwtVerify(token, jwks, {
+        header = decodeProtectedHeader(token);
+      } catch {
+        throw new GatewayError('ERR_JWT_INVALID', 'malformed header');
+      }
+      const { alg, kid } = header;
+      if (typeof alg !== 'string' || !ASYMMETRIC_ALGORITHMS.includes(alg)) throw new GatewayError('ERR_JWT_INVALID', 'algorithm not allowed');
+      let key;
+      if (typeof kid === 'string' && kid !== '' && kid.length <= 256) key = await set.get(kid);
+      else if (kid === undefined && set.current().length === 1) key = set.current()[0];
+      if (key === undefined) throw new GatewayError('ERR_JWT_INVALID', 'no provider key has this kid');
+      if (!key.algorithms.includes(alg)) throw new GatewayError('ERR_JWT_INVALID', `the key cannot verify ${alg}`);
+      try {
+        const { payload } = await jwtVerify(token, key.key, {
           issuer: options.issuer,
           audience: [...options.audiences],
-          algorithms: ASYMMETRIC_ALGORITHMS,
+          algorithms: [alg],
           requiredClaims: ['exp', 'sub'],
           clockTolerance: options.clockToleranceSeconds,
         });
+        for (const claim of ['exp', 'nbf', 'iat'] as const) {
+          const value = payload[claim];
+          // JSON.parse reads 1e400 as Infinity, which would never expire (JWT-24).
+          if (value !== undefined && !Number.isFinite(value)) throw new GatewayError('ERR_JWT_INVALID', `claim ${claim} is not a finite number`);
+        }
         return payload;
       } catch (error) {
         const description = error instanceof errors.JWTExpired ? 'token expired' : error instanceof errors.JOSEError ? error.code : 'invalid token';

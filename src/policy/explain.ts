@@ -68,8 +68,11 @@ export function explainRequest(policySet: PolicySet, allowList: { emailPolicy: E
   if (!accepted) return { ...common, outcome: 'unauthenticated', reason: identity.authMethod === 'session' ? 'bearer-missing' : 'user-unauthenticated', steps: [] };
 
   const steps: ExplainStep[] = [];
-  const global = authorizeIdentity(identity, allowList.emailPolicy, allowList.emailsFromFile);
-  steps.push({ requirement: 'authorization (global)', pass: global.allow, detail: global.allow ? 'met: email, verification and groups pass the global authorization' : `not met: ${global.reason}` });
+  // The global allow-list applies to the provider's identities (sessions and its own tokens), not to the
+  // tokens of other bearer profiles, as in the forward-auth check.
+  const fromProvider = identity.authMethod === 'session' || policy.auth.bearer.includes('provider');
+  const global = fromProvider ? authorizeIdentity(identity, allowList.emailPolicy, allowList.emailsFromFile) : ({ allow: true } as const);
+  steps.push({ requirement: 'authorization (global)', pass: global.allow, detail: !fromProvider ? 'not applied: a bearer-profile token' : global.allow ? 'met: email, verification and groups pass the global authorization' : `not met: ${global.reason}` });
   steps.push(...explainPolicy(policy, identity, input.claims, request));
   let reason: string | undefined = global.allow ? undefined : global.reason;
   if (reason === undefined) {

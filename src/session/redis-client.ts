@@ -39,6 +39,8 @@ export function redisOptions(redis: Config['session']['redis']): { mode: 'standa
     ...(password === undefined ? {} : { password }),
     ...(db === undefined || Number.isNaN(db) ? {} : { db }),
     ...(tls === undefined ? {} : { tls }),
+    // oauth2-proxy's idle timeout keeps idle connections from being cut by the server's `timeout`: TCP
+    // keep-alive probes at that interval do the same.
     ...(redis.idleTimeout > 0 ? { keepAlive: redis.idleTimeout } : {}),
   };
   if (redis.useSentinel) {
@@ -51,6 +53,9 @@ export function redisOptions(redis: Config['session']['redis']): { mode: 'standa
         name: redis.sentinelMasterName,
         ...(redis.sentinelPassword === '' ? {} : { sentinelPassword: redis.sentinelPassword }),
         sentinelRetryStrategy: (times: number) => Math.min(100 * 2 ** Math.min(times, 6), 5000),
+        // Follow a failover as soon as the sentinels announce it, not when the old master drops us:
+        // writes in between would go to a master about to be demoted, and be lost.
+        failoverDetector: true,
       },
     };
   }

@@ -32,7 +32,7 @@ export interface RedisSessionStore extends SessionStore {
   unlock(handle: string): Promise<void>;
   /** Loads the current state of a session by its ticket (after another replica refreshed it). */
   reload(handle: string, nowSeconds: number): Promise<LoadResult>;
-  /** Sessions of a user, by email or subject. */
+  /** Sessions of a user, by email or subject (who they belong to is what was asked). */
   list(by: { email?: string; sub?: string }): Promise<SessionSummary[]>;
   /** Ends every session of a user; returns how many. */
   revoke(by: { email?: string; sub?: string }): Promise<number>;
@@ -60,9 +60,10 @@ function unavailable(error: unknown): GatewayError {
 /** Creates the Redis store. */
 export function createRedisStore(options: RedisStoreOptions): RedisSessionStore {
   const { client, keyPrefix: prefix, cookieName } = options;
-  const sessionKey = (id: string) => `${prefix}session:${id}`;
-  const metaKey = (id: string) => `${prefix}meta:${id}`;
-  const lockKey = (id: string) => `${prefix}lock:${id}`;
+  // A session's keys share a hash tag, so they live in one Cluster slot and one MULTI can write them.
+  const sessionKey = (id: string) => `${prefix}{${id}}:session`;
+  const metaKey = (id: string) => `${prefix}{${id}}:meta`;
+  const lockKey = (id: string) => `${prefix}{${id}}:lock`;
   const aad = (id: string) => Buffer.from(`gatehouse:redis:v1:${id}:${options.binding}`, 'utf8');
   const locks = new Map<string, string>();
 
@@ -112,16 +113,21 @@ export function createRedisStore(options: RedisStoreOptions): RedisSessionStore 
 
   const write = async (id: string, key: Buffer, session: Session): Promise<void> => {
     const ttl = Math.max(1, session.expiresAt - Math.floor(options.now() / 1000));
-    const meta = JSON.stringify({ createdAt: session.createdAt, expiresAt: session.expiresAt, email: session.identity.email, sub: session.identity.sub });
+    // Only times: who the session belongs to is in the encrypted value and, hashed, in the index keys.
+    const meta = JSON.stringify({ createdAt: session.createdAt, expiresAt: session.expiresAt });
     try {
-      const pipeline = client.multi();
-      pipeline.set(sessionKey(id), seal(id, key, session), 'EX', ttl);
-      pipeline.set(metaKey(id), meta, 'EX', ttl);
-      if (session.identity.email !== '') pipeline.sadd(indexKey(prefix, 'email', session.identity.email), id).expire(indexKey(prefix, 'email', session.identity.email), ttl, 'GT');
-      if (session.identity.sub !== '') pipeline.sadd(indexKey(prefix, 'sub', session.identity.sub), id).expire(indexKey(prefix, 'sub', session.identity.sub), ttl, 'GT');
-      const results = await pipeline.exec();
+      const results = await client.multi().set(sessionKey(id), seal(id, key, session), 'EX', ttl).set(metaKey(id), meta, 'EX', ttl).exec();
       const failed = results?.find(([error]) => error !== null);
       if (results === null || failed !== undefined) throw failed?.[0] ?? new Error('transaction aborted');
+      // Index sets live in their own slots; each lasts as long as its longest session (NX sets a first
+      // TTL, GT only ever lengthens it).
+      const indexes = [session.identity.email === '' ? undefined : indexKey(prefix, 'email', session.identity.email), session.identity.sub === '' ? undefined : indexKey(prefix, 'sub', session.identity.sub)];
+      for (const index of indexes) {
+        if (index === undefined) continue;
+        await client.sadd(index, id);
+        await client.expire(index, ttl, 'NX');
+        await client.expire(index, ttl, 'GT');
+      }
     } catch (error) {
       throw unavailable(error);
     }
@@ -130,7 +136,7 @@ export function createRedisStore(options: RedisStoreOptions): RedisSessionStore 
   const remove = async (ids: readonly string[]): Promise<void> => {
     if (ids.length === 0) return;
     try {
-      await client.del(...ids.flatMap((id) => [sessionKey(id), metaKey(id)]));
+      await Promise.all(ids.map((id) => client.del(sessionKey(id), metaKey(id))));
     } catch (error) {
       throw unavailable(error);
     }
@@ -208,15 +214,15 @@ export function createRedisStore(options: RedisStoreOptions): RedisSessionStore 
       if (ids.length === 0) return [];
       let metas: (string | null)[];
       try {
-        metas = await client.mget(...ids.map(metaKey));
+        metas = await Promise.all(ids.map((id) => client.get(metaKey(id))));
       } catch (error) {
         throw unavailable(error);
       }
       return ids.flatMap((id, index) => {
         const meta = metas[index];
         if (meta === null || meta === undefined) return [];
-        const parsed = JSON.parse(meta) as { createdAt: number; expiresAt: number; email: string; sub: string };
-        return [{ id: id.slice(0, 8), email: parsed.email, sub: parsed.sub, createdAt: parsed.createdAt, expiresAt: parsed.expiresAt }];
+        const parsed = JSON.parse(meta) as { createdAt: number; expiresAt: number };
+        return [{ id: id.slice(0, 8), email: by.email?.toLowerCase() ?? '', sub: by.sub ?? '', createdAt: parsed.createdAt, expiresAt: parsed.expiresAt }];
       });
     },
     async revoke(by) {
@@ -224,7 +230,7 @@ export function createRedisStore(options: RedisStoreOptions): RedisSessionStore 
       if (ids.length === 0) return 0;
       let existing: number;
       try {
-        existing = await client.exists(...ids.map(sessionKey));
+        existing = (await Promise.all(ids.map((id) => client.exists(sessionKey(id))))).reduce((sum, count) => sum + count, 0);
         await remove(ids);
         await client.del(key);
       } catch (error) {
@@ -241,11 +247,14 @@ export function createRedisStore(options: RedisStoreOptions): RedisSessionStore 
       }
     },
     async close() {
-      try {
-        await client.quit();
-      } catch {
-        client.disconnect();
-      }
+      // QUIT waits for the server; a server that is gone or failing over must not hold up a shutdown.
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, 1000);
+      });
+      await Promise.race([client.quit().catch(() => undefined), late]);
+      clearTimeout(timer);
+      client.disconnect();
     },
   };
   return store;

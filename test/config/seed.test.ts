@@ -109,6 +109,7 @@ test('the seed environment loads into the expected native configuration', () => 
     authorization: { emailDomains: ['farcaller.net'], emails: [], emailsFile: '', groups: [] },
     bearer: { provider: true, extraIssuers: [], profiles: {} },
     logging: { format: 'auto', level: 'info', auth: true, requests: true, standard: true, silencePing: true },
+    diagnostics: { token: '' },
     envoy: { pathPrefix: '' },
     routes: [],
     policies: {},

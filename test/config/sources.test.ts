@@ -1,7 +1,7 @@
 /** The three ways in (YAML file, environment, flags), their precedence and the origin of every value. */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { FIELDS, loadConfig } from '../../src/config/index.js';
+import { ConfigError, FIELDS, loadConfig } from '../../src/config/index.js';
 import { COOKIE_SECRET, COOKIE_SECRET_RAW_24, onlyProblem, problemsOf, tempDir } from './support.js';
 
 const files = tempDir();
@@ -308,4 +308,25 @@ test('two loads share nothing mutable', () => {
   const second = loadConfig({ env: { GATEHOUSE_PROVIDER_SCOPES: 'openid,groups' } });
   assert.deepEqual(first.config.provider.scopes, ['openid', 'email', 'profile']);
   assert.deepEqual(second.config.provider.scopes, ['openid', 'groups']);
+});
+
+test("Kubernetes' service-link variables are passed over, but an option typo that looks like one is not", () => {
+  const links = {
+    GATEHOUSE_SERVICE_HOST: '10.43.0.10',
+    GATEHOUSE_SERVICE_PORT: '4180',
+    GATEHOUSE_SERVICE_PORT_METRICS: '9090',
+    GATEHOUSE_PORT: 'tcp://10.43.0.10:4180',
+    GATEHOUSE_PORT_4180_TCP: 'tcp://10.43.0.10:4180',
+    GATEHOUSE_PORT_4180_TCP_PROTO: 'tcp',
+    GATEHOUSE_PORT_4180_TCP_PORT: '4180',
+    GATEHOUSE_PORT_4180_TCP_ADDR: '10.43.0.10',
+    GATEHOUSE_REDIS_SERVICE_HOST: 'fd00::12',
+    OAUTH2_PROXY_SERVICE_HOST: '10.43.0.11',
+    OAUTH2_PROXY_PORT_80_TCP: 'tcp://10.43.0.11:80',
+  };
+  assert.doesNotThrow(() => loadConfig({ env: links }));
+  assert.throws(
+    () => loadConfig({ env: { ...links, GATEHOUSE_LISTEN_PORT: '4180', GATEHOUSE_PORT_4180_TCP_ADDR: 'not-an-address' } }),
+    (error: unknown) => error instanceof ConfigError && error.problems.map((problem) => problem.path).sort().join() === 'GATEHOUSE_LISTEN_PORT,GATEHOUSE_PORT_4180_TCP_ADDR',
+  );
 });

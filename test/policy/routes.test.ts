@@ -452,6 +452,8 @@ describe('POL-20: bearer and cookie parity on /admin/**', () => {
   };
   // Stands in for the JWT verifier (audience, signature and expiry are test/jwt's business).
   const bearer = {
+    warm: () => undefined,
+    close: () => undefined,
     verify: (token: string) => {
       const claims = TOKENS[token];
       return claims === undefined ? Promise.reject(new Error('signature verification failed')) : Promise.resolve(claims);

@@ -73,6 +73,7 @@ bearer:
   profiles:
     devices:                      # use it in a route as  auth: [bearer:devices]
       issuers: [https://gatehouse.example.com]   # the iss you mint with
+      skipPrefetch: true                         # the keys are here; nothing to fetch
       audiences: [your-service.example.com]      # the aud you mint with
       secrets:
         ${kid}: |
