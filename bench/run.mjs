@@ -3,12 +3,18 @@
 // in the same run on the same machine. Each target runs alone on one core (taskset), the load generator
 // (autocannon, 32 connections) on the other. Figures are ratios to the bare server.
 import { spawn, spawnSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
 import autocannon from 'autocannon';
-import { createCookieStore } from '../dist/session/index.js';
+import { exportSPKI, generateKeyPair, SignJWT } from 'jose';
+import { createCookieStore, createRedisClient, createRedisStore, sessionBinding } from '../dist/session/index.js';
+import { loadConfig } from '../dist/config/index.js';
+import { compilePolicySet } from '../dist/policy/routes.js';
+import { evaluatePolicy } from '../dist/policy/requirements.js';
+import { normalizePath } from '../dist/policy/path.js';
 
 const DURATION = Number(process.env.BENCH_SECONDS ?? 10);
 const CONNECTIONS = 32;
@@ -23,21 +29,49 @@ if (hasTaskset && process.env.BENCH_PINNED !== '1') {
 
 const dir = mkdtempSync(join(tmpdir(), 'gatehouse-bench-'));
 const secret = 'YmVuY2htYXJrLWNvb2tpZS1zZWNyZXQtMzItYnl0ZXM';
-const config = join(dir, 'gatehouse.yaml');
-writeFileSync(
-  config,
-  `listen: 127.0.0.1:14180
+const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true });
+const publicPem = await exportSPKI(publicKey);
+writeFileSync(join(dir, 'device.pub.pem'), publicPem);
+const configText = (listen, store) => `listen: 127.0.0.1:${listen}
 provider: { issuer: "http://127.0.0.1:9/", clientId: bench, clientSecret: bench-secret }
 cookie: { secrets: ["${secret}"], domains: [.homelab.example.com] }
+session: ${store}
 proxy: { reverseProxy: true, trusted: [127.0.0.1/32] }
 identityHeaders: { xAuthRequest: true }
 authorization: { emailDomains: [example.com] }
 logging: { format: json, level: warn }
-`,
-);
+bearer:
+  profiles:
+    devices:
+      issuers: [https://jwts.example.com]
+      skipPrefetch: true
+      secrets:
+        vicmet: |
+${publicPem.trim().split('\n').map((line) => `          ${line}`).join('\n')}
+      require: { aud: vminsert.homelab.example.com }
+      headerMap: { X-Device: sub }
+routes:
+  - name: metrics-ingest
+    hosts: [vminsert.homelab.example.com]
+    auth: [bearer:devices]
+  - name: grafana-health
+    hosts: [grafana.homelab.example.com]
+    paths: [/api/health]
+    auth: public
+  - name: traefik-admin
+    hosts: [traefik.homelab.example.com]
+    require: { groups: [admins] }
+  - name: dashboards
+    hosts: ["*.homelab.example.com"]
+    require: { emailDomains: [example.com] }
+`;
+const config = join(dir, 'gatehouse.yaml');
+writeFileSync(config, configText(14180, '{ store: cookie }'));
+const redisConfig = join(dir, 'gatehouse-redis.yaml');
+writeFileSync(redisConfig, configText(14182, '{ store: redis, redis: { url: "redis://127.0.0.1:16399/0" } }'));
 
-async function start(kind, port) {
-  const [command, args] = pinned(0, process.execPath, [new URL('./target.mjs', import.meta.url).pathname, kind, String(port), config]);
+async function start(kind, port, file = config) {
+  const [command, args] = pinned(0, process.execPath, [new URL('./target.mjs', import.meta.url).pathname, kind, String(port), file]);
   const child = spawn(command, args, { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
   await once(child, 'message');
   for (let attempt = 0; attempt < 100; attempt += 1) {
@@ -61,10 +95,10 @@ function parseMs(text) {
   return match[2] === 'us' ? value / 1000 : match[2] === 's' ? value * 1000 : value;
 }
 
-async function load(url, headers) {
+async function load(url, headers, luaScript) {
   if (hasWrk) {
     // wrk (C) when installed: it costs less per request than a Node load generator, so it saturates a target sooner.
-    const args = ['-t1', `-c${CONNECTIONS}`, `-d${DURATION}s`, '--latency', ...Object.entries(headers).flatMap(([name, value]) => ['-H', `${name}: ${value}`]), url];
+    const args = ['-t1', `-c${CONNECTIONS}`, `-d${DURATION}s`, '--latency', ...(luaScript === undefined ? [] : ['-s', luaScript]), ...Object.entries(headers).flatMap(([name, value]) => ['-H', `${name}: ${value}`]), url];
     const out = spawnSync('wrk', args, { encoding: 'utf8' }).stdout;
     return {
       rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? 'NaN'),
@@ -76,20 +110,43 @@ async function load(url, headers) {
   return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99 };
 }
 
-const store = createCookieStore({ name: '_gatehouse', secrets: [secret] });
+const store = createCookieStore({ name: '_gatehouse', secrets: [secret], binding: sessionBinding('http://127.0.0.1:9/', 'bench') });
 const now = Math.floor(Date.now() / 1000);
+const sessionValue = {
+  identity: { sub: 'u-1', email: 'alice@example.com', emailVerified: true, groups: ['admins', 'family'], username: 'alice', issuer: 'http://127.0.0.1:9/', authMethod: 'session' },
+  createdAt: now,
+  refreshedAt: now,
+  expiresAt: now + 86_400,
+};
 const [setCookie] = await store.save(
-  {
-    identity: { sub: 'u-1', email: 'alice@example.com', emailVerified: true, groups: ['admins', 'family'], username: 'alice', issuer: 'http://127.0.0.1:9/', authMethod: 'session' },
-    createdAt: now,
-    refreshedAt: now,
-    expiresAt: now + 86_400,
-  },
+  sessionValue,
   new Map(),
   { domain: '.homelab.example.com', path: '/', maxAge: 86_400, secure: true, httpOnly: true, sameSite: 'lax' },
 );
 const cookie = setCookie.split(';')[0];
 const forwarded = { 'x-forwarded-proto': 'https', 'x-forwarded-host': 'grafana.homelab.example.com', 'x-forwarded-uri': '/d/home?orgId=1', 'x-forwarded-method': 'GET', 'x-forwarded-for': '192.168.1.20' };
+
+const mint = (aud = 'vminsert.homelab.example.com') =>
+  new SignJWT({}).setProtectedHeader({ alg: 'ES256', kid: 'vicmet' }).setIssuer('https://jwts.example.com').setSubject('homekit').setAudience(aud).setIssuedAt().setExpirationTime('1h').setJti(randomUUID()).sign(privateKey);
+const device = { 'x-forwarded-proto': 'https', 'x-forwarded-host': 'vminsert.homelab.example.com', 'x-forwarded-uri': '/api/v1/import', 'x-forwarded-method': 'POST', 'x-forwarded-for': '192.168.1.30' };
+const token = await mint();
+// First-seen tokens: a different token on every request, cycled by a wrk script.
+const fresh = [];
+for (let index = 0; index < 40_000; index += 1) fresh.push(await mint());
+writeFileSync(join(dir, 'tokens.txt'), `${fresh.join('\n')}\n`);
+const lua = join(dir, 'fresh.lua');
+writeFileSync(lua, `local tokens = {}
+for line in io.lines("${join(dir, 'tokens.txt')}") do tokens[#tokens + 1] = line end
+local i = 0
+request = function()
+  i = i % #tokens + 1
+  -- A headers table given to wrk.format replaces wrk.headers, so carry those over.
+  local headers = {}
+  for name, value in pairs(wrk.headers) do headers[name] = value end
+  headers["authorization"] = "Bearer " .. tokens[i]
+  return wrk.format(nil, nil, headers)
+end
+`);
 
 const rows = [];
 const bare = await start('bare', 14181);
@@ -99,7 +156,31 @@ const gatehouse = await start('gatehouse', 14180);
 rows.push(['gatehouse: valid session cookie (202)', await load('http://127.0.0.1:14180/', { ...forwarded, cookie })]);
 rows.push(['gatehouse: no session, browser (302)', await load('http://127.0.0.1:14180/', { ...forwarded, accept: 'text/html', 'sec-fetch-mode': 'navigate' })]);
 rows.push(['gatehouse: /ping', await load('http://127.0.0.1:14180/ping', {})]);
+rows.push(['gatehouse: device token, cached (202)', await load('http://127.0.0.1:14180/', { ...device, authorization: `Bearer ${token}` })]);
+rows.push(['gatehouse: garbage token (401)', await load('http://127.0.0.1:14180/', { ...device, authorization: 'Bearer eyJhbGciOiJFUzI1NiJ9.garbage.garbage' })]);
+if (hasWrk) rows.push(['gatehouse: first-seen ES256 tokens (202)', await load('http://127.0.0.1:14180/', device, lua)]);
 gatehouse.kill('SIGTERM');
+if (hasWrk) {
+  const joseServer = await start('jose', 14183, join(dir, 'device.pub.pem'));
+  rows.push(['bare node:http + jose ES256 verify', await load('http://127.0.0.1:14183/', {}, lua)]);
+  joseServer.kill('SIGTERM');
+}
+
+// The Redis store, when redis-server is installed.
+if (spawnSync('redis-server', ['--version']).error === undefined) {
+  const redis = spawn('redis-server', ['--port', '16399', '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  const redisLoaded = loadConfig({ file: redisConfig, env: {} });
+  const client = createRedisClient(redisLoaded.config.session.redis, () => undefined);
+  for (let waited = 0; client.status !== 'ready' && waited < 3000; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50));
+  const redisStore = createRedisStore({ client, cookieName: '_gatehouse', keyPrefix: 'gatehouse:', binding: sessionBinding('http://127.0.0.1:9/', 'bench'), now: Date.now });
+  const [ticket] = await redisStore.save(sessionValue, new Map(), { domain: undefined, path: '/', maxAge: 86_400, secure: true, httpOnly: true, sameSite: 'lax' });
+  await redisStore.close();
+  const redisGatehouse = await start('gatehouse', 14182, redisConfig);
+  rows.push(['gatehouse: valid Redis session (202)', await load('http://127.0.0.1:14182/', { ...forwarded, cookie: ticket.split(';')[0] })]);
+  redisGatehouse.kill('SIGTERM');
+  redis.kill('SIGTERM');
+}
 
 const base = rows[0][1].rps;
 console.log(`\n${hasWrk ? 'wrk' : 'autocannon'}, ${CONNECTIONS} connections, ${DURATION}s each, target on one core${hasTaskset ? ' (taskset)' : ' (not pinned: taskset missing)'}, node ${process.version}\n`);
@@ -107,3 +188,26 @@ console.log('scenario'.padEnd(40), 'req/s'.padStart(9), 'ratio'.padStart(7), 'p5
 for (const [name, result] of rows) {
   console.log(name.padEnd(40), result.rps.toFixed(0).padStart(9), `${(result.rps / base).toFixed(2)}x`.padStart(7), result.p50.toFixed(2).padStart(8), result.p99.toFixed(2).padStart(8));
 }
+
+// Policy evaluation alone (no I/O), on the configuration above: a typical rule set.
+const policySet = compilePolicySet(loadConfig({ file: config, env: {} }).config);
+const identity = sessionValue.identity;
+const requests = ['/d/home?orgId=1', '/api/health', '/dashboard/', '/api/v1/import'].map((uri, index) => ({
+  method: 'GET',
+  scheme: 'https',
+  host: ['grafana', 'grafana', 'traefik', 'vminsert'][index] + '.homelab.example.com',
+  path: normalizePath(uri).path,
+  search: '',
+  ip: '192.168.1.20',
+  headers: {},
+}));
+let sink = 0;
+const rounds = 200_000;
+const started = process.hrtime.bigint();
+for (let index = 0; index < rounds; index += 1) {
+  const request = requests[index % requests.length];
+  const selection = policySet.select(request, undefined);
+  if (selection.policy !== undefined && evaluatePolicy(selection.policy, identity, {}, request).allow) sink += 1;
+}
+const perEval = Number(process.hrtime.bigint() - started) / rounds;
+console.log(`\npolicy: normalize-free select + evaluate, ${rounds} rounds over ${requests.length} requests: ${(perEval / 1000).toFixed(2)} µs each (${sink} allowed)`);

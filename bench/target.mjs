@@ -7,6 +7,10 @@ if (kind === 'bare') {
     response.writeHead(202, { 'content-length': 0 });
     response.end();
   }).listen(Number(port), '127.0.0.1', () => process.send?.('ready'));
+} else if (kind === 'jose') {
+  // jose-server.mjs reads [port, keyFile] from its arguments.
+  process.argv.splice(2, 1);
+  await import('./jose-server.mjs');
 } else {
   const { main } = await import('../dist/cli/main.js');
   process.send?.('ready');
