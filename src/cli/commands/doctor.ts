@@ -5,7 +5,8 @@
  * actually sees.
  */
 import { Buffer } from 'node:buffer';
-import { ConfigError, formatProblems, loadConfig, usesDevelopmentProvider, type Config } from '../../config/index.js';
+import { usesDevelopmentProvider, type Config } from '../../config/index.js';
+import { loadForCommand } from '../load.js';
 import { decodeCookieSecret } from '../../crypto/secret.js';
 import { chooseCookieDomain } from '../../session/index.js';
 import { parseArgs, UsageError } from '../args.js';
@@ -162,16 +163,9 @@ export async function runDoctor(argv: readonly string[], io: CommandIo): Promise
       throw new UsageError(`--url '${args.own.get('url') ?? ''}' is not an absolute URL`, 'doctor');
     }
   }
-  let config: Config;
-  try {
-    config = loadConfig({ file: args.config ?? io.env.GATEHOUSE_CONFIG, env: io.env, flags: args.configFlags }).config;
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      io.err(formatProblems(error.problems));
-      return EXIT.config;
-    }
-    throw error;
-  }
+  const loaded = loadForCommand(args, io);
+  if (typeof loaded === 'number') return loaded;
+  const { config } = loaded;
   const findings: Finding[] = [{ level: 'ok', check: 'configuration', detail: 'valid' }];
   if (usesDevelopmentProvider(config)) findings.push({ level: 'warn', check: 'provider', detail: 'no provider.issuer: the development provider is used', fix: 'configure your identity provider for real use' });
   else await checkProvider(config, findings);

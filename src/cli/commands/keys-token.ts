@@ -7,7 +7,8 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync
 import { join, resolve } from 'node:path';
 import { createPrivateKey } from 'node:crypto';
 import { exportJWK, exportPKCS8, exportSPKI, generateKeyPair, SignJWT } from 'jose';
-import { ConfigError, formatProblems, loadConfig, parseDuration } from '../../config/index.js';
+import { parseDuration } from '../../config/index.js';
+import { loadForCommand } from '../load.js';
 import { compileProfiles } from '../../jwt/index.js';
 import { parseArgs, UsageError } from '../args.js';
 import { EXIT, type CommandIo } from '../io.js';
@@ -162,16 +163,8 @@ async function runTokenVerify(argv: readonly string[], io: CommandIo): Promise<n
   const [token, extra] = args.positional;
   if (token === undefined) throw new UsageError('give the token to verify', 'token');
   if (extra !== undefined) throw new UsageError(`unexpected argument '${extra}'`, 'token');
-  let loaded;
-  try {
-    loaded = loadConfig({ file: args.config ?? io.env.GATEHOUSE_CONFIG, env: io.env, flags: args.configFlags });
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      io.err(formatProblems(error.problems));
-      return EXIT.config;
-    }
-    throw error;
-  }
+  const loaded = loadForCommand(args, io);
+  if (typeof loaded === 'number') return loaded;
   const names = Object.keys(loaded.config.bearer.profiles);
   const name = args.own.get('profile') ?? (names.length === 1 ? names[0] : undefined);
   if (name === undefined) throw new UsageError(names.length === 0 ? 'the configuration has no bearer profiles' : `name the profile with --profile (one of ${names.join(', ')})`, 'token');

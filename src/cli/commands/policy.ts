@@ -3,7 +3,8 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { decodeJwt } from 'jose';
 import { parse as parseYaml } from 'yaml';
-import { ConfigError, formatProblems, loadConfig, readEmailsFile, usesDevelopmentProvider, type LoadedConfig } from '../../config/index.js';
+import { readEmailsFile, usesDevelopmentProvider, type LoadedConfig } from '../../config/index.js';
+import { loadForCommand } from '../load.js';
 import { isGatewayError } from '../../errors.js';
 import { identityFromClaims, parseEmail, type Identity } from '../../identity/index.js';
 import { emailPolicyFromConfig } from '../../policy/email-policy.js';
@@ -52,18 +53,6 @@ interface Described {
   token?: string;
   ip?: string;
   policy?: string;
-}
-
-function load(file: string | undefined, io: CommandIo): LoadedConfig | number {
-  try {
-    return loadConfig({ file, env: io.env });
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      io.err(formatProblems(error.problems));
-      return EXIT.config;
-    }
-    throw error;
-  }
 }
 
 function identityOf(described: Described, loaded: LoadedConfig): Identity | undefined {
@@ -131,7 +120,7 @@ function runExplain(argv: readonly string[], io: CommandIo): number {
   const url = args.own.get('url');
   if (url === undefined) throw new UsageError('--url is required', 'policy');
   if (args.own.has('token') && args.own.has('email')) throw new UsageError('give --email or --token, not both', 'policy');
-  const loaded = load(args.config ?? io.env.GATEHOUSE_CONFIG, io);
+  const loaded = loadForCommand(args, io);
   if (typeof loaded === 'number') return loaded;
   const groups = args.own.get('groups');
   const described: Described = {
@@ -194,7 +183,7 @@ function runTest(argv: readonly string[], io: CommandIo): number {
   if (file === undefined) throw new UsageError('name the file of cases: gatehouse policy test CASES.yaml', 'policy');
   if (extra !== undefined) throw new UsageError(`unexpected argument '${extra}'`, 'policy');
   const table = readCases(file);
-  const loaded = load(args.config ?? table.config ?? io.env.GATEHOUSE_CONFIG, io);
+  const loaded = loadForCommand({ config: args.config ?? table.config, configFlags: [] }, io);
   if (typeof loaded === 'number') return loaded;
   let failed = 0;
   table.cases.forEach((testCase, index) => {

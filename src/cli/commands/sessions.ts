@@ -1,5 +1,6 @@
 /** `gatehouse sessions list` and `gatehouse sessions revoke`: see and end a user's sessions in the Redis store. */
-import { ConfigError, formatProblems, loadConfig, usesDevelopmentProvider } from '../../config/index.js';
+import { usesDevelopmentProvider } from '../../config/index.js';
+import { loadForCommand } from '../load.js';
 import { createRedisClient, createRedisStore, sessionBinding } from '../../session/index.js';
 import { parseArgs, UsageError } from '../args.js';
 import { EXIT, type CommandIo } from '../io.js';
@@ -33,16 +34,8 @@ export async function runSessions(argv: readonly string[], io: CommandIo): Promi
   const email = args.own.get('email');
   const subject = args.own.get('sub');
   if ((email === undefined) === (subject === undefined)) throw new UsageError('give exactly one of --email and --sub', 'sessions');
-  let loaded;
-  try {
-    loaded = loadConfig({ file: args.config ?? io.env.GATEHOUSE_CONFIG, env: io.env, flags: args.configFlags });
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      io.err(formatProblems(error.problems));
-      return EXIT.config;
-    }
-    throw error;
-  }
+  const loaded = loadForCommand(args, io);
+  if (typeof loaded === 'number') return loaded;
   const { config } = loaded;
   if (config.session.store !== 'redis') {
     io.err('gatehouse: sessions live in cookies (session.store: cookie), so there is nothing to list or revoke on the server; rotate cookie.secrets to end every session');
