@@ -213,14 +213,15 @@ export function compileProfile(name: string, config: ProfileConfig, environment:
 
   const verify = async (token: string): Promise<{ claims: Record<string, unknown> } | { error: string }> => {
     if (token.length > MAX_TOKEN_LENGTH) return { error: 'token too large' };
-    if (!COMPACT.test(token)) return { error: 'not a compact JWS' };
-    const segments = token.split('.');
-    // Only canonical base64url: a second spelling of the same bytes would slip past deny-lists (JWT-29).
-    if (!segments.every(canonicalBase64url)) return { error: 'not canonical base64url' };
+    // A token seen before is answered from the cache: it passed every format check when it was stored.
     const cacheKey = createHash('sha256').update(token).digest('base64url');
     const cached = verified.get(cacheKey);
     const nowSeconds = Math.floor(now() / 1000);
     if (cached !== undefined && cached.exp > nowSeconds && stillKnown(cached.key)) return { claims: cached.claims };
+    if (!COMPACT.test(token)) return { error: 'not a compact JWS' };
+    const segments = token.split('.');
+    // Only canonical base64url: a second spelling of the same bytes would slip past deny-lists (JWT-29).
+    if (!segments.every(canonicalBase64url)) return { error: 'not canonical base64url' };
     const header = decodeHeader(token);
     if (header === undefined || typeof header.alg !== 'string') return { error: 'malformed header' };
     if (!allowed.has(header.alg)) return { error: `the algorithm ${header.alg} is not allowed` };
