@@ -30,7 +30,7 @@ export function sessionBinding(issuer: string, clientId: string): string {
 /** Creates the cookie store. */
 export function createCookieStore(options: CookieStoreOptions): SessionStore {
   const keyring: Keyring = createKeyring(options.secrets, 'session');
-  const cache = new GenerationalCache<Session>(options.cacheSize ?? 10_000);
+  const cache = new GenerationalCache<{ session: Session; stale: boolean }>(options.cacheSize ?? 10_000);
   const { name } = options;
   const context = options.binding === undefined ? name : `${name} ${options.binding}`;
 
@@ -38,16 +38,17 @@ export function createCookieStore(options: CookieStoreOptions): SessionStore {
     const read = readChunkedCookie(name, jar);
     if (read.kind === 'absent') return { kind: 'none' };
     if (read.kind === 'ambiguous') return { kind: 'invalid', reason: 'session-cookie-ambiguous' };
-    let session = cache.get(read.value);
-    if (session === undefined) {
+    let opened = cache.get(read.value);
+    if (opened === undefined) {
       const bytes = keyring.open(read.value, context);
       if (bytes === undefined) return { kind: 'invalid', reason: 'session-cookie-invalid' };
-      session = decodeSession(bytes);
+      const session = decodeSession(bytes);
       if (session === undefined) return { kind: 'invalid', reason: 'session-cookie-malformed' };
-      cache.set(read.value, session);
+      opened = { session, stale: keyring.isStale(read.value) };
+      cache.set(read.value, opened);
     }
-    if (session.expiresAt <= nowSeconds) return { kind: 'invalid', reason: 'session-expired' };
-    return { kind: 'session', session, handle: read.value, stale: keyring.isStale(read.value) };
+    if (opened.session.expiresAt <= nowSeconds) return { kind: 'invalid', reason: 'session-expired' };
+    return { kind: 'session', session: opened.session, handle: read.value, stale: opened.stale };
   };
 
   return {
@@ -56,7 +57,7 @@ export function createCookieStore(options: CookieStoreOptions): SessionStore {
     loadSync: load,
     save(session: Session, jar: CookieJar, attributes: CookieAttributes) {
       const sealed = keyring.seal(encodeSession(session), context);
-      cache.set(sealed, session);
+      cache.set(sealed, { session, stale: false });
       return Promise.resolve(writeChunkedCookie(name, sealed, attributes, jar));
     },
     clear(jar: CookieJar, attributes: CookieAttributes) {
