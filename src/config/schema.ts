@@ -227,6 +227,10 @@ const BearerSchema = z
   .strictObject({
     provider: bool("Accept the provider's own JWTs as `Authorization: Bearer` (oauth2-proxy `skip_jwt_bearer_tokens`).", false),
     extraIssuers: list('More accepted JWT issuers as `issuer=audience` (each becomes a profile named after its position, `extra-0`, …, accepted wherever `bearer:provider` is).', 'https://issuer.example.com=api'),
+    publishKeys: list(
+      'Public keys of your own token-signing keys (PEM or JWK files as `gatehouse keys generate` writes them; the kid is the JWK `kid` or the file name before `.pub.pem`) to publish at `GET /.well-known/jwks.json`, so other services verify your device tokens without copying PEMs.',
+      'keys/vicmet.pub.pem',
+    ),
     profiles: leaf(z.record(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/), ProfileSchema).default({}), {
       kind: 'structured',
       description: 'Named bearer-token profiles (jwt-middleware configuration blocks, accepted verbatim), used by routes as `bearer:<name>`. YAML file only; docs/bearer.md.',

@@ -4,11 +4,13 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { basename } from 'node:path';
 import { readEmailsFile, usesDevelopmentProvider, type ListenAddress, type LoadedConfig } from '../config/index.js';
 import type { DevProvider } from '../devidp/index.js';
 import { createGateway, type Gateway, type GatewayRequest, type Verdict } from '../gateway/index.js';
-import { compileProfiles, createProviderBearerVerifier } from '../jwt/index.js';
-import { isGatewayError } from '../errors.js';
+import { compileProfiles, createProviderBearerVerifier, parseKeyText } from '../jwt/index.js';
+import { GatewayError, isGatewayError } from '../errors.js';
 import type { Loggers } from '../log/index.js';
 import { NO_METRICS, type Metrics } from '../metrics/index.js';
 import { createOidcClient } from '../oidc/index.js';
@@ -58,6 +60,27 @@ function timedStore(store: SessionStore, metrics: Metrics): SessionStore {
     save: timed('save', (session: Session, jar: CookieJar, attributes: CookieAttributes) => store.save(session, jar, attributes)),
     clear: timed('clear', (jar: CookieJar, attributes: CookieAttributes) => store.clear(jar, attributes)),
   };
+}
+
+/**
+ * The JWKS of the configured public keys. A key's id is its JWK `kid`, else the file name before
+ * `.pub.pem` / `.jwk.json` (what `gatehouse keys generate` writes).
+ * @throws GatewayError `ERR_CONFIG_PUBLISH_KEY` when a file cannot be read or holds no public key.
+ */
+function publishedJwks(files: readonly string[]): { keys: Record<string, unknown>[] } {
+  const keys = files.flatMap((file) => {
+    let parsed;
+    try {
+      const kid = basename(file).replace(/\.(pub\.pem|jwk\.json|pem|json)$/, '');
+      parsed = parseKeyText(kid, readFileSync(file, 'utf8'));
+    } catch (error) {
+      throw new GatewayError('ERR_CONFIG_PUBLISH_KEY', `bearer.publishKeys: '${file}' is not a readable public key (${error instanceof Error ? error.message : String(error)})`, { cause: error });
+    }
+    return parsed
+      .filter((key) => key.key.type === 'public')
+      .map((key) => ({ ...(key.key.export({ format: 'jwk' }) as Record<string, unknown>), kid: key.kid, alg: key.algorithms[0], use: 'sig' }));
+  });
+  return { keys };
 }
 
 /** True when the request carries the diagnostics token (compared in constant time). */
@@ -192,6 +215,7 @@ export async function createApp(loaded: LoadedConfig, loggers: Loggers, environm
 
   const reasonHeader = config.forwardAuth.reasonHeader;
   const envoyPrefix = config.envoy.pathPrefix;
+  const publishedKeys = config.bearer.publishKeys.length === 0 ? undefined : JSON.stringify(publishedJwks(config.bearer.publishKeys));
   const diagnoseToken = config.diagnostics.token === '' ? undefined : Buffer.from(config.diagnostics.token, 'utf8');
   const write = (response: ServerResponse, verdict: Verdict, ownEndpoint: boolean) => {
     const headers = ownEndpoint ? { ...SECURITY_HEADERS, ...verdict.headers } : verdict.status >= 300 ? { 'cache-control': 'no-store', ...verdict.headers } : verdict.headers;
@@ -232,6 +256,10 @@ export async function createApp(loaded: LoadedConfig, loggers: Loggers, environm
       const raw = request.url ?? '/';
       if (raw === '/robots.txt') {
         sendText(response, 200, ROBOTS);
+        return;
+      }
+      if (publishedKeys !== undefined && raw === '/.well-known/jwks.json' && (request.method === 'GET' || request.method === 'HEAD')) {
+        send(response, 200, { 'content-type': 'application/jwk-set+json', 'cache-control': 'public, max-age=300' }, publishedKeys);
         return;
       }
       const repeated = repeatedSingleHeader(request.rawHeaders);
