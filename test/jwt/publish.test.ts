@@ -9,8 +9,8 @@ import { startGatehouse, type Gatehouse } from '../support/gatehouse-fixture.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'gatehouse-publish-'));
 let gatehouse: Gatehouse;
-let es256: CryptoKey;
-let ed25519: CryptoKey;
+let es256: Awaited<ReturnType<typeof generateKeyPair>>['privateKey'];
+let ed25519: Awaited<ReturnType<typeof generateKeyPair>>['privateKey'];
 
 before(async () => {
   const first = await generateKeyPair('ES256', { extractable: true });
@@ -34,7 +34,7 @@ test('the JWKS names each key by kid with its algorithm, holds no private part, 
   const jwks = JSON.parse(response.body) as { keys: { kid: string; alg: string; use: string; d?: string }[] };
   assert.deepEqual(jwks.keys.map((key) => [key.kid, key.alg, key.use]), [['vicmet', 'ES256', 'sig'], ['homekit-2026', 'EdDSA', 'sig']]);
   assert.ok(jwks.keys.every((key) => key.d === undefined));
-  const verifyWith = createLocalJWKSet(jwks as never);
+  const verifyWith = createLocalJWKSet(jwks);
   for (const [key, alg, kid] of [[es256, 'ES256', 'vicmet'], [ed25519, 'EdDSA', 'homekit-2026']] as const) {
     const token = await new SignJWT({ sub: 'homekit' }).setProtectedHeader({ alg, kid }).setExpirationTime('1h').sign(key);
     const { payload } = await jwtVerify(token, verifyWith);
