@@ -107,7 +107,7 @@ test('the seed environment loads into the expected native configuration', () => 
     },
     identityHeaders: { authorization: true, xAuthRequest: false, accessToken: false },
     authorization: { emailDomains: ['farcaller.net'], emails: [], emailsFile: '', groups: [] },
-    bearer: { provider: true, extraIssuers: [], profiles: {} },
+    bearer: { provider: true, extraIssuers: [], profiles: {}, publishKeys: [] },
     logging: { format: 'auto', level: 'info', auth: true, requests: true, standard: true, silencePing: true },
     diagnostics: { token: '' },
     envoy: { pathPrefix: '' },
