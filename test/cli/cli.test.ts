@@ -4,31 +4,23 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { get } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { FIELDS, loadConfig } from '../../src/config/index.js';
+import { BIN, ROOT, ensureBuilt } from '../e2e/support/build.js';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const BIN = join(ROOT, 'dist', 'cli', 'bin.js');
 const COOKIE_SECRET = 'Aj8lBvYV4xw2m6n0ZPpTQ9Jg3rKcXe7WfH1sLdNuUqE';
 const CLIENT_SECRET = 'cli-client-secret-7f3a9c';
 
 const dir = mkdtempSync(join(tmpdir(), 'gatehouse-cli-'));
 const children = new Set<ChildProcess>();
 
-function newestMtime(path: string): number {
-  const stat = statSync(path);
-  if (!stat.isDirectory()) return stat.mtimeMs;
-  return Math.max(0, ...readdirSync(path).map((name) => newestMtime(join(path, name))));
-}
 
-before(() => {
-  const stale = !existsSync(BIN) || newestMtime(join(ROOT, 'src')) > statSync(BIN).mtimeMs || newestMtime(join(ROOT, 'package.json')) > statSync(BIN).mtimeMs;
-  if (stale) execFileSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'pipe' });
+before(async () => {
+  await ensureBuilt();
   assert.ok(existsSync(BIN), 'npm run build did not produce dist/cli/bin.js');
 });
 

@@ -6,16 +6,14 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../../src/config/index.js';
 import { compileProfile } from '../../src/jwt/index.js';
+import { BIN, ensureBuilt } from '../e2e/support/build.js';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const BIN = join(ROOT, 'dist', 'cli', 'bin.js');
 const dir = mkdtempSync(join(tmpdir(), 'gatehouse-keys-'));
 const children = new Set<ChildProcess>();
 const ENV = {
@@ -28,15 +26,9 @@ const ENV = {
 const ISS = 'https://gatehouse.example.com';
 const AUD = 'your-service.example.com';
 
-function newestMtime(path: string): number {
-  const stat = statSync(path);
-  if (!stat.isDirectory()) return stat.mtimeMs;
-  return Math.max(0, ...readdirSync(path).map((name) => newestMtime(join(path, name))));
-}
 
-before(() => {
-  const stale = !existsSync(BIN) || newestMtime(join(ROOT, 'src')) > statSync(BIN).mtimeMs || newestMtime(join(ROOT, 'package.json')) > statSync(BIN).mtimeMs;
-  if (stale) execFileSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'pipe' });
+before(async () => {
+  await ensureBuilt();
   assert.ok(existsSync(BIN), 'npm run build did not produce dist/cli/bin.js');
 });
 

@@ -6,19 +6,17 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { DevProvider } from '../../src/devidp/index.js';
 import { createRedisClient, createRedisStore, parseCookies, sessionBinding, type RedisClient, type RedisSessionStore, type Session } from '../../src/session/index.js';
 import { NAVIGATION_HEADERS, isDeletion, parseSetCookie, type Browser, type RawResponse } from '../support/http-client.js';
 import { API_HEADERS, APP_ORIGIN, COOKIE_NAME, COOKIE_SECRET, cookieHeader, identityHeadersOf, login, setCookiesNamed, startGatehouse, startTestProvider, type Gatehouse } from '../support/gatehouse-fixture.js';
 import { redisConfig, startRedis, waitUntil, type StandaloneRedis } from '../support/redis.js';
+import { BIN, ensureBuilt } from '../e2e/support/build.js';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const BIN = join(ROOT, 'dist', 'cli', 'bin.js');
 const TICKET = /^r1\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}$/;
 
 let redis: StandaloneRedis;
@@ -35,11 +33,6 @@ let configFile: string;
 /** Token-endpoint answers of the provider, by grant type. */
 const grants = { success: new Map<string, number>(), error: new Map<string, number>() };
 
-function newestMtime(path: string): number {
-  const stat = statSync(path);
-  if (!stat.isDirectory()) return stat.mtimeMs;
-  return Math.max(0, ...readdirSync(path).map((name) => newestMtime(join(path, name))));
-}
 
 const grantTypeOf = (value: unknown): string => (typeof value === 'string' ? value : '');
 
@@ -48,8 +41,7 @@ function grantCount(kind: 'success' | 'error', type: string): number {
 }
 
 before(async () => {
-  const stale = !existsSync(BIN) || newestMtime(join(ROOT, 'src')) > statSync(BIN).mtimeMs;
-  if (stale) execFileSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'pipe' });
+  await ensureBuilt();
   redis = await startRedis();
   idp = await startTestProvider();
   idp.provider.on('grant.success', (ctx) => {

@@ -26,7 +26,8 @@ function newestMtime(dir: string): number {
 
 function isFresh(): boolean {
   try {
-    return statSync(BIN).mtimeMs >= newestMtime(join(ROOT, 'src'));
+    const built = statSync(BIN).mtimeMs;
+    return built >= newestMtime(join(ROOT, 'src')) && built >= statSync(join(ROOT, 'package.json')).mtimeMs;
   } catch {
     return false;
   }
@@ -47,7 +48,7 @@ function tryLock(): boolean {
   }
 }
 
-/** Runs `npm run build` when any file under src/ is newer than dist/cli/bin.js. */
+/** Runs `npm run build` when package.json or any file under src/ is newer than dist/cli/bin.js. */
 export async function ensureBuilt(): Promise<void> {
   const deadline = Date.now() + STALE_LOCK_MS;
   while (!isFresh()) {
