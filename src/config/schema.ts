@@ -296,6 +296,26 @@ export const ConfigSchema = z
   .strictObject({
     listen: str('Address of the HTTP listener (`host:port`, `:port` for every interface).', '127.0.0.1:4180'),
     metrics: z.strictObject({ listen: str('Address of the Prometheus metrics listener; empty disables it.', '') }).prefault({}),
+    tracing: z
+      .strictObject({
+        endpoint: leaf(
+          z
+            .string()
+            .default('')
+            .refine((value) => value === '' || (/^https?:\/\//.test(value) && URL.canParse(value)), {
+              error: 'is not an http(s) URL',
+              params: { fix: 'write the OTLP/HTTP traces URL of your collector, such as http://otel-collector:4318/v1/traces, or leave it empty' },
+            }),
+          {
+            kind: 'string',
+            description: 'OpenTelemetry OTLP/HTTP traces endpoint (JSON encoding), such as `http://otel-collector:4318/v1/traces`. Empty (the default) turns tracing off. Read at start: a change needs a restart.',
+            example: 'http://otel-collector:4318/v1/traces',
+          },
+        ),
+        serviceName: str('`service.name` of the exported spans.', 'gatehouse'),
+        samplePercent: integer(100, 0, 100, 'Share of checks traced, in percent, when the proxy sent no `traceparent`; a `traceparent` from the proxy decides by its sampled flag.'),
+      })
+      .prefault({}),
     shutdownTimeout: duration('10s', 'How long in-flight requests may take to finish on SIGTERM'),
     provider: ProviderSchema,
     cookie: CookieSchema,

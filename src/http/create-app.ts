@@ -12,7 +12,7 @@ import { createGateway, type Gateway, type GatewayRequest, type Verdict } from '
 import { compileProfiles, createProviderBearerVerifier, parseKeyText } from '../jwt/index.js';
 import { GatewayError, isGatewayError } from '../errors.js';
 import type { Loggers } from '../log/index.js';
-import { NO_METRICS, type Metrics } from '../metrics/index.js';
+import { NO_METRICS, type Metrics, type Tracing } from '../metrics/index.js';
 import { createOidcClient } from '../oidc/index.js';
 import { emailPolicyFromConfig } from '../policy/email-policy.js';
 import { compileRegex } from '../policy/regex.js';
@@ -132,6 +132,8 @@ export interface AppEnvironment {
   readonly env?: NodeJS.ProcessEnv;
   /** Where to record metrics; nothing is recorded without. */
   readonly metrics?: Metrics;
+  /** Where to trace checks and IdP calls; nothing is traced without. */
+  readonly tracing?: Tracing;
 }
 
 /** Builds the app for a loaded configuration. */
@@ -140,6 +142,7 @@ export async function createApp(loaded: LoadedConfig, loggers: Loggers, environm
   const devMode = usesDevelopmentProvider(config);
   const now = environment.now ?? Date.now;
   const metrics = environment.metrics ?? NO_METRICS;
+  const { tracing } = environment;
   let dev: DevProvider | undefined;
   let issuer = config.provider.issuer;
   let clientId = config.provider.clientId;
@@ -159,7 +162,11 @@ export async function createApp(loaded: LoadedConfig, loggers: Loggers, environm
     loggers.standard.warn({ issuer }, `DEVELOPMENT MODE: embedded identity provider at ${issuer}; open http://localhost:${port}/ to try the sign-in flow. Configure provider.issuer (OAUTH2_PROXY_OIDC_ISSUER_URL) for real use.`);
   }
   const secrets = config.cookie.secrets.length > 0 ? config.cookie.secrets : [DEVELOPMENT_SECRET];
-  const oidc = createOidcClient({ issuer, clientId, clientSecret, timeoutMs: config.provider.timeout, allowHttpLoopback: true, onRequest: (operation, ok, seconds) => metrics.idpRequest(operation, ok, seconds) });
+  const oidc = createOidcClient({ issuer, clientId, clientSecret, timeoutMs: config.provider.timeout, allowHttpLoopback: true, onRequest: (operation, ok, seconds) => {
+      metrics.idpRequest(operation, ok, seconds);
+      tracing?.idpRequest(operation, ok, seconds);
+    },
+  });
   const binding = sessionBinding(issuer, clientId);
   const store: SessionStore =
     config.session.store === 'redis'
@@ -312,9 +319,11 @@ export async function createApp(loaded: LoadedConfig, loggers: Loggers, environm
         return;
       }
       const { run, own } = envoy ? { run: () => gateway.check(gatewayRequest, 'envoy'), own: false } : route(gatewayRequest);
-      run().then(
+      const checkTrace = tracing?.startCheck(request.method ?? 'GET', request.headers);
+      (checkTrace === undefined ? run() : checkTrace.within(run)).then(
         (verdict) => {
-          metrics.check(verdict.outcome, verdict.reason, verdict.route ?? (own && verdict.reason !== 'not-found' ? `endpoint:${endpointPath}` : 'none'), Number(process.hrtime.bigint() - started) / 1e9);
+          const routeLabel = verdict.route ?? (own && verdict.reason !== 'not-found' ? `endpoint:${endpointPath}` : 'none');
+          metrics.check(verdict.outcome, verdict.reason, routeLabel, Number(process.hrtime.bigint() - started) / 1e9);
           logRequest(loggers, request, response, started, { requestId, host: resolved.request.host, uri: resolved.request.uri.split('?')[0], outcome: verdict.outcome, reason: verdict.reason, route: verdict.route, user: verdict.user });
           try {
             write(response, verdict, own);
@@ -323,9 +332,12 @@ export async function createApp(loaded: LoadedConfig, loggers: Loggers, environm
             loggers.standard.error({ requestId, err: error instanceof Error ? error.message : String(error) }, 'could not write the answer');
             if (!response.headersSent) sendText(response, 500, 'Internal Server Error\n', { 'cache-control': 'no-store' });
           }
+          checkTrace?.end({ outcome: verdict.outcome, reason: verdict.reason, route: routeLabel, status: response.statusCode });
         },
         (error: unknown) => {
-          if (isGatewayError(error, 'ERR_SESSION_STORE_UNAVAILABLE')) {
+          const storeDown = isGatewayError(error, 'ERR_SESSION_STORE_UNAVAILABLE');
+          checkTrace?.end({ outcome: 'error', reason: storeDown ? 'session-store-unavailable' : 'internal-error', route: undefined, status: storeDown ? 503 : 500 });
+          if (storeDown) {
             // The store is down: fail closed with 503, never an allow and never a silent logout (SESS-11).
             loggers.standard.error({ requestId, err: error.message }, 'session store unavailable');
             logRequest(loggers, request, response, started, { requestId, outcome: 'error', reason: 'session-store-unavailable' });

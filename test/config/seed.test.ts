@@ -110,6 +110,7 @@ test('the seed environment loads into the expected native configuration', () => 
     bearer: { provider: true, extraIssuers: [], profiles: {}, publishKeys: [] },
     logging: { format: 'auto', level: 'info', auth: true, requests: true, standard: true, silencePing: true },
     diagnostics: { token: '' },
+    tracing: { endpoint: '', serviceName: 'gatehouse', samplePercent: 100 },
     envoy: { pathPrefix: '' },
     routes: [],
     policies: {},

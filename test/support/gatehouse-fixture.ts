@@ -12,6 +12,7 @@ import { createKeyring } from '../../src/crypto/keyring.js';
 import { startDevProvider, type DevProvider } from '../../src/devidp/index.js';
 import { createApp, startServer, type App, type RunningServer } from '../../src/http/index.js';
 import { createLoggers } from '../../src/log/index.js';
+import { createTracing } from '../../src/metrics/index.js';
 import { decodeSession, parseCookies, readChunkedCookie, type Session, sessionBinding } from '../../src/session/index.js';
 import { Browser, parseSetCookie, send, type BrowserResponse, type RawResponse, type Route } from './http-client.js';
 
@@ -115,6 +116,8 @@ export async function startGatehouse(options: GatehouseOptions = {}): Promise<Ga
   });
   const loggers = createLoggers({ ...loaded.config.logging, format: 'json', destination });
   let app: App | undefined;
+  // Traces go where the configuration says (tracing.endpoint), as under `gatehouse serve`.
+  const tracing = createTracing(loaded.config.tracing);
   const server: RunningServer = await startServer({ host: '127.0.0.1', port: 0 }, (request, response) => {
     if (app === undefined) {
       response.writeHead(503).end();
@@ -137,11 +140,12 @@ export async function startGatehouse(options: GatehouseOptions = {}): Promise<Ga
     close: async () => {
       await server.close(100);
       await app?.close();
+      await tracing?.shutdown();
       await ownIdp?.close();
     },
   };
   try {
-    app = await createApp(loaded, loggers, { listen: server.address, now: () => Date.now() + fixture.clockOffsetMs });
+    app = await createApp(loaded, loggers, { listen: server.address, now: () => Date.now() + fixture.clockOffsetMs, ...(tracing === undefined ? {} : { tracing }) });
     const deadline = Date.now() + 5000;
     while (options.waitForDiscovery !== false) {
       const readiness = await app.ready();

@@ -7,7 +7,7 @@ import { GatewayError } from '../../errors.js';
 import { createApp, startServer, type App } from '../../http/index.js';
 import { send, sendText } from '../../http/respond.js';
 import type { RequestHandler } from '../../http/index.js';
-import { createMetrics } from '../../metrics/index.js';
+import { createMetrics, createTracing } from '../../metrics/index.js';
 import type { Registry } from 'prom-client';
 import { createLoggers, type Loggers } from '../../log/index.js';
 import { VERSION } from '../../version.js';
@@ -120,13 +120,16 @@ export async function runServe(argv: readonly string[], io: CommandIo): Promise<
     app.handle(request, response);
   });
   const metrics = loaded.config.metrics.listen === '' ? undefined : createMetrics();
+  const tracing = createTracing(loaded.config.tracing);
+  const observers = { ...(metrics === undefined ? {} : { metrics }), ...(tracing === undefined ? {} : { tracing }) };
   const metricsListen = loaded.config.metrics.listen === '' ? undefined : parseListenAddress(loaded.config.metrics.listen);
   const metricsServer = metrics?.registry === undefined || metricsListen === undefined ? undefined : await startServer(metricsListen, metricsHandler(metrics.registry));
   if (metricsServer !== undefined) loggers.standard.info({ address: `${metricsServer.address.host}:${metricsServer.address.port}` }, 'metrics listening');
   try {
-    app = await createApp(loaded, loggers, { listen: server.address, ...(metrics === undefined ? {} : { metrics }) });
+    app = await createApp(loaded, loggers, { listen: server.address, ...observers });
   } catch (error) {
     await server.close(0);
+    await tracing?.shutdown();
     if (error instanceof GatewayError) {
       io.err(`gatehouse: ${error.message} [${error.code}]`);
       return EXIT.config;
@@ -141,7 +144,8 @@ export async function runServe(argv: readonly string[], io: CommandIo): Promise<
       const next = loadConfig(loadOptions);
       if (next.config.listen !== loaded.config.listen) loggers.standard.warn('listen changed: restart gatehouse to move the listener');
       if (next.config.metrics.listen !== loaded.config.metrics.listen) loggers.standard.warn('metrics.listen changed: restart gatehouse to move the metrics listener');
-      const nextApp = await createApp(next, loggers, { listen: server.address, ...(metrics === undefined ? {} : { metrics }) });
+      if (JSON.stringify(next.config.tracing) !== JSON.stringify(loaded.config.tracing)) loggers.standard.warn('tracing changed: restart gatehouse to apply it');
+      const nextApp = await createApp(next, loggers, { listen: server.address, ...observers });
       const previous = app;
       app = nextApp;
       loaded = next;
@@ -169,6 +173,7 @@ export async function runServe(argv: readonly string[], io: CommandIo): Promise<
       loggers.standard.info({ signal }, 'shutting down');
       void Promise.all([server.close(loaded.config.shutdownTimeout), metricsServer?.close(1000)]).then(async () => {
         await app.close();
+        await tracing?.shutdown().catch(() => undefined);
         loggers.standard.info('stopped');
         flush(loggers);
         resolve(EXIT.ok);
