@@ -48,9 +48,8 @@ export interface Tracing {
   shutdown(): Promise<void>;
 }
 
-/** Creates the tracer when an endpoint is configured; `undefined` (tracing off) otherwise. */
-export function createTracing(settings: TracingSettings): Tracing | undefined {
-  if (settings.endpoint === '') return undefined;
+/** Creates the tracer for a configured endpoint (through `loadTracing`, which loads this module only then). */
+export function createTracing(settings: TracingSettings): Tracing {
   const provider = new TracerProvider({
     resource: resourceFromAttributes({ 'service.name': settings.serviceName, 'service.version': VERSION }),
     // A sampled parent from the proxy is followed; without one, the configured share of checks is traced.

@@ -11,7 +11,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { DevProvider } from '../../src/devidp/index.js';
 import { loadConfig } from '../../src/config/index.js';
-import { createTracing } from '../../src/metrics/index.js';
+import { loadTracing } from '../../src/metrics/index.js';
 import { BIN, ensureBuilt } from '../e2e/support/build.js';
 import { send } from '../support/http-client.js';
 import { API_HEADERS, login, startGatehouse, startTestProvider, type Gatehouse } from '../support/gatehouse-fixture.js';
@@ -123,10 +123,10 @@ describe('tracing', () => {
 describe('tracing configuration', () => {
   const base = { GATEHOUSE_PROVIDER_ISSUER: 'https://idp.example.com', GATEHOUSE_PROVIDER_CLIENT_ID: 'c', GATEHOUSE_PROVIDER_CLIENT_SECRET: 's', GATEHOUSE_COOKIE_SECRETS: 'q3Jx0l7m2YkR5vT8wN1bC4dF6gH9jK0LzXcVbNmAsDf', GATEHOUSE_AUTHORIZATION_EMAIL_DOMAINS: 'example.com' };
 
-  test('is off by default: no tracer exists', () => {
+  test('is off by default: no tracer exists', async () => {
     const { config } = loadConfig({ env: base });
     assert.equal(config.tracing.endpoint, '');
-    assert.equal(createTracing(config.tracing), undefined);
+    assert.equal(await loadTracing(config.tracing), undefined);
   });
 
   test('an endpoint that is not an http(s) URL and an out-of-range percentage are named with their fix', () => {

@@ -12,7 +12,7 @@ import { createKeyring } from '../../src/crypto/keyring.js';
 import { startDevProvider, type DevProvider } from '../../src/devidp/index.js';
 import { createApp, startServer, type App, type RunningServer } from '../../src/http/index.js';
 import { createLoggers } from '../../src/log/index.js';
-import { createTracing } from '../../src/metrics/index.js';
+import { loadTracing } from '../../src/metrics/index.js';
 import { decodeSession, parseCookies, readChunkedCookie, type Session, sessionBinding } from '../../src/session/index.js';
 import { Browser, parseSetCookie, send, type BrowserResponse, type RawResponse, type Route } from './http-client.js';
 
@@ -117,7 +117,7 @@ export async function startGatehouse(options: GatehouseOptions = {}): Promise<Ga
   const loggers = createLoggers({ ...loaded.config.logging, format: 'json', destination });
   let app: App | undefined;
   // Traces go where the configuration says (tracing.endpoint), as under `gatehouse serve`.
-  const tracing = createTracing(loaded.config.tracing);
+  const tracing = await loadTracing(loaded.config.tracing);
   const server: RunningServer = await startServer({ host: '127.0.0.1', port: 0 }, (request, response) => {
     if (app === undefined) {
       response.writeHead(503).end();

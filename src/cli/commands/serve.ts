@@ -7,7 +7,7 @@ import { GatewayError } from '../../errors.js';
 import { createApp, startServer, type App } from '../../http/index.js';
 import { send, sendText } from '../../http/respond.js';
 import type { RequestHandler } from '../../http/index.js';
-import { createMetrics, createTracing } from '../../metrics/index.js';
+import { createMetrics, loadTracing } from '../../metrics/index.js';
 import type { Registry } from 'prom-client';
 import { createLoggers, type Loggers } from '../../log/index.js';
 import { VERSION } from '../../version.js';
@@ -120,7 +120,7 @@ export async function runServe(argv: readonly string[], io: CommandIo): Promise<
     app.handle(request, response);
   });
   const metrics = loaded.config.metrics.listen === '' ? undefined : createMetrics();
-  const tracing = createTracing(loaded.config.tracing);
+  const tracing = await loadTracing(loaded.config.tracing);
   const observers = { ...(metrics === undefined ? {} : { metrics }), ...(tracing === undefined ? {} : { tracing }) };
   const metricsListen = loaded.config.metrics.listen === '' ? undefined : parseListenAddress(loaded.config.metrics.listen);
   const metricsServer = metrics?.registry === undefined || metricsListen === undefined ? undefined : await startServer(metricsListen, metricsHandler(metrics.registry));
