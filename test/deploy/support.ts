@@ -1,4 +1,5 @@
 /** Shared by the deployment tests: the repository's files, the Kubernetes manifests, and fixtures. */
+import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { createServer, request as httpRequest, type Server } from 'node:http';
@@ -29,6 +30,24 @@ export type Json = Record<string, unknown>;
 
 export function isObject(value: unknown): value is Json {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** `value` as an object; fails the test naming `what` when it is not one. */
+export function object(value: unknown, what: string): Json {
+  assert.ok(isObject(value), `${what} must be a mapping`);
+  return value;
+}
+
+/** `value` as a list; fails the test naming `what` when it is not one. */
+export function list(value: unknown, what: string): unknown[] {
+  assert.ok(Array.isArray(value), `${what} must be a list`);
+  return value;
+}
+
+/** `value` as a string; fails the test naming `what` when it is not one. */
+export function text(value: unknown, what: string): string {
+  assert.equal(typeof value, 'string', `${what} must be a string`);
+  return value as string;
 }
 
 /** The object at `path` (dot-separated) of `value`; throws naming the path when it is not one. */

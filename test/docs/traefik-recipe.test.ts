@@ -19,6 +19,7 @@ import { ConfigError, formatProblems, isLoopbackHost, loadConfig, parseListenAdd
 import { identityHeaders } from '../../src/gateway/headers.js';
 import type { Identity } from '../../src/identity/index.js';
 import { chooseCookieDomain } from '../../src/session/index.js';
+import { isObject as isMapping, list, object as mapping, text, type Json as Mapping } from '../deploy/support.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const RECIPE = join(ROOT, 'docs/proxies/traefik.md');
@@ -28,27 +29,6 @@ const APP_HOSTS = ['grafana.homelab.example.com', 'traefik.homelab.example.com']
 const FOREIGN_HOSTS = ['homelab.example.com', 'example.com', 'grafana.homelab.example.com.evil.com'];
 /** A 32-byte cookie secret, base64url. */
 const COOKIE_SECRET = Buffer.alloc(32, 7).toString('base64url');
-
-type Mapping = Record<string, unknown>;
-
-function isMapping(value: unknown): value is Mapping {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function mapping(value: unknown, what: string): Mapping {
-  assert.ok(isMapping(value), `${what} must be a mapping`);
-  return value;
-}
-
-function list(value: unknown, what: string): unknown[] {
-  assert.ok(Array.isArray(value), `${what} must be a list`);
-  return value;
-}
-
-function text(value: unknown, what: string): string {
-  assert.equal(typeof value, 'string', `${what} must be a string`);
-  return value as string;
-}
 
 /** One ```yaml block of the recipe: its source text and its documents. */
 interface Block {

@@ -35,6 +35,7 @@ import { Deployment } from 'kubernetes-models/apps/v1';
 import { loadConfig, parseCidr, parseDuration, type Config } from '../../src/config/index.js';
 import { identityHeaders } from '../../src/gateway/headers.js';
 import type { Identity } from '../../src/identity/index.js';
+import { isObject, list, object, text, type Json } from '../deploy/support.js';
 import { PREFIX, RECIPE, RECIPE_ALLOWED_HEADERS, RECIPE_CLIENT_HEADERS, type ExtAuthzFilter, type StringMatcher } from './support.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -44,27 +45,6 @@ const KUBERNETES = join(ROOT, 'deploy', 'kubernetes');
 const SEED_HOSTS = ['grafana.homelab.example.com', 'traefik.homelab.example.com', 'vminsert.homelab.example.com'];
 /** A 32-byte cookie secret, base64url. */
 const COOKIE_SECRET = Buffer.alloc(32, 7).toString('base64url');
-
-type Json = Record<string, unknown>;
-
-function isObject(value: unknown): value is Json {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function object(value: unknown, what: string): Json {
-  assert.ok(isObject(value), `${what} must be a mapping`);
-  return value;
-}
-
-function list(value: unknown, what: string): unknown[] {
-  assert.ok(Array.isArray(value), `${what} must be a list`);
-  return value;
-}
-
-function text(value: unknown, what: string): string {
-  assert.equal(typeof value, 'string', `${what} must be a string`);
-  return value as string;
-}
 
 function strings(value: unknown, what: string): string[] {
   return list(value, what).map((item, index) => text(item, `${what}[${index}]`));
