@@ -5,9 +5,8 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { createRedisClient, createRedisStore, sessionBinding, type CookieJar, type RedisClient, type RedisSessionStore, type Session } from '../../src/session/index.js';
-import { redisConfig, startCluster, waitUntil, type ClusterRedis } from '../support/redis.js';
+import { redisConfig, sessionFor, startCluster, waitUntil, type ClusterRedis } from '../support/redis.js';
 
 const NAME = '_gatehouse';
 const PREFIX = 'gatehouse:';
@@ -36,17 +35,6 @@ after(async () => {
   }
   await (cluster as ClusterRedis | undefined)?.stop();
 });
-
-function sessionFor(email: string): Session {
-  const now = Math.floor(Date.now() / 1000);
-  return {
-    identity: { sub: `sub-${email}`, email, emailVerified: true, groups: [], username: email.split('@')[0]!, issuer: 'https://idp.homelab.example.com', authMethod: 'session' },
-    createdAt: now,
-    refreshedAt: now,
-    expiresAt: now + 3600,
-    refreshToken: `refresh-${randomBytes(16).toString('base64url')}`,
-  };
-}
 
 const nowSeconds = () => Math.floor(Date.now() / 1000);
 const idOf = (jar: CookieJar) => jar.get(NAME)![0]!.split('.')[1]!;

@@ -5,10 +5,9 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { isGatewayError } from '../../src/errors.js';
 import { createRedisClient, createRedisStore, sessionBinding, type CookieJar, type RedisClient, type RedisSessionStore, type Session } from '../../src/session/index.js';
-import { redisConfig, startSentinel, waitUntil, type SentinelRedis } from '../support/redis.js';
+import { redisConfig, sessionFor, startSentinel, waitUntil, type SentinelRedis } from '../support/redis.js';
 
 const NAME = '_gatehouse';
 const PREFIX = 'gatehouse:';
@@ -35,17 +34,6 @@ after(async () => {
   }
   await (sentinel as SentinelRedis | undefined)?.stop();
 });
-
-function sessionFor(email: string): Session {
-  const now = Math.floor(Date.now() / 1000);
-  return {
-    identity: { sub: `sub-${email}`, email, emailVerified: true, groups: [], username: email.split('@')[0]!, issuer: 'https://idp.homelab.example.com', authMethod: 'session' },
-    createdAt: now,
-    refreshedAt: now,
-    expiresAt: now + 3600,
-    refreshToken: `refresh-${randomBytes(16).toString('base64url')}`,
-  };
-}
 
 async function save(session: Session): Promise<CookieJar> {
   const cookies = await store.save(session, new Map(), ATTRIBUTES);

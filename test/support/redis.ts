@@ -6,11 +6,13 @@
  * A missing `redis-server` is an error, never a skip.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Config } from '../../src/config/index.js';
+import type { Session } from '../../src/session/index.js';
 
 const REDIS_SERVER = process.env.REDIS_SERVER ?? 'redis-server';
 const REDIS_CLI = process.env.REDIS_CLI ?? 'redis-cli';
@@ -429,5 +431,17 @@ export function redisConfig(overrides: Partial<Config['session']['redis']>): Con
     idleTimeout: 0,
     keyPrefix: 'gatehouse:',
     ...overrides,
+  };
+}
+
+/** A signed-in session for `email`, valid for an hour, with a random refresh token: what the stores keep. */
+export function sessionFor(email: string): Session {
+  const now = Math.floor(Date.now() / 1000);
+  return {
+    identity: { sub: `sub-${email}`, email, emailVerified: true, groups: [], username: email.split('@')[0]!, issuer: 'https://idp.homelab.example.com', authMethod: 'session' },
+    createdAt: now,
+    refreshedAt: now,
+    expiresAt: now + 3600,
+    refreshToken: `refresh-${randomBytes(16).toString('base64url')}`,
   };
 }
