@@ -208,7 +208,8 @@ export function compileProfile(name: string, config: ProfileConfig, environment:
     // Remote keys are looked up only at the issuer the token names, when it is a configured one.
     const set = typeof claimsIss === 'string' ? remote.get(claimsIss) : undefined;
     if (set === undefined) return 'no key has this kid';
-    return (await set.get(kid)) ?? 'no key has this kid';
+    const found = await set.get(kid);
+    return found === 'pending' ? 'the issuer keys are still being fetched' : (found ?? 'no key has this kid');
   };
 
   const verify = async (token: string): Promise<{ claims: Record<string, unknown> } | { error: string }> => {

@@ -54,6 +54,12 @@ export function bearerTokenOf(header: string | undefined): string | undefined {
 }
 
 /**
+ * Longest a check waits for the provider's keys to arrive (first fetch, or a new kid). Envoy gives a check
+ * 200 ms by default and answers with an error after it; the fetch itself carries on for the next check.
+ */
+const KEY_WAIT_MS = 100;
+
+/**
  * Creates the verifier. The provider's JWKS is kept warm like a bearer profile's: fetched when discovery
  * names it, refreshed in the background, fetched again for an unknown `kid` at most once per cooldown, and
  * the last good keys stay in use while the provider is down, so no check waits on the provider.
@@ -66,7 +72,7 @@ export function createProviderBearerVerifier(options: ProviderBearerOptions): Be
     if (uri === undefined) return undefined;
     if (keys === undefined || keysFor !== uri) {
       keys?.close();
-      keys = createRemoteKeySet({ issuer: options.issuer, jwksUri: uri, timeoutMs: options.timeoutMs });
+      keys = createRemoteKeySet({ issuer: options.issuer, jwksUri: uri, timeoutMs: options.timeoutMs, waitMs: KEY_WAIT_MS });
       keysFor = uri;
       void keys.refresh();
     }
@@ -96,6 +102,7 @@ export function createProviderBearerVerifier(options: ProviderBearerOptions): Be
       if (typeof alg !== 'string' || !ASYMMETRIC_ALGORITHMS.includes(alg)) throw new GatewayError('ERR_JWT_INVALID', 'algorithm not allowed');
       let key;
       if (typeof kid === 'string' && kid !== '' && kid.length <= 256) key = await set.get(kid);
+      if (key === 'pending') throw new GatewayError('ERR_JWT_KEYS_UNAVAILABLE', 'the provider keys are still being fetched');
       else if (kid === undefined && set.current().length === 1) key = set.current()[0];
       if (key === undefined) throw new GatewayError('ERR_JWT_INVALID', 'no provider key has this kid');
       if (!key.algorithms.includes(alg)) throw new GatewayError('ERR_JWT_INVALID', `the key cannot verify ${alg}`);

@@ -16,6 +16,11 @@ export interface RemoteKeySetOptions {
   readonly refreshIntervalMs?: number;
   /** Least time between two fetches caused by unknown key ids. Default 30 s. */
   readonly cooldownMs?: number;
+  /**
+   * Longest `get` waits for a fetch in flight before answering with the keys it has (the fetch carries on).
+   * Default: as long as the fetch takes (at most `timeoutMs`).
+   */
+  readonly waitMs?: number;
   readonly fetch?: typeof fetch;
   readonly now?: () => number;
   /** Called after each fetch attempt, for metrics and logs. */
@@ -29,8 +34,11 @@ export const MAX_KEYS = 64;
 
 /** A remote key set. */
 export interface RemoteKeySet {
-  /** The key with this id, fetching again (within the cooldown) when it is unknown. */
-  get(kid: string): Promise<VerificationKey | undefined>;
+  /**
+   * The key with this id, fetching again (within the cooldown) when it is unknown. `'pending'` when a fetch
+   * is still running after `waitMs`.
+   */
+  get(kid: string): Promise<VerificationKey | 'pending' | undefined>;
   /** All current keys (for tokens without `kid` when there is exactly one). */
   current(): readonly VerificationKey[];
   /** Fetches now (start-up prefetch). Never throws. */
@@ -131,15 +139,27 @@ export function createRemoteKeySet(options: RemoteKeySetOptions): RemoteKeySet {
     return inFlight;
   };
 
+  /** Waits for `fetching`, or `waitMs` if that is sooner; true when it settled. */
+  const settled = async (fetching: Promise<void>): Promise<boolean> => {
+    if (options.waitMs === undefined) {
+      await fetching;
+      return true;
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<false>((resolve) => {
+      timer = setTimeout(() => resolve(false), options.waitMs);
+    });
+    const done = await Promise.race([fetching.then(() => true), late]);
+    clearTimeout(timer);
+    return done;
+  };
+
   return {
     async get(kid) {
       const known = keys.get(kid);
       if (known !== undefined) return known;
-      if (now() - attemptedAt < cooldown) {
-        if (inFlight !== undefined) await inFlight;
-        return keys.get(kid);
-      }
-      await refresh();
+      const fetching = now() - attemptedAt < cooldown ? inFlight : refresh();
+      if (fetching !== undefined && !(await settled(fetching))) return 'pending';
       return keys.get(kid);
     },
     current: () => all,
