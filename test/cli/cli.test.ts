@@ -385,8 +385,12 @@ describe('serve', () => {
       assert.deepEqual(await httpGet(port, '/ping'), { status: 200, body: 'OK' });
     });
 
-    test('GET /ready answers 200', async () => {
-      const ready = await httpGet(port, '/ready');
+    test('GET /ready answers 200 once discovery of the development provider is done', async () => {
+      // 503 until then (correctly): under load discovery can finish after /ping first answers.
+      let ready = await httpGet(port, '/ready');
+      for (const deadline = Date.now() + 10_000; ready.status === 503 && Date.now() < deadline; ready = await httpGet(port, '/ready')) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
       assert.equal(ready.status, 200);
       assert.equal(ready.body, 'OK');
     });
