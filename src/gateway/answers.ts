@@ -8,7 +8,20 @@ export function withCookies(headers: OutgoingHttpHeaders, cookies: readonly stri
   if (cookies.length === 0) return headers;
   const existing = headers['set-cookie'];
   const list = existing === undefined ? [] : Array.isArray(existing) ? existing : [existing];
-  return { ...headers, 'set-cookie': [...list, ...cookies] };
+  return Object.assign({}, headers, { 'set-cookie': [...list, ...cookies] });
+}
+
+/**
+ * The verdict with who and what decided. Built field by field: on Node 20 a spread with extra properties
+ * (`{ ...verdict, route }`) costs about 0.6 µs, a real share of a forward-auth check.
+ */
+export function decided(verdict: Verdict, route: string | undefined, user: string | undefined = verdict.user): Verdict {
+  return { status: verdict.status, headers: verdict.headers, body: verdict.body, outcome: verdict.outcome, reason: verdict.reason, user, route };
+}
+
+/** The verdict with more headers (which win over its own). */
+export function withHeaders(verdict: Verdict, extra: OutgoingHttpHeaders): Verdict {
+  return { status: verdict.status, headers: Object.assign({}, verdict.headers, extra), body: verdict.body, outcome: verdict.outcome, reason: verdict.reason, user: verdict.user, route: verdict.route };
 }
 
 /** A 302 to `location`. */
@@ -18,18 +31,18 @@ export function redirect(location: string, reason: string, cookies: readonly str
 
 /** A short JSON answer. */
 export function json(status: number, value: Record<string, unknown>, outcome: Outcome, reason: string, extra: OutgoingHttpHeaders = {}): Verdict {
-  return { status, headers: { 'content-type': 'application/json; charset=utf-8', ...extra }, body: JSON.stringify(value), outcome, reason };
+  return { status, headers: Object.assign({ 'content-type': 'application/json; charset=utf-8' }, extra), body: JSON.stringify(value), outcome, reason };
 }
 
 /** A short text answer. */
 export function text(status: number, body: string, outcome: Outcome, reason: string, extra: OutgoingHttpHeaders = {}): Verdict {
-  return { status, headers: { 'content-type': 'text/plain; charset=utf-8', ...extra }, body: `${body}\n`, outcome, reason };
+  return { status, headers: Object.assign({ 'content-type': 'text/plain; charset=utf-8' }, extra), body: `${body}\n`, outcome, reason };
 }
 
 /** An HTML page answer. */
 export function page(status: number, title: string, bodyHtml: string, outcome: Outcome, reason: string, requestId: string, extra: OutgoingHttpHeaders = {}): Verdict {
   const html = renderPage({ title, body: bodyHtml, tone: status >= 400 ? 'error' : 'normal', meta: `Request ${requestId}` });
-  return { status, headers: { 'content-type': 'text/html; charset=utf-8', ...extra }, body: html, outcome, reason };
+  return { status, headers: Object.assign({ 'content-type': 'text/html; charset=utf-8' }, extra), body: html, outcome, reason };
 }
 
 /** Plain words for a denial, without naming the rule that denied (no policy internals). */

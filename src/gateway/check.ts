@@ -7,11 +7,11 @@
 import type { OutgoingHttpHeaders } from 'node:http';
 import { identityFromClaims, type Identity } from '../identity/index.js';
 import { bearerTokenOf, type BearerProfile } from '../jwt/index.js';
-import { authorizeIdentity, authorizeQuery, parseQueryConstraints } from '../policy/email-policy.js';
+import { authorizeIdentity, authorizeQuery, parseQueryConstraints, type Decision } from '../policy/email-policy.js';
 import { normalizePath } from '../policy/path.js';
 import { evaluatePolicy, type CompiledPolicy, type PolicyRequest } from '../policy/requirements.js';
 import type { LoadResult, Session } from '../session/index.js';
-import { forbiddenPage, json, redirect, text, withCookies } from './answers.js';
+import { decided, forbiddenPage, json, redirect, text, withCookies, withHeaders } from './answers.js';
 import type { GatewayContext } from './context.js';
 import { identityHeaders } from './headers.js';
 import type { Refresher } from './refresh.js';
@@ -59,21 +59,20 @@ export function createCheck(context: GatewayContext, refresher: Refresher, rende
   const { config } = context;
   const headerOptions = config.identityHeaders;
   const reasonHeaders = (reason: string): OutgoingHttpHeaders => ({ 'x-gatehouse-reason': reason });
+  const anonymousHeaders = Object.freeze(identityHeaders(ANONYMOUS, {}, headerOptions));
 
   const unauthenticated = (request: GatewayRequest, mode: CheckMode, reason: string, cookies: readonly string[], policy: CompiledPolicy): Verdict => {
     const { view } = request;
     // A route that accepts only bearer tokens never sends anyone to a login page.
     if (!policy.auth.session) {
-      const verdict = json(401, { error: 'unauthenticated', reason }, 'deny', reason, { ...reasonHeaders(reason), 'www-authenticate': 'Bearer realm="gatehouse"' });
-      return { ...verdict, headers: withCookies(verdict.headers, cookies) };
+      return json(401, { error: 'unauthenticated', reason }, 'deny', reason, withCookies({ 'x-gatehouse-reason': reason, 'www-authenticate': 'Bearer realm="gatehouse"' }, cookies));
     }
     if (mode === 'auth') {
       const login = `${context.originOf(view)}/oauth2/start?rd=${encodeURIComponent(context.returnToFor(view))}`;
-      return { ...text(401, 'Unauthorized', 'deny', reason), headers: withCookies({ 'content-type': 'text/plain; charset=utf-8', ...reasonHeaders(reason), 'x-gatehouse-login': login }, cookies) };
+      return text(401, 'Unauthorized', 'deny', reason, withCookies({ 'x-gatehouse-reason': reason, 'x-gatehouse-login': login }, cookies));
     }
     if (isApiRequest(context, request)) {
-      const verdict = json(401, { error: 'unauthenticated', reason }, 'deny', reason, { ...reasonHeaders(reason), 'www-authenticate': 'Bearer' });
-      return { ...verdict, headers: withCookies(verdict.headers, cookies) };
+      return json(401, { error: 'unauthenticated', reason }, 'deny', reason, withCookies({ 'x-gatehouse-reason': reason, 'www-authenticate': 'Bearer' }, cookies));
     }
     const returnTo = context.returnToFor(view);
     const target = config.forwardAuth.skipProviderButton ? 'start' : 'sign_in';
@@ -83,28 +82,51 @@ export function createCheck(context: GatewayContext, refresher: Refresher, rende
 
   const forbidden = (request: GatewayRequest, mode: CheckMode, identity: Identity, reason: string): Verdict => {
     const user = identity.email === '' ? identity.sub : identity.email;
-    if (mode === 'auth') return { ...text(403, 'Forbidden', 'deny', reason, reasonHeaders(reason)), user };
-    if (isApiRequest(context, request) || identity.authMethod === 'bearer') return { ...json(403, { error: 'forbidden', reason }, 'deny', reason, reasonHeaders(reason)), user };
+    if (mode === 'auth') return decided(text(403, 'Forbidden', 'deny', reason, reasonHeaders(reason)), undefined, user);
+    if (isApiRequest(context, request) || identity.authMethod === 'bearer') return decided(json(403, { error: 'forbidden', reason }, 'deny', reason, reasonHeaders(reason)), undefined, user);
     const back = context.returnToFor(request.view);
     const switchUrl = `${context.originOf(request.view)}/oauth2/sign_out?rd=${encodeURIComponent(`/oauth2/start?prompt=login&rd=${encodeURIComponent(back)}`)}`;
     const verdict = forbiddenPage(reason, user === '' ? 'nobody' : user, switchUrl, request.requestId);
-    return { ...verdict, headers: { ...verdict.headers, ...reasonHeaders(reason) }, user };
+    return decided(withHeaders(verdict, reasonHeaders(reason)), undefined, user);
   };
 
-  const allow = (request: GatewayRequest, mode: CheckMode, identity: Identity, tokens: Pick<Session, 'idToken' | 'accessToken'>, reason: string, cookies: readonly string[]): Verdict => {
-    const headers = withCookies(identityHeaders(identity, tokens, headerOptions), cookies);
+  // A session opens to the same Session object on every check while the store's cache holds it, so what
+  // depends on the session alone (the global authorization and the identity headers) is worked out once.
+  const sessionGlobal = new WeakMap<Identity, Decision>();
+  const sessionHeaders = new WeakMap<Session, OutgoingHttpHeaders>();
+  const globalDecisionOf = (identity: Identity): Decision => authorizeIdentity(identity, context.emailPolicy, context.emailsFromFile);
+  const globalDecisionOfSession = (session: Session): Decision => {
+    let decision = sessionGlobal.get(session.identity);
+    if (decision === undefined) {
+      decision = globalDecisionOf(session.identity);
+      sessionGlobal.set(session.identity, decision);
+    }
+    return decision;
+  };
+  const headersOfSession = (session: Session): OutgoingHttpHeaders => {
+    let headers = sessionHeaders.get(session);
+    if (headers === undefined) {
+      // Frozen: shared by every answer for this session, so nothing downstream may change it.
+      headers = Object.freeze(identityHeaders(session.identity, session, headerOptions));
+      sessionHeaders.set(session, headers);
+    }
+    return headers;
+  };
+
+  const allow = (request: GatewayRequest, mode: CheckMode, identity: Identity, identityHeaderValues: OutgoingHttpHeaders, reason: string, cookies: readonly string[]): Verdict => {
+    const headers = withCookies(identityHeaderValues, cookies);
     const verdict: Verdict =
       mode === 'auth' ? { status: 202, headers, body: '', outcome: 'allow', reason } : mode === 'envoy' ? { status: 200, headers, body: '', outcome: 'allow', reason } : renderAllow(request, identity, headers);
-    return { ...verdict, reason, user: identity.email === '' ? identity.sub : identity.email };
+    return { status: verdict.status, headers: verdict.headers, body: verdict.body, outcome: verdict.outcome, reason, user: identity.email === '' ? identity.sub : identity.email };
   };
 
-  /** Global authorization (oauth2-proxy's), then query constraints, then the route's policy. */
-  const authorize = (request: GatewayRequest, mode: CheckMode, policy: CompiledPolicy, label: string, policyRequest: PolicyRequest, identity: Identity, claims: Readonly<Record<string, unknown>>, fromProvider: boolean): { allow: true } | { allow: false; verdict: Verdict } => {
+  /**
+   * Global authorization (oauth2-proxy's; `global` is its decision for identities from the provider,
+   * undefined for bearer profiles), then query constraints, then the route's policy.
+   */
+  const authorize = (request: GatewayRequest, mode: CheckMode, policy: CompiledPolicy, label: string, policyRequest: PolicyRequest, identity: Identity, claims: Readonly<Record<string, unknown>>, global: Decision | undefined): { allow: true } | { allow: false; verdict: Verdict } => {
     let reason: string | undefined;
-    if (fromProvider) {
-      const global = authorizeIdentity(identity, context.emailPolicy, context.emailsFromFile);
-      if (!global.allow) reason = global.reason;
-    }
+    if (global !== undefined && !global.allow) reason = global.reason;
     if (reason === undefined && request.endpointSearch !== '') {
       const constraints = parseQueryConstraints(request.query);
       const decision = constraints === undefined ? { allow: true as const } : authorizeQuery(identity, constraints);
@@ -125,7 +147,7 @@ export function createCheck(context: GatewayContext, refresher: Refresher, rende
 
   const bearerRejected = (description: string, reason: string): Verdict =>
     json(401, { error: 'invalid_token', reason }, 'deny', reason, {
-      ...reasonHeaders(reason),
+      'x-gatehouse-reason': reason,
       'www-authenticate': `Bearer error="invalid_token", error_description="${description.replace(/["\\]/g, '')}"`,
     });
 
@@ -136,9 +158,9 @@ export function createCheck(context: GatewayContext, refresher: Refresher, rende
     try {
       const claims = await bearer.verify(token);
       const identity = identityFromClaims(claims, config.provider.claims, 'bearer');
-      const decision = authorize(request, mode, policy, label, policyRequest, identity, claims, true);
+      const decision = authorize(request, mode, policy, label, policyRequest, identity, claims, globalDecisionOf(identity));
       if (!decision.allow) return decision.verdict;
-      return allow(request, mode, identity, { idToken: token }, 'bearer-valid', []);
+      return allow(request, mode, identity, identityHeaders(identity, { idToken: token }, headerOptions), 'bearer-valid', []);
     } catch (error) {
       const description = error instanceof Error ? error.message : 'invalid token';
       context.loggers.auth.info({ requestId: request.requestId, reason: 'bearer-invalid', detail: description }, 'bearer token rejected');
@@ -180,16 +202,15 @@ export function createCheck(context: GatewayContext, refresher: Refresher, rende
       }
       return (
         redirectTo(profile.redirectForbidden ?? profile.redirectUnauthorized, result.reason) ??
-        json(403, { error: 'insufficient_scope', reason: result.reason }, 'deny', result.reason, { ...reasonHeaders(result.reason), 'www-authenticate': `Bearer error="insufficient_scope", error_description="${result.description.replace(/["\\]/g, '')}"` })
+        json(403, { error: 'insufficient_scope', reason: result.reason }, 'deny', result.reason, { 'x-gatehouse-reason': result.reason, 'www-authenticate': `Bearer error="insufficient_scope", error_description="${result.description.replace(/["\\]/g, '')}"` })
       );
     }
-    const decision = authorize(request, mode, policy, label, policyRequest, identity, result.claims, false);
+    const decision = authorize(request, mode, policy, label, policyRequest, identity, result.claims, undefined);
     if (!decision.allow) return decision.verdict;
     // The token goes on to the application (jwt-middleware's forwardToken default), unless blanked below.
-    const verdict = allow(request, mode, identity, { idToken: token }, 'bearer-valid', []);
-    const extra: OutgoingHttpHeaders = { ...profile.headersFor(result.claims) };
-    if (profile.blankHeader !== undefined) extra[profile.blankHeader] = '';
-    return { ...verdict, headers: { ...verdict.headers, ...extra } };
+    const verdict = allow(request, mode, identity, identityHeaders(identity, { idToken: token }, headerOptions), 'bearer-valid', []);
+    const extra: OutgoingHttpHeaders = profile.headersFor(result.claims);
+    return withHeaders(verdict, profile.blankHeader === undefined ? extra : Object.assign({}, extra, { [profile.blankHeader]: '' }));
   };
 
   const carrierOf = (request: GatewayRequest) => ({
@@ -224,9 +245,9 @@ export function createCheck(context: GatewayContext, refresher: Refresher, rende
       const profile = context.bearerProfiles.get(name);
       if (profile === undefined) continue;
       if (profile.optional || profile.unauthenticatedMethods.has(request.view.method)) {
-        const verdict = allow(request, mode, ANONYMOUS, {}, profile.optional ? 'bearer-optional' : 'method-unauthenticated', []);
+        const verdict = allow(request, mode, ANONYMOUS, anonymousHeaders, profile.optional ? 'bearer-optional' : 'method-unauthenticated', []);
         const blank = Object.fromEntries(Object.keys(profile.headersFor({})).map((header) => [header, '']));
-        return { ...verdict, headers: { ...verdict.headers, ...blank } };
+        return withHeaders(verdict, blank);
       }
       if (profile.redirectUnauthorized !== undefined && mode === 'proxy') {
         try {
@@ -236,7 +257,7 @@ export function createCheck(context: GatewayContext, refresher: Refresher, rende
         }
       }
     }
-    return { ...unauthenticated(request, mode, 'bearer-missing', [], policy), route: label };
+    return decided(unauthenticated(request, mode, 'bearer-missing', [], policy), label);
   };
 
   const denyWithoutPolicy = (request: GatewayRequest, mode: CheckMode, reason: string): Verdict => {
@@ -244,7 +265,7 @@ export function createCheck(context: GatewayContext, refresher: Refresher, rende
       return mode === 'auth' ? text(403, 'Forbidden', 'deny', reason, reasonHeaders(reason)) : json(403, { error: 'forbidden', reason }, 'deny', reason, reasonHeaders(reason));
     }
     const verdict = forbiddenPage(reason, 'nobody in particular', `${context.originOf(request.view)}/`, request.requestId);
-    return { ...verdict, headers: { ...verdict.headers, ...reasonHeaders(reason) } };
+    return withHeaders(verdict, reasonHeaders(reason));
   };
 
   return async function check(request: GatewayRequest, mode: CheckMode): Promise<Verdict> {
@@ -266,7 +287,7 @@ export function createCheck(context: GatewayContext, refresher: Refresher, rende
     const policy = selection.policy;
     if (policy === undefined) {
       if (policyName !== undefined) context.loggers.standard.error({ requestId: request.requestId, policy: policyName }, 'the proxy named a policy that is not configured');
-      return { ...denyWithoutPolicy(request, mode, policyName === undefined ? 'no-route-matched' : 'policy-unknown'), route: selection.label };
+      return decided(denyWithoutPolicy(request, mode, policyName === undefined ? 'no-route-matched' : 'policy-unknown'), selection.label);
     }
     const label = selection.label;
 
@@ -276,21 +297,21 @@ export function createCheck(context: GatewayContext, refresher: Refresher, rende
       // same), and empty ones otherwise so the proxy still overwrites whatever the client sent.
       const loaded = context.store.loadSync?.(request.jar, now);
       const session = loaded?.kind === 'session' ? loaded.session : undefined;
-      return { ...allow(request, mode, session?.identity ?? ANONYMOUS, session ?? {}, 'route-public', []), route: label };
+      return decided(allow(request, mode, session?.identity ?? ANONYMOUS, session === undefined ? anonymousHeaders : headersOfSession(session), 'route-public', []), label);
     }
 
     if (policy.auth.bearer.length > 0) {
       const verdict = await checkBearer(request, mode, policy, label, policyRequest);
-      if (verdict !== undefined) return { ...verdict, route: label };
-      if (!policy.auth.session) return { ...withoutToken(request, mode, policy, label), route: label };
+      if (verdict !== undefined) return decided(verdict, label);
+      if (!policy.auth.session) return decided(withoutToken(request, mode, policy, label), label);
     }
 
     const loaded: LoadResult = context.store.loadSync?.(request.jar, now) ?? (await context.store.load(request.jar, now));
-    if (loaded.kind === 'none') return { ...unauthenticated(request, mode, 'user-unauthenticated', [], policy), route: label };
+    if (loaded.kind === 'none') return decided(unauthenticated(request, mode, 'user-unauthenticated', [], policy), label);
     if (loaded.kind === 'invalid') {
       context.loggers.auth.info({ requestId: request.requestId, reason: loaded.reason }, 'session cookie not usable');
       const cleared = await context.store.clear(request.jar, context.sessionCookie(view, 0));
-      return { ...unauthenticated(request, mode, loaded.reason, cleared, policy), route: label };
+      return decided(unauthenticated(request, mode, loaded.reason, cleared, policy), label);
     }
 
     let { session } = loaded;
@@ -298,7 +319,7 @@ export function createCheck(context: GatewayContext, refresher: Refresher, rende
     const due = refresher.due(session, now);
     if (due === 'relogin') {
       const cleared = await context.store.clear(request.jar, context.sessionCookie(view, 0));
-      return { ...unauthenticated(request, mode, 'session-token-expired', cleared, policy), route: label };
+      return decided(unauthenticated(request, mode, 'session-token-expired', cleared, policy), label);
     }
     if (due === 'refresh') {
       const navigation = (view.method === 'GET' || view.method === 'HEAD') && !isApiRequest(context, request);
@@ -307,8 +328,8 @@ export function createCheck(context: GatewayContext, refresher: Refresher, rende
         // round trip through /oauth2/refresh delivers every cookie. /oauth2/auth cannot redirect, so it
         // answers 401 with the refresh URL as the login URL.
         const refreshUrl = `${context.originOf(view)}/oauth2/refresh?rd=${encodeURIComponent(context.returnToFor(view))}`;
-        if (mode === 'auth') return { ...text(401, 'Unauthorized', 'deny', 'session-refresh', { 'x-gatehouse-reason': 'session-refresh', 'x-gatehouse-login': refreshUrl }), route: label };
-        return { ...redirect(refreshUrl, 'session-refresh'), route: label };
+        if (mode === 'auth') return decided(text(401, 'Unauthorized', 'deny', 'session-refresh', { 'x-gatehouse-reason': 'session-refresh', 'x-gatehouse-login': refreshUrl }), label);
+        return decided(redirect(refreshUrl, 'session-refresh'), label);
       }
       const forwardedTokenValid = !config.identityHeaders.authorization || session.idTokenExpiresAt === undefined || session.idTokenExpiresAt - 30 > now;
       // Tokens still valid: wait for the refresh only briefly, then answer with the current session while it
@@ -316,7 +337,7 @@ export function createCheck(context: GatewayContext, refresher: Refresher, rende
       const refreshed = forwardedTokenValid ? await refresher.refreshWithin(loaded.handle, session, request, REFRESH_BUDGET_MS) : await refresher.refresh(loaded.handle, session, request);
       if (refreshed === undefined) {
         const cleared = await context.store.clear(request.jar, context.sessionCookie(view, 0));
-        return { ...unauthenticated(request, mode, 'session-refresh-failed', cleared, policy), route: label };
+        return decided(unauthenticated(request, mode, 'session-refresh-failed', cleared, policy), label);
       }
       session = refreshed.session;
       cookies = refreshed.cookies;
@@ -324,8 +345,8 @@ export function createCheck(context: GatewayContext, refresher: Refresher, rende
       cookies = await context.store.save(session, request.jar, context.sessionCookie(view, session.expiresAt - now));
     }
 
-    const decision = authorize(request, mode, policy, label, policyRequest, session.identity, NO_CLAIMS, true);
-    if (!decision.allow) return { ...decision.verdict, route: label };
-    return { ...allow(request, mode, session.identity, session, 'session-valid', cookies), route: label };
+    const decision = authorize(request, mode, policy, label, policyRequest, session.identity, NO_CLAIMS, globalDecisionOfSession(session));
+    if (!decision.allow) return decided(decision.verdict, label);
+    return decided(allow(request, mode, session.identity, headersOfSession(session), 'session-valid', cookies), label);
   };
 }

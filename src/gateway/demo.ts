@@ -2,7 +2,7 @@
 import type { OutgoingHttpHeaders } from 'node:http';
 import type { Identity } from '../identity/index.js';
 import { escapeHtml } from '../pages/index.js';
-import { page } from './answers.js';
+import { page, withHeaders } from './answers.js';
 import type { GatewayRequest, Verdict } from './types.js';
 
 /** Renders the demo application page for an allowed request. */
@@ -22,5 +22,5 @@ export function renderDemo(request: GatewayRequest, identity: Identity, headers:
 <a class="button" href="/oauth2/sign_out?rd=%2F">Sign out</a>`;
   const verdict = page(200, 'gatehouse demo', body, 'allow', 'session-valid', request.requestId, { 'cache-control': 'no-store' });
   const cookies = headers['set-cookie'];
-  return cookies === undefined ? verdict : { ...verdict, headers: { ...verdict.headers, 'set-cookie': cookies } };
+  return cookies === undefined ? verdict : withHeaders(verdict, { 'set-cookie': cookies });
 }

@@ -42,7 +42,7 @@ export interface Verdict {
   /** Stable kebab-case reason code. */
   readonly reason: string;
   /** Who, when known (email or subject), for the log. */
-  readonly user?: string;
+  readonly user?: string | undefined;
   /** What decided: `route:<name>`, `policy:<name>`, `default:<kind>`, for the log. */
-  readonly route?: string;
+  readonly route?: string | undefined;
 }

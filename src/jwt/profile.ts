@@ -19,6 +19,15 @@ import { isTemplate, parseTemplate, templateEnvironment, type Template, type Tem
 
 /** Largest token accepted, checked before any decoding (DOS-01). */
 export const MAX_TOKEN_LENGTH = 16 * 1024;
+/** Tokens up to this length are cached under their own text; longer ones under a digest. */
+const MAX_CACHED_TOKEN_LENGTH = 2048;
+
+interface VerifiedToken {
+  readonly claims: Record<string, unknown>;
+  readonly exp: number;
+  /** The key that verified it: the entry counts only while the profile still has that key. */
+  readonly key: VerificationKey;
+}
 /** jwt-middleware's default `validMethods`, plus EdDSA and PS*, which its key types bind safely. */
 export const DEFAULT_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'HS256', 'HS384', 'HS512'];
 const COMPACT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
@@ -175,7 +184,10 @@ export function compileProfile(name: string, config: ProfileConfig, environment:
   const requireCheck: ClaimsCheck | undefined = config.require === undefined ? undefined : compileRequire(config.require, templateEnv);
   const freshness = config.freshness ?? 3600;
   const denyList = config.denyList === undefined ? undefined : readDenyList(config.denyList);
-  const verified = new GenerationalCache<{ claims: Record<string, unknown>; exp: number; key: VerificationKey }>(10_000);
+  // Verified tokens, by their own text; the rare long ones by digest, in a cache of their own so no
+  // short text can ever be read as a digest. Together they stay within a few tens of megabytes.
+  const verified = new GenerationalCache<VerifiedToken>(10_000);
+  const verifiedLong = new GenerationalCache<VerifiedToken>(1_000);
   /** True while the key that verified a cached token is still one of the profile's keys (JWT-32). */
   const stillKnown = (key: VerificationKey): boolean =>
     key === anonymous || (key.kid !== undefined && staticKeys.get(key.kid) === key) || [...remote.values()].some((set) => set.current().includes(key));
@@ -215,8 +227,10 @@ export function compileProfile(name: string, config: ProfileConfig, environment:
   const verify = async (token: string): Promise<{ claims: Record<string, unknown> } | { error: string }> => {
     if (token.length > MAX_TOKEN_LENGTH) return { error: 'token too large' };
     // A token seen before is answered from the cache: it passed every format check when it was stored.
-    const cacheKey = createHash('sha256').update(token).digest('base64url');
-    const cached = verified.get(cacheKey);
+    const long = token.length > MAX_CACHED_TOKEN_LENGTH;
+    const cacheKey = long ? createHash('sha256').update(token).digest('base64url') : token;
+    const cache = long ? verifiedLong : verified;
+    const cached = cache.get(cacheKey);
     const nowSeconds = Math.floor(now() / 1000);
     if (cached !== undefined && cached.exp > nowSeconds && stillKnown(cached.key)) return { claims: cached.claims };
     if (!COMPACT.test(token)) return { error: 'not a compact JWS' };
@@ -251,7 +265,7 @@ export function compileProfile(name: string, config: ProfileConfig, environment:
       }
       if (typeof payload.iat === 'number' && payload.iat > nowSeconds + leeway) return { error: 'issued in the future' };
       const claims = payload as Record<string, unknown>;
-      verified.set(cacheKey, { claims, exp: typeof payload.exp === 'number' ? payload.exp : Number.MAX_SAFE_INTEGER, key });
+      cache.set(cacheKey, { claims, exp: typeof payload.exp === 'number' ? payload.exp : Number.MAX_SAFE_INTEGER, key });
       return { claims };
     } catch (error) {
       if (error instanceof errors.JWTExpired) return { error: 'token expired' };

@@ -78,10 +78,37 @@ function decodeSegment(segment: string): string | undefined {
 }
 
 /**
+ * The end of the path of `uri` when that path is already normal, else -1: printable ASCII without `%`, `;`
+ * or `\\`, no empty segment but a trailing one, and no segment ending in `.` (which also rules out `.` and
+ * `..`). Nearly every real path is like this, and one scan decides it.
+ */
+function normalPathEnd(uri: string): number {
+  if (uri.charCodeAt(0) !== 0x2f) return -1;
+  let index = 1;
+  for (; index < uri.length; index++) {
+    const code = uri.charCodeAt(index);
+    if (code === 0x3f || code === 0x23) break;
+    if (code <= 0x20 || code >= 0x7f || code === 0x25 || code === 0x3b || code === 0x5c) return -1;
+    if (code === 0x2f) {
+      const previous = uri.charCodeAt(index - 1);
+      if (previous === 0x2f || previous === 0x2e) return -1;
+    }
+  }
+  return uri.charCodeAt(index - 1) === 0x2e || index > MAX_PATH_LENGTH ? -1 : index;
+}
+
+/**
  * Normalizes the path of a request URI (`/a/./b//c;x=1?q#f` → `/a/b/c`). A trailing slash is kept.
  * Case is kept; matchers fold it when a rule is case-insensitive.
  */
 export function normalizePath(uri: string): NormalizedPath {
+  const normalEnd = normalPathEnd(uri);
+  if (normalEnd !== -1) return { ok: true, path: normalEnd === uri.length ? uri : uri.slice(0, normalEnd) };
+  return normalizePathFully(uri);
+}
+
+/** {@link normalizePath} without the shortcut for paths that are already normal (exported for tests). */
+export function normalizePathFully(uri: string): NormalizedPath {
   let end = uri.length;
   const query = uri.indexOf('?');
   if (query !== -1) end = query;

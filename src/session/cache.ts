@@ -1,35 +1,49 @@
 /**
- * A bounded cache of recent answers, keyed by the exact sealed cookie value. Two generations: when the
- * young one fills, it becomes the old one and the previous old one is dropped; O(1) and never more than
- * twice `capacity` entries, whatever a flood of distinct cookies does.
+ * A bounded cache of recent answers, keyed by an exact string (a sealed cookie value, a token). Two
+ * generations: when the young one fills, it becomes the old one and the previous old one is dropped; O(1)
+ * and never more than twice `capacity` entries, whatever a flood of distinct keys does.
+ *
+ * The maps are indexed by the key's last {@link INDEX_LENGTH} characters and every hit is confirmed by
+ * comparing the whole key. A Map hashes its whole string key, about a nanosecond per character, and
+ * these keys are the kilobytes of a cookie or token on every check; their tails (a GCM tag, a
+ * signature) differ anyway. Two keys with the same tail only displace each other: a lookup never
+ * answers for a key that was not stored.
  */
+const INDEX_LENGTH = 32;
+
+interface Entry<V> {
+  readonly key: string;
+  readonly value: V;
+}
+
+const indexOf = (key: string): string => (key.length <= INDEX_LENGTH ? key : key.slice(-INDEX_LENGTH));
+
 export class GenerationalCache<V> {
-  #young = new Map<string, V>();
-  #old = new Map<string, V>();
+  #young = new Map<string, Entry<V>>();
+  #old = new Map<string, Entry<V>>();
 
   constructor(readonly capacity: number) {
     if (!Number.isSafeInteger(capacity) || capacity < 1) throw new TypeError('capacity must be a positive integer');
   }
 
   get(key: string): V | undefined {
-    const young = this.#young.get(key);
-    if (young !== undefined) return young;
-    const old = this.#old.get(key);
-    if (old !== undefined) this.set(key, old);
-    return old;
+    const index = indexOf(key);
+    const young = this.#young.get(index);
+    if (young !== undefined && young.key === key) return young.value;
+    const old = this.#old.get(index);
+    if (old === undefined || old.key !== key) return undefined;
+    this.#store(index, old);
+    return old.value;
   }
 
   set(key: string, value: V): void {
-    if (this.#young.size >= this.capacity) {
-      this.#old = this.#young;
-      this.#young = new Map();
-    }
-    this.#young.set(key, value);
+    this.#store(indexOf(key), { key, value });
   }
 
   delete(key: string): void {
-    this.#young.delete(key);
-    this.#old.delete(key);
+    const index = indexOf(key);
+    if (this.#young.get(index)?.key === key) this.#young.delete(index);
+    if (this.#old.get(index)?.key === key) this.#old.delete(index);
   }
 
   clear(): void {
@@ -39,5 +53,13 @@ export class GenerationalCache<V> {
 
   get size(): number {
     return this.#young.size + this.#old.size;
+  }
+
+  #store(index: string, entry: Entry<V>): void {
+    if (this.#young.size >= this.capacity) {
+      this.#old = this.#young;
+      this.#young = new Map();
+    }
+    this.#young.set(index, entry);
   }
 }

@@ -7,7 +7,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { sign, type KeyObject } from 'node:crypto';
+import { createHash, sign, type KeyObject } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -692,6 +692,25 @@ describe('denial of service', () => {
       }
       assert.ok(Math.min(...times) < 50, `${label}: ${times.map(Math.round).join('/')} ms`);
     }
+  });
+});
+
+describe('the verified-token cache', () => {
+  test('answers only for the exact token it verified: not a twin with the same signature, not the digest of a long one', async () => {
+    const profile = profileOf(FIXTURE);
+    const short = es();
+    await expectValid(profile, short, 'short token');
+    await expectValid(profile, short, 'short token again, from the cache');
+    // Same tail (the signature), another payload: the cache is indexed by the tail, but confirms the whole token.
+    const [header, , sig] = parts(short);
+    await expectInvalid(profile, `${header}.${b64url(JSON.stringify(payload({ sub: 'someone-else' })))}.${sig}`, 'payload swapped under a cached signature');
+
+    const long = es(undefined, payload({ pad: 'p'.repeat(3000) }));
+    assert.ok(long.length > 2048);
+    await expectValid(profile, long, 'long token');
+    await expectValid(profile, long, 'long token again, from the cache');
+    const digest = createHash('sha256').update(long).digest('base64url');
+    await expectInvalid(profile, digest, "the long token's digest, presented as a token");
   });
 });
 

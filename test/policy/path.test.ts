@@ -6,7 +6,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { MAX_PATH_LENGTH, normalizePath } from '../../src/policy/path.js';
+import { MAX_PATH_LENGTH, normalizePath, normalizePathFully } from '../../src/policy/path.js';
 import { compilePolicySet } from '../../src/policy/routes.js';
 import { fixtureConfig, policyRequest } from './support.js';
 
@@ -254,5 +254,22 @@ describe('normalizePath properties', () => {
       }),
       { numRuns: 3000 },
     );
+  });
+
+  test('(d) the shortcut for already-normal paths answers exactly what the full normalization answers', () => {
+    const piece = fc.oneof(
+      { weight: 4, arbitrary: fc.constantFrom('/', '.', '..', 'a', 'admin', '.well-known', 'x.y', '?', '#', ';', '%2e', '\\', ' ', '~', '"', '\u00e9', '\u007f') },
+      { weight: 1, arbitrary: fc.string({ unit: 'binary-ascii', maxLength: 3 }) },
+    );
+    fc.assert(
+      fc.property(fc.array(piece, { maxLength: 12 }), fc.boolean(), (pieces, rooted) => {
+        const input = `${rooted ? '/' : ''}${pieces.join('')}`;
+        assert.deepEqual(normalizePath(input), normalizePathFully(input), JSON.stringify(input));
+      }),
+      { numRuns: 5000 },
+    );
+    for (const input of ['/', '/?q', '/a/', '/a/?q', '/a.', '/a./b', '/a/..', '//', '/.well-known/x', `/${'a'.repeat(MAX_PATH_LENGTH)}`, `/${'a'.repeat(MAX_PATH_LENGTH - 2)}?q`]) {
+      assert.deepEqual(normalizePath(input), normalizePathFully(input), input);
+    }
   });
 });
