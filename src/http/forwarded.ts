@@ -19,6 +19,37 @@ export interface ProxyTrust {
 
 const TRUST_CACHE_SIZE = 4096;
 
+/** Entries in each memo of parsed texts below. */
+const MEMO_SIZE = 1024;
+/** Longest text a memo keeps; longer ones are parsed every time. */
+const MEMO_KEY_LENGTH = 300;
+
+/**
+ * The answers of pure parsers for the few texts that recur on every check (the proxy's hosts, its client
+ * chains). Bounded and emptied when full, so hostile texts cannot grow it; a flood of distinct texts only
+ * costs the unmemoized price. `null` stands for "refused".
+ */
+class Memo<T> {
+  readonly #answers = new Map<string, T | null>();
+
+  constructor(readonly parse: (text: string) => T | undefined) {}
+
+  get(text: string): T | undefined {
+    if (text.length > MEMO_KEY_LENGTH) return this.parse(text);
+    const known = this.#answers.get(text);
+    if (known !== undefined) return known ?? undefined;
+    const parsed = this.parse(text);
+    if (this.#answers.size >= MEMO_SIZE) this.#answers.clear();
+    this.#answers.set(text, parsed ?? null);
+    return parsed;
+  }
+}
+
+const httpAuthorities = new Memo<Authority>((text) => parseAuthority(text, 80));
+const httpsAuthorities = new Memo<Authority>((text) => parseAuthority(text, 443));
+/** The client address of each trust's `X-Forwarded-For` + peer pairs. */
+const clientMemos = new WeakMap<ProxyTrust, Memo<string>>();
+
 const TRUST_NOBODY: ProxyTrust = Object.freeze({ isTrusted: () => false });
 
 /**
@@ -176,7 +207,7 @@ export function resolveRequest(facts: RequestFacts, trust: ProxyTrust): ResolveR
     } else hostText = host;
     if (hostText === undefined || hostText === '') return { ok: false, reason: 'missing-host' };
   }
-  const authority = parseAuthority(hostText, scheme === 'https' ? 443 : 80);
+  const authority = (scheme === 'https' ? httpsAuthorities : httpAuthorities).get(hostText);
   if (authority === undefined) return { ok: false, reason: 'bad-host' };
 
   // X-Forwarded-Uri is `$request_uri` by every convention, so it is a path; only X-Original-URL and the
@@ -192,7 +223,7 @@ export function resolveRequest(facts: RequestFacts, trust: ProxyTrust): ResolveR
       host: authority.host,
       port: authority.port,
       uri,
-      clientIp: trusted ? walkForwardedFor(headers['x-forwarded-for'], facts.peerAddress, trust) : (normalizeAddress(facts.peerAddress) ?? UNKNOWN_CLIENT),
+      clientIp: trusted ? clientOf(headers['x-forwarded-for'], facts.peerAddress, trust) : (normalizeAddress(facts.peerAddress) ?? UNKNOWN_CLIENT),
       forwarded,
     },
   };
@@ -416,6 +447,21 @@ function absoluteSchemeLength(text: string): number {
   if (colon !== 4 && colon !== 5) return 0;
   const scheme = text.slice(0, colon).toLowerCase();
   return scheme === 'http' || scheme === 'https' ? colon + 3 : 0;
+}
+
+/** {@link walkForwardedFor}, memoized per trust for a single `X-Forwarded-For` value. */
+function clientOf(value: string | string[] | undefined, peer: string, trust: ProxyTrust): string {
+  if (Array.isArray(value) || peer.includes(' ')) return walkForwardedFor(value, peer, trust);
+  let memo = clientMemos.get(trust);
+  if (memo === undefined) {
+    memo = new Memo((key) => {
+      const space = key.indexOf(' ');
+      return walkForwardedFor(key.slice(space + 1), key.slice(0, space), trust);
+    });
+    clientMemos.set(trust, memo);
+  }
+  // The peer holds no space, so the first space ends it.
+  return memo.get(`${peer} ${value ?? ''}`) ?? UNKNOWN_CLIENT;
 }
 
 /**

@@ -82,8 +82,22 @@ export interface ProfileEnvironment {
   readonly onJwksFetch?: (profile: string, ok: boolean, keys: number, seconds: number) => void;
 }
 
-function canonicalBase64url(segment: string): boolean {
-  return Buffer.from(segment, 'base64url').toString('base64url') === segment;
+/** For each ASCII code, its base64url value plus one; 0 for every other character. */
+const BASE64URL_VALUES = new Uint8Array(128);
+const BASE64URL_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+for (let index = 0; index < BASE64URL_ALPHABET.length; index++) BASE64URL_VALUES[BASE64URL_ALPHABET.charCodeAt(index)] = index + 1;
+
+/**
+ * True when `segment` is the one canonical base64url spelling of its bytes: base64url characters, no
+ * padding, no length that leaves a lone character, and no bits set past the end of the data (which the
+ * last character can carry). Decoding and re-encoding would answer the same at several times the cost.
+ */
+export function canonicalBase64url(segment: string): boolean {
+  const length = segment.length;
+  if (length === 0 || length % 4 === 1) return false;
+  for (let index = 0; index < length; index++) if ((BASE64URL_VALUES[segment.charCodeAt(index)] ?? 0) === 0) return false;
+  const last = (BASE64URL_VALUES[segment.charCodeAt(length - 1)] ?? 1) - 1;
+  return length % 4 === 2 ? (last & 0x0f) === 0 : length % 4 === 3 ? (last & 0x03) === 0 : true;
 }
 
 function decodeHeader(token: string): Record<string, unknown> | undefined {
