@@ -33,7 +33,7 @@ export function redisOptions(redis: Config['session']['redis']): { mode: 'standa
     maxRetriesPerRequest: 0,
     commandTimeout: REDIS_COMMAND_TIMEOUT_MS,
     connectTimeout: 2000,
-    enableAutoPipelining: true,
+    enableAutoPipelining: false,
     retryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 6), 5000),
     ...(username === undefined ? {} : { username }),
     ...(password === undefined ? {} : { password }),

@@ -7,6 +7,7 @@
  */
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import { GatewayError } from '../errors.js';
+import { GenerationalCache } from './cache.js';
 import { clearChunkedCookie, readChunkedCookie, serializeCookie } from './cookies.js';
 import type { RedisClient } from './redis-client.js';
 import { decodeSession, encodeSession, type Session } from './session.js';
@@ -66,6 +67,10 @@ export function createRedisStore(options: RedisStoreOptions): RedisSessionStore 
   const lockKey = (id: string) => `${prefix}{${id}}:lock`;
   const aad = (id: string) => Buffer.from(`gatehouse:redis:v1:${id}:${options.binding}`, 'utf8');
   const locks = new Map<string, string>();
+  // Opened sessions by ticket, with the stored text they came from: a check still reads Redis every time
+  // (sign-out and revocation take effect at once), but skips the decryption and decoding when the stored
+  // text is the one this ticket already opened.
+  const opened = new GenerationalCache<{ stored: string; session: Session }>(10_000);
 
   const seal = (id: string, key: Buffer, session: Session): string => {
     const iv = randomBytes(12);
@@ -105,8 +110,10 @@ export function createRedisStore(options: RedisStoreOptions): RedisSessionStore 
     }
     // Gone: signed out, revoked, expired, or Redis lost its data. A new login, never an error.
     if (stored === null) return { kind: 'invalid', reason: 'session-not-found' };
-    const session = open(ticket.id, ticket.key, stored);
+    const known = opened.get(handle);
+    const session = known !== undefined && known.stored === stored ? known.session : open(ticket.id, ticket.key, stored);
     if (session === undefined) return { kind: 'invalid', reason: 'session-cookie-invalid' };
+    if (known?.session !== session) opened.set(handle, { stored, session });
     if (session.expiresAt <= nowSeconds) return { kind: 'invalid', reason: 'session-expired' };
     return { kind: 'session', session, handle, stale: false };
   };
@@ -247,6 +254,7 @@ export function createRedisStore(options: RedisStoreOptions): RedisSessionStore 
       }
     },
     async close() {
+      opened.clear();
       // QUIT waits for the server; a server that is gone or failing over must not hold up a shutdown.
       let timer: NodeJS.Timeout | undefined;
       const late = new Promise<void>((resolve) => {

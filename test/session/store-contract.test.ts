@@ -338,6 +338,8 @@ function storeContract(name: string, kind: SessionStore['kind'], factory: () => 
         assert.ok(donorValue !== null);
         const sealed = await redis.client.get(key);
         assert.ok(sealed !== null);
+        // Opened once first, so the store holds it opened: what it holds must not stand in for what Redis now has.
+        assert.equal((await store.load(jar, NOW)).kind, 'session');
         for (const [label, stored] of [
           ['JSON in clear', '{"v":1,"s":"admin","e":"admin@homelab.example.com","ev":1,"g":["admins"],"u":"admin","i":"x","c":1,"r":1,"x":9999999999}'],
           ['garbage', 'not base64 at all \u0000'],
@@ -349,6 +351,10 @@ function storeContract(name: string, kind: SessionStore['kind'], factory: () => 
           await redis.client.set(key, stored, 'EX', 60);
           await assertRefused(store, jar, label);
         }
+        await redis.client.set(key, sealed, 'EX', 60);
+        assert.equal((await store.load(jar, NOW)).kind, 'session', 'the original value opens again');
+        await redis.client.del(key);
+        assert.deepEqual(await store.load(jar, NOW), { kind: 'invalid', reason: 'session-not-found' }, 'deleted in Redis: gone at once, whatever was opened before');
       });
 
       test('the value in Redis is not readable without the cookie: no email, subject or token in clear', async () => {
