@@ -145,11 +145,23 @@ export function createCheck(context: GatewayContext, refresher: Refresher, rende
     return reason === undefined ? { allow: true } : { allow: false, verdict: forbidden(request, mode, identity, reason) };
   };
 
-  const bearerRejected = (description: string, reason: string): Verdict =>
-    json(401, { error: 'invalid_token', reason }, 'deny', reason, {
-      'x-gatehouse-reason': reason,
-      'www-authenticate': `Bearer error="invalid_token", error_description="${description.replace(/["\\]/g, '')}"`,
-    });
+  // The same few refusals answer every junk token: built once each (bounded: a description can quote a
+  // token's header, so distinct ones empty the memo rather than grow it).
+  const rejections = new Map<string, Verdict>();
+  const bearerRejected = (description: string, reason: string): Verdict => {
+    const key = `${reason} ${description}`;
+    let verdict = rejections.get(key);
+    if (verdict === undefined) {
+      verdict = json(401, { error: 'invalid_token', reason }, 'deny', reason, {
+        'x-gatehouse-reason': reason,
+        'www-authenticate': `Bearer error="invalid_token", error_description="${description.replace(/["\\]/g, '')}"`,
+      });
+      Object.freeze(verdict.headers);
+      if (rejections.size >= 256) rejections.clear();
+      if (key.length <= 256) rejections.set(key, verdict);
+    }
+    return verdict;
+  };
 
   /** The provider's own tokens (oauth2-proxy `skip_jwt_bearer_tokens`, `extra_jwt_issuers`). */
   const checkProviderBearer = async (request: GatewayRequest, mode: CheckMode, token: string, policy: CompiledPolicy, label: string, policyRequest: PolicyRequest): Promise<Verdict> => {
@@ -193,7 +205,7 @@ export function createCheck(context: GatewayContext, refresher: Refresher, rende
       context.loggers.auth.info({ requestId: request.requestId, profile: profile.name, reason, detail: description }, 'bearer token rejected');
       return redirectTo(profile.redirectUnauthorized, reason) ?? bearerRejected(description, reason);
     }
-    const identity = identityFromClaims(result.claims, profile.claimNames, 'bearer');
+    const identity = bearerIdentity(profile, result.claims);
     if (result.kind === 'forbidden') {
       context.loggers.auth.info({ requestId: request.requestId, profile: profile.name, reason: result.reason, detail: result.description, user: identity.sub }, 'bearer token refused');
       if (result.stale) {
@@ -207,10 +219,28 @@ export function createCheck(context: GatewayContext, refresher: Refresher, rende
     }
     const decision = authorize(request, mode, policy, label, policyRequest, identity, result.claims, undefined);
     if (!decision.allow) return decision.verdict;
-    // The token goes on to the application (jwt-middleware's forwardToken default), unless blanked below.
-    const verdict = allow(request, mode, identity, identityHeaders(identity, { idToken: token }, headerOptions), 'bearer-valid', []);
-    const extra: OutgoingHttpHeaders = profile.headersFor(result.claims);
-    return withHeaders(verdict, profile.blankHeader === undefined ? extra : Object.assign({}, extra, { [profile.blankHeader]: '' }));
+    return allow(request, mode, identity, bearerHeaders(profile, result.claims, identity, token), 'bearer-valid', []);
+  };
+
+  // The claims of a token in a profile's verified-token cache are the same object on every check, so the
+  // identity and the headers they give are worked out once per token.
+  const tokenFacts = new WeakMap<Readonly<Record<string, unknown>>, { profile: BearerProfile; identity: Identity; headers?: OutgoingHttpHeaders }>();
+  const bearerIdentity = (profile: BearerProfile, claims: Readonly<Record<string, unknown>>): Identity => {
+    const known = tokenFacts.get(claims);
+    if (known !== undefined && known.profile === profile) return known.identity;
+    const identity = identityFromClaims(claims, profile.claimNames, 'bearer');
+    tokenFacts.set(claims, { profile, identity });
+    return identity;
+  };
+  /** Identity headers, then the profile's `headerMap` (the token goes on, jwt-middleware's forwardToken default, unless blanked). */
+  const bearerHeaders = (profile: BearerProfile, claims: Readonly<Record<string, unknown>>, identity: Identity, token: string): OutgoingHttpHeaders => {
+    const known = tokenFacts.get(claims);
+    if (known?.headers !== undefined && known.profile === profile && known.identity === identity) return known.headers;
+    const headers = Object.assign(identityHeaders(identity, { idToken: token }, headerOptions), profile.headersFor(claims));
+    if (profile.blankHeader !== undefined) headers[profile.blankHeader] = '';
+    Object.freeze(headers);
+    tokenFacts.set(claims, { profile, identity, headers });
+    return headers;
   };
 
   const carrierOf = (request: GatewayRequest) => ({
@@ -268,7 +298,19 @@ export function createCheck(context: GatewayContext, refresher: Refresher, rende
     return withHeaders(verdict, reasonHeaders(reason));
   };
 
-  return async function check(request: GatewayRequest, mode: CheckMode): Promise<Verdict> {
+  /**
+   * The check. Answers synchronously when nothing needs waiting for (a cookie session that is valid and
+   * due for nothing, a public route, a refusal), and with a promise otherwise; it never throws.
+   */
+  return function check(request: GatewayRequest, mode: CheckMode): Verdict | Promise<Verdict> {
+    try {
+      return checkNow(request, mode);
+    } catch (error) {
+      return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+    }
+  };
+
+  function checkNow(request: GatewayRequest, mode: CheckMode): Verdict | Promise<Verdict> {
     const { view } = request;
     const normalized = normalizePath(view.uri);
     if (!normalized.ok) return text(400, 'Bad Request', 'deny', 'bad-path', reasonHeaders('bad-path'));
@@ -300,14 +342,31 @@ export function createCheck(context: GatewayContext, refresher: Refresher, rende
       return decided(allow(request, mode, session?.identity ?? ANONYMOUS, session === undefined ? anonymousHeaders : headersOfSession(session), 'route-public', []), label);
     }
 
-    if (policy.auth.bearer.length > 0) {
-      const verdict = await checkBearer(request, mode, policy, label, policyRequest);
-      if (verdict !== undefined) return decided(verdict, label);
-      if (!policy.auth.session) return decided(withoutToken(request, mode, policy, label), label);
-    }
+    if (policy.auth.bearer.length > 0) return checkWithBearer(request, mode, policy, label, policyRequest, now);
+    const loaded = context.store.loadSync?.(request.jar, now);
+    if (loaded !== undefined) return withSession(request, mode, policy, label, policyRequest, loaded, now);
+    return context.store.load(request.jar, now).then((result) => withSession(request, mode, policy, label, policyRequest, result, now));
+  }
 
-    const loaded: LoadResult = context.store.loadSync?.(request.jar, now) ?? (await context.store.load(request.jar, now));
+  /** A route that accepts bearer tokens: the token decides if there is one, else the session (if accepted). */
+  async function checkWithBearer(request: GatewayRequest, mode: CheckMode, policy: CompiledPolicy, label: string, policyRequest: PolicyRequest, now: number): Promise<Verdict> {
+    const verdict = await checkBearer(request, mode, policy, label, policyRequest);
+    if (verdict !== undefined) return decided(verdict, label);
+    if (!policy.auth.session) return decided(withoutToken(request, mode, policy, label), label);
+    const loaded = context.store.loadSync?.(request.jar, now) ?? (await context.store.load(request.jar, now));
+    return withSession(request, mode, policy, label, policyRequest, loaded, now);
+  }
+
+  /** The session part of a check. Synchronous for a session that needs nothing done (the hot path). */
+  function withSession(request: GatewayRequest, mode: CheckMode, policy: CompiledPolicy, label: string, policyRequest: PolicyRequest, loaded: LoadResult, now: number): Verdict | Promise<Verdict> {
     if (loaded.kind === 'none') return decided(unauthenticated(request, mode, 'user-unauthenticated', [], policy), label);
+    if (loaded.kind === 'session' && !loaded.stale && refresher.due(loaded.session, now) === 'none') return sessionVerdict(request, mode, policy, label, policyRequest, loaded.session, []);
+    return maintainSession(request, mode, policy, label, policyRequest, loaded, now);
+  }
+
+  /** A session cookie that must be cleared, refreshed or sealed again before the answer. */
+  async function maintainSession(request: GatewayRequest, mode: CheckMode, policy: CompiledPolicy, label: string, policyRequest: PolicyRequest, loaded: Exclude<LoadResult, { kind: 'none' }>, now: number): Promise<Verdict> {
+    const { view } = request;
     if (loaded.kind === 'invalid') {
       context.loggers.auth.info({ requestId: request.requestId, reason: loaded.reason }, 'session cookie not usable');
       const cleared = await context.store.clear(request.jar, context.sessionCookie(view, 0));
@@ -344,9 +403,13 @@ export function createCheck(context: GatewayContext, refresher: Refresher, rende
     } else if (loaded.stale) {
       cookies = await context.store.save(session, request.jar, context.sessionCookie(view, session.expiresAt - now));
     }
+    return sessionVerdict(request, mode, policy, label, policyRequest, session, cookies);
+  }
 
+  /** Authorizes a usable session and answers. */
+  function sessionVerdict(request: GatewayRequest, mode: CheckMode, policy: CompiledPolicy, label: string, policyRequest: PolicyRequest, session: Session, cookies: readonly string[]): Verdict {
     const decision = authorize(request, mode, policy, label, policyRequest, session.identity, NO_CLAIMS, globalDecisionOfSession(session));
     if (!decision.allow) return decided(decision.verdict, label);
     return decided(allow(request, mode, session.identity, headersOfSession(session), 'session-valid', cookies), label);
-  };
+  }
 }

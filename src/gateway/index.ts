@@ -15,7 +15,8 @@ export { identityHeaders, headerSafe } from './headers.js';
 
 /** A built gateway. */
 export interface Gateway {
-  check(request: GatewayRequest, mode: CheckMode): Promise<Verdict>;
+  /** A verdict at once when nothing needs waiting for, else a promise; never throws. */
+  check(request: GatewayRequest, mode: CheckMode): Verdict | Promise<Verdict>;
   start(request: GatewayRequest): Promise<Verdict>;
   callback(request: GatewayRequest): Promise<Verdict>;
   signIn(request: GatewayRequest): Promise<Verdict>;

@@ -231,7 +231,7 @@ export async function createApp(loaded: LoadedConfig, loggers: Loggers, environm
     send(response, verdict.status, headers, verdict.body, reasonHeader ? undefined : 'x-gatehouse-reason');
   };
 
-  const route = (request: GatewayRequest): { run: () => Promise<Verdict>; own: boolean } => {
+  const route = (request: GatewayRequest): { run: () => Verdict | Promise<Verdict>; own: boolean } => {
     switch (request.endpointPath) {
       case '/oauth2/auth':
         return { run: () => gateway.check(request, 'auth'), own: false };
@@ -320,36 +320,48 @@ export async function createApp(loaded: LoadedConfig, loggers: Loggers, environm
       }
       const { run, own } = envoy ? { run: () => gateway.check(gatewayRequest, 'envoy'), own: false } : route(gatewayRequest);
       const checkTrace = tracing?.startCheck(request.method ?? 'GET', request.headers);
-      (checkTrace === undefined ? run() : checkTrace.within(run)).then(
-        (verdict) => {
-          const routeLabel = verdict.route ?? (own && verdict.reason !== 'not-found' ? `endpoint:${endpointPath}` : 'none');
-          metrics.check(verdict.outcome, verdict.reason, routeLabel, Number(process.hrtime.bigint() - started) / 1e9);
-          if (loggers.request.isLevelEnabled('info')) logRequest(loggers, request, response, started, { requestId, host: resolved.request.host, uri: resolved.request.uri.split('?')[0], outcome: verdict.outcome, reason: verdict.reason, route: verdict.route, user: verdict.user });
-          try {
-            write(response, verdict, own);
-          } catch (error) {
-            // A header value Node refuses: fail closed, never crash the process.
-            loggers.standard.error({ requestId, err: error instanceof Error ? error.message : String(error) }, 'could not write the answer');
-            if (!response.headersSent) sendText(response, 500, 'Internal Server Error\n', { 'cache-control': 'no-store' });
-          }
-          checkTrace?.end({ outcome: verdict.outcome, reason: verdict.reason, route: routeLabel, status: response.statusCode });
-        },
-        (error: unknown) => {
-          const storeDown = isGatewayError(error, 'ERR_SESSION_STORE_UNAVAILABLE');
-          checkTrace?.end({ outcome: 'error', reason: storeDown ? 'session-store-unavailable' : 'internal-error', route: undefined, status: storeDown ? 503 : 500 });
-          if (storeDown) {
-            // The store is down: fail closed with 503, never an allow and never a silent logout (SESS-11).
-            loggers.standard.error({ requestId, err: error.message }, 'session store unavailable');
-            logRequest(loggers, request, response, started, { requestId, outcome: 'error', reason: 'session-store-unavailable' });
-            if (!response.headersSent) sendText(response, 503, 'Service Unavailable\n', { 'cache-control': 'no-store', 'retry-after': '2', ...(reasonHeader ? { 'x-gatehouse-reason': 'session-store-unavailable' } : {}) });
-            return;
-          }
-          // Fail closed: any unexpected error is a 500, never an allow (DOS-11).
-          loggers.standard.error({ requestId, err: error instanceof Error ? { message: error.message, code: (error as { code?: string }).code } : String(error) }, 'request failed');
-          logRequest(loggers, request, response, started, { requestId, outcome: 'error', reason: 'internal-error' });
+      const answer = (verdict: Verdict) => {
+        const routeLabel = verdict.route ?? (own && verdict.reason !== 'not-found' ? `endpoint:${endpointPath}` : 'none');
+        metrics.check(verdict.outcome, verdict.reason, routeLabel, Number(process.hrtime.bigint() - started) / 1e9);
+        if (loggers.request.isLevelEnabled('info')) logRequest(loggers, request, response, started, { requestId, host: resolved.request.host, uri: resolved.request.uri.split('?')[0], outcome: verdict.outcome, reason: verdict.reason, route: verdict.route, user: verdict.user });
+        try {
+          write(response, verdict, own);
+        } catch (error) {
+          // A header value Node refuses: fail closed, never crash the process.
+          loggers.standard.error({ requestId, err: error instanceof Error ? error.message : String(error) }, 'could not write the answer');
           if (!response.headersSent) sendText(response, 500, 'Internal Server Error\n', { 'cache-control': 'no-store' });
-        },
-      );
+        }
+        checkTrace?.end({ outcome: verdict.outcome, reason: verdict.reason, route: routeLabel, status: response.statusCode });
+      };
+      const fail = (error: unknown) => {
+        const storeDown = isGatewayError(error, 'ERR_SESSION_STORE_UNAVAILABLE');
+        checkTrace?.end({ outcome: 'error', reason: storeDown ? 'session-store-unavailable' : 'internal-error', route: undefined, status: storeDown ? 503 : 500 });
+        if (storeDown) {
+          // The store is down: fail closed with 503, never an allow and never a silent logout (SESS-11).
+          loggers.standard.error({ requestId, err: error.message }, 'session store unavailable');
+          logRequest(loggers, request, response, started, { requestId, outcome: 'error', reason: 'session-store-unavailable' });
+          if (!response.headersSent) sendText(response, 503, 'Service Unavailable\n', { 'cache-control': 'no-store', 'retry-after': '2', ...(reasonHeader ? { 'x-gatehouse-reason': 'session-store-unavailable' } : {}) });
+          return;
+        }
+        // Fail closed: any unexpected error is a 500, never an allow (DOS-11).
+        loggers.standard.error({ requestId, err: error instanceof Error ? { message: error.message, code: (error as { code?: string }).code } : String(error) }, 'request failed');
+        logRequest(loggers, request, response, started, { requestId, outcome: 'error', reason: 'internal-error' });
+        if (!response.headersSent) sendText(response, 500, 'Internal Server Error\n', { 'cache-control': 'no-store' });
+      };
+      let outcome: Verdict | Promise<Verdict>;
+      try {
+        outcome = checkTrace === undefined ? run() : checkTrace.within(run);
+      } catch (error) {
+        fail(error);
+        return;
+      }
+      // A verdict that needed no waiting is written at once, without a trip through the microtask queue,
+      // unless the request declares a body: then the parser must first read that body's framing, so a
+      // smuggling attempt is refused as a whole (400) before anything is answered (DOS-07).
+      const declaresBody = request.headers['transfer-encoding'] !== undefined || (request.headers['content-length'] ?? '0') !== '0';
+      if (outcome instanceof Promise) outcome.then(answer, fail);
+      else if (declaresBody) Promise.resolve(outcome).then(answer, fail);
+      else answer(outcome);
     },
     ready: () => {
       const checks = [{ name: 'identity provider', ...oidc.status() }, ...profiles.all().map((profile) => ({ name: `bearer profile ${profile.name}`, ...profile.status() }))];

@@ -596,6 +596,19 @@ describe("gatehouse's own HTTP handling", () => {
     for (const [what, bytes] of requests) assert.equal(statusOf(await sendRaw(gatehouse.port, bytes)), 400, what);
   });
 
+  test('DOS-07: with a valid session too, a framing trick is 400, never answered as allowed first', async () => {
+    const browser = gatehouse.browser();
+    await login(browser, { email: 'framing@homelab.example.com' });
+    const signedIn = `${forwarded}Cookie: ${cookieHeader(browser)}\r\n`;
+    assert.equal(statusOf(await sendRaw(gatehouse.port, `GET /dashboard HTTP/1.1\r\n${signedIn}Connection: close\r\n\r\n`)), 202, 'well framed');
+    const requests: [string, string][] = [
+      ['Content-Length with Transfer-Encoding', `GET /dashboard HTTP/1.1\r\n${signedIn}Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`],
+      ['Transfer-Encoding: xchunked', `GET /dashboard HTTP/1.1\r\n${signedIn}Transfer-Encoding: xchunked\r\n\r\n`],
+      ['a huge chunk size', `POST /dashboard HTTP/1.1\r\n${signedIn}Transfer-Encoding: chunked\r\n\r\nffffffffffffffffffff\r\n`],
+    ];
+    for (const [what, bytes] of requests) assert.equal(statusOf(await sendRaw(gatehouse.port, bytes)), 400, what);
+  });
+
   test('DOS-08: a duplicated Host is 400 (RFC 9112 §3.2)', async () => {
     const raw = await sendRaw(gatehouse.port, 'GET /dashboard HTTP/1.1\r\nHost: gatehouse\r\nHost: evil.example.net\r\nAccept: application/json\r\nConnection: close\r\n\r\n');
     assert.equal(statusOf(raw), 400);
@@ -721,7 +734,7 @@ describe('DOS-11: internal errors fail closed', () => {
     }
 
     /** The verdict, or the error the promise rejected with (which the http layer answers with 500). */
-    async function outcome(promise: Promise<Verdict>): Promise<{ verdict?: Verdict; error?: unknown }> {
+    async function outcome(promise: Verdict | Promise<Verdict>): Promise<{ verdict?: Verdict; error?: unknown }> {
       try {
         return { verdict: await promise };
       } catch (error) {

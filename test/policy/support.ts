@@ -174,7 +174,7 @@ export function createTestGateway(config: Config, identities: Readonly<Record<st
         jar,
         requestId: 'test-request',
       };
-      return gateway.check(request, options.mode ?? 'auth');
+      return Promise.resolve(gateway.check(request, options.mode ?? 'auth'));
     },
   };
 }

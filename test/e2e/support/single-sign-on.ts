@@ -52,6 +52,11 @@ export function describeSingleSignOn(proxy: ProxyKind, options: SingleSignOnOpti
     /** gatehouse's auth log lines about `user` with this message. */
     const authLog = (message: string, user: string) => stack.gatehouse.logs().filter((line) => line.log === 'auth' && line.msg === message && line.user === user);
     const aliceLog = (message: string) => authLog(message, ALICE);
+    /** How many of Alice's log lines carry `message`, once there are `count` or after 2 s: lines come through a pipe, after the page. */
+    const aliceLogCount = async (message: string, count: number) => {
+      for (let waited = 0; aliceLog(message).length < count && waited < 2000; waited += 25) await new Promise((resolve) => setTimeout(resolve, 25));
+      return aliceLog(message).length;
+    };
     const sessionChunks = async (context: BrowserContext) =>
       Object.fromEntries((await context.cookies()).filter((cookie) => cookie.name.startsWith(`${SESSION_COOKIE}_`) && !cookie.name.includes('_tx_')).map((cookie) => [cookie.name, cookie.value]));
     /** Sleeps until a refresh of `user`'s session is due: REFRESH_SECONDS after the last sign-in or refresh. */
@@ -185,11 +190,13 @@ export function describeSingleSignOn(proxy: ProxyKind, options: SingleSignOnOpti
         await carol.close();
       }
 
-      // Without a session the forged headers get nowhere at all.
-      const hitsBefore = upstreamHits();
+      // Without a session the forged headers get nowhere at all. Counted by path: a browser closed just
+      // before may still have a request of its own (a favicon) on the way to the application.
+      const adminHits = () => [...stack.grafana.received, ...stack.traefik.received].filter((request) => request.url === '/admin').length;
+      const hitsBefore = adminHits();
       const answer = await rawRequest({ port: stack.port, host: GRAFANA_HOST, path: '/admin', caPem: stack.caPem, headers: forged });
       assert.equal(answer.status, 401);
-      assert.equal(upstreamHits(), hitsBefore);
+      assert.equal(adminHits(), hitsBefore);
     });
 
     test('after cookie.refresh a navigation refreshes the session without a new sign-in', async () => {
@@ -209,7 +216,7 @@ export function describeSingleSignOn(proxy: ProxyKind, options: SingleSignOnOpti
       const newCookie = (await sessionCookie())?.value;
       assert.ok(newCookie !== undefined, 'the session cookie is gone');
       assert.notEqual(newCookie, oldCookie, 'the session cookie did not change');
-      assert.equal(aliceLog('session refreshed').length, refreshes.length + 1);
+      assert.equal(await aliceLogCount('session refreshed', refreshes.length + 1), refreshes.length + 1);
       assert.equal(aliceLog('login succeeded').length, 1);
 
       const echo = await readEcho(page);
@@ -223,7 +230,7 @@ export function describeSingleSignOn(proxy: ProxyKind, options: SingleSignOnOpti
       await page.goto(stack.url(TRAEFIK_HOST, '/after-refresh'));
       assert.equal((await readEcho(page)).url, '/after-refresh');
       assert.ok(!visited.since(markAfter).some((url) => url.includes('/oauth2/refresh')));
-      assert.equal(aliceLog('session refreshed').length, refreshes.length + 1);
+      assert.equal(await aliceLogCount('session refreshed', refreshes.length + 1), refreshes.length + 1);
     });
 
     test('a session split over several cookies survives a refresh', { todo: options.largeSessionRefreshBug }, async () => {
