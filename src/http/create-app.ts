@@ -258,7 +258,8 @@ export async function createApp(loaded: LoadedConfig, loggers: Loggers, environm
   const app: App = {
     handle(request: IncomingMessage, response: ServerResponse) {
       if (handleHealth(app, loaded, loggers, request, response)) return;
-      const started = process.hrtime.bigint();
+      // Timed only when something records the time.
+      const started = metrics !== NO_METRICS || loggers.request.isLevelEnabled('info') ? process.hrtime.bigint() : 0n;
       const requestId = requestIdOf(request);
       const raw = request.url ?? '/';
       if (raw === '/robots.txt') {

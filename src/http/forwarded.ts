@@ -47,8 +47,8 @@ class Memo<T> {
 
 const httpAuthorities = new Memo<Authority>((text) => parseAuthority(text, 80));
 const httpsAuthorities = new Memo<Authority>((text) => parseAuthority(text, 443));
-/** The client address of each trust's `X-Forwarded-For` + peer pairs. */
-const clientMemos = new WeakMap<ProxyTrust, Memo<string>>();
+/** The client address for each trust, peer and `X-Forwarded-For` value. */
+const clientMemos = new WeakMap<ProxyTrust, Map<string, Memo<string>>>();
 
 const TRUST_NOBODY: ProxyTrust = Object.freeze({ isTrusted: () => false });
 
@@ -451,17 +451,20 @@ function absoluteSchemeLength(text: string): number {
 
 /** {@link walkForwardedFor}, memoized per trust for a single `X-Forwarded-For` value. */
 function clientOf(value: string | string[] | undefined, peer: string, trust: ProxyTrust): string {
-  if (Array.isArray(value) || peer.includes(' ')) return walkForwardedFor(value, peer, trust);
-  let memo = clientMemos.get(trust);
-  if (memo === undefined) {
-    memo = new Memo((key) => {
-      const space = key.indexOf(' ');
-      return walkForwardedFor(key.slice(space + 1), key.slice(0, space), trust);
-    });
-    clientMemos.set(trust, memo);
+  if (Array.isArray(value)) return walkForwardedFor(value, peer, trust);
+  let byPeer = clientMemos.get(trust);
+  if (byPeer === undefined) {
+    byPeer = new Map();
+    clientMemos.set(trust, byPeer);
   }
-  // The peer holds no space, so the first space ends it.
-  return memo.get(`${peer} ${value ?? ''}`) ?? UNKNOWN_CLIENT;
+  let memo = byPeer.get(peer);
+  if (memo === undefined) {
+    // Peers are the proxies' own addresses: few. Should they not be, the map starts over.
+    if (byPeer.size >= MEMO_SIZE) byPeer.clear();
+    memo = new Memo((text) => walkForwardedFor(text, peer, trust));
+    byPeer.set(peer, memo);
+  }
+  return memo.get(value ?? '') ?? UNKNOWN_CLIENT;
 }
 
 /**
