@@ -10,7 +10,7 @@ import { bearerTokenOf, type BearerProfile } from '../jwt/index.js';
 import { authorizeIdentity, authorizeQuery, parseQueryConstraints, type Decision } from '../policy/email-policy.js';
 import { normalizePath } from '../policy/path.js';
 import { evaluatePolicy, type CompiledPolicy, type PolicyRequest } from '../policy/requirements.js';
-import type { LoadResult, Session } from '../session/index.js';
+import { GenerationalCache, type LoadResult, type Session } from '../session/index.js';
 import { decided, forbiddenPage, json, redirect, text, withCookies, withHeaders } from './answers.js';
 import type { GatewayContext } from './context.js';
 import { identityHeaders } from './headers.js';
@@ -145,9 +145,9 @@ export function createCheck(context: GatewayContext, refresher: Refresher, rende
     return reason === undefined ? { allow: true } : { allow: false, verdict: forbidden(request, mode, identity, reason) };
   };
 
-  // The same few refusals answer every junk token: built once each (bounded: a description can quote a
-  // token's header, so distinct ones empty the memo rather than grow it).
-  const rejections = new Map<string, Verdict>();
+  // The same few refusals answer every junk token: built once each (a description can quote a token's
+  // header, so the memo is bounded).
+  const rejections = new GenerationalCache<Verdict>(256);
   const bearerRejected = (description: string, reason: string): Verdict => {
     const key = `${reason} ${description}`;
     let verdict = rejections.get(key);
@@ -157,7 +157,6 @@ export function createCheck(context: GatewayContext, refresher: Refresher, rende
         'www-authenticate': `Bearer error="invalid_token", error_description="${description.replace(/["\\]/g, '')}"`,
       });
       Object.freeze(verdict.headers);
-      if (rejections.size >= 256) rejections.clear();
       if (key.length <= 256) rejections.set(key, verdict);
     }
     return verdict;

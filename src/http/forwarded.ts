@@ -5,6 +5,7 @@
  */
 import { BlockList, isIPv4, isIPv6 } from 'node:net';
 import { DEFAULT_TRUSTED_PROXIES, parseCidr } from '../config/address.js';
+import { GenerationalCache } from '../session/cache.js';
 
 /** Decides whether a TCP peer is a proxy whose `X-Forwarded-*` headers are believed. */
 export interface ProxyTrust {
@@ -17,20 +18,18 @@ export interface ProxyTrust {
   readonly style?: 'x-forwarded' | 'x-original';
 }
 
-const TRUST_CACHE_SIZE = 4096;
-
-/** Entries in each memo of parsed texts below. */
+/** Entries in each generation of the memos of parsed texts below. */
 const MEMO_SIZE = 1024;
 /** Longest text a memo keeps; longer ones are parsed every time. */
 const MEMO_KEY_LENGTH = 300;
 
 /**
- * The answers of pure parsers for the few texts that recur on every check (the proxy's hosts, its client
- * chains). Bounded and emptied when full, so hostile texts cannot grow it; a flood of distinct texts only
- * costs the unmemoized price. `null` stands for "refused".
+ * The answers of a pure parser for the few texts that recur on every check (the proxy's addresses and
+ * hosts, its client chains), in a bounded cache: hostile texts cannot grow it, and a flood of distinct
+ * texts only costs the unmemoized price. `null` stands for "refused".
  */
 class Memo<T> {
-  readonly #answers = new Map<string, T | null>();
+  readonly #answers = new GenerationalCache<T | null>(MEMO_SIZE);
 
   constructor(readonly parse: (text: string) => T | undefined) {}
 
@@ -39,7 +38,6 @@ class Memo<T> {
     const known = this.#answers.get(text);
     if (known !== undefined) return known ?? undefined;
     const parsed = this.parse(text);
-    if (this.#answers.size >= MEMO_SIZE) this.#answers.clear();
     this.#answers.set(text, parsed ?? null);
     return parsed;
   }
@@ -73,22 +71,14 @@ export function createProxyTrust(options: { reverseProxy: boolean; trusted: read
     else list.addSubnet(cidr.address, cidr.prefix, cidr.family);
   }
   // BlockList#check builds a SocketAddress per call (about 1 µs on Node 20), and the hot path asks about the
-  // same few proxies and clients over and over. Keyed by the text as received, and only for texts that are
-  // addresses (so at most 45 characters), so hostile X-Forwarded-For values cannot grow it; a flood of
-  // distinct addresses only costs the uncached price.
-  const verdicts = new Map<string, boolean>();
+  // same few proxies and clients over and over: memoized by the text as received.
+  const verdicts = new Memo((text) => {
+    const address = normalizeAddress(text);
+    return address !== undefined && list.check(address, address.includes(':') ? 'ipv6' : 'ipv4');
+  });
   return Object.freeze({
     style,
-    isTrusted(peerAddress: string): boolean {
-      let verdict = verdicts.get(peerAddress);
-      if (verdict !== undefined) return verdict;
-      const address = normalizeAddress(peerAddress);
-      if (address === undefined) return false;
-      verdict = list.check(address, address.includes(':') ? 'ipv6' : 'ipv4');
-      if (verdicts.size >= TRUST_CACHE_SIZE) verdicts.clear();
-      verdicts.set(peerAddress, verdict);
-      return verdict;
-    },
+    isTrusted: (peerAddress: string): boolean => typeof peerAddress === 'string' && verdicts.get(peerAddress) === true,
   });
 }
 
