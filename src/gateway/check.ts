@@ -6,7 +6,7 @@
  */
 import type { OutgoingHttpHeaders } from 'node:http';
 import { identityFromClaims, type Identity } from '../identity/index.js';
-import { bearerTokenOf, type BearerProfile } from '../jwt/index.js';
+import { bearerTokenOf, type BearerProfile, type ProfileResult } from '../jwt/index.js';
 import { authorizeIdentity, authorizeQuery, parseQueryConstraints, type Decision } from '../policy/email-policy.js';
 import { normalizePath } from '../policy/path.js';
 import { evaluatePolicy, type CompiledPolicy, type PolicyRequest } from '../policy/requirements.js';
@@ -187,9 +187,14 @@ export function createCheck(context: GatewayContext, refresher: Refresher, rende
   };
 
   /** A named profile's token (jwt-middleware semantics, with gatehouse's stricter checks). */
-  const checkProfileBearer = async (request: GatewayRequest, mode: CheckMode, profile: BearerProfile, token: string, policy: CompiledPolicy, label: string, policyRequest: PolicyRequest): Promise<Verdict> => {
+  const checkProfileBearer = (request: GatewayRequest, mode: CheckMode, profile: BearerProfile, token: string, policy: CompiledPolicy, label: string, policyRequest: PolicyRequest): Verdict | Promise<Verdict> => {
     const facts = templateRequest(request);
-    const result = await profile.check(token, facts);
+    const checked = profile.check(token, facts);
+    return checked instanceof Promise ? checked.then((result) => profileVerdict(request, mode, profile, token, policy, label, policyRequest, facts, result)) : profileVerdict(request, mode, profile, token, policy, label, policyRequest, facts, checked);
+  };
+
+  /** The answer for what a profile made of a token. */
+  const profileVerdict = (request: GatewayRequest, mode: CheckMode, profile: BearerProfile, token: string, policy: CompiledPolicy, label: string, policyRequest: PolicyRequest, facts: ReturnType<typeof templateRequest>, result: ProfileResult): Verdict => {
     const redirectTo = (template: ((input: typeof facts) => string) | undefined, reason: string): Verdict | undefined => {
       if (template === undefined || mode === 'auth') return undefined;
       try {
@@ -252,7 +257,7 @@ export function createCheck(context: GatewayContext, refresher: Refresher, rende
   });
 
   /** Authenticates with the first accepted bearer profile whose token the request carries. */
-  const checkBearer = async (request: GatewayRequest, mode: CheckMode, policy: CompiledPolicy, label: string, policyRequest: PolicyRequest): Promise<Verdict | undefined> => {
+  const checkBearer = (request: GatewayRequest, mode: CheckMode, policy: CompiledPolicy, label: string, policyRequest: PolicyRequest): Verdict | Promise<Verdict> | undefined => {
     const carrier = carrierOf(request);
     for (const name of policy.auth.bearer) {
       if (name === 'provider') {
@@ -348,12 +353,14 @@ export function createCheck(context: GatewayContext, refresher: Refresher, rende
   }
 
   /** A route that accepts bearer tokens: the token decides if there is one, else the session (if accepted). */
-  async function checkWithBearer(request: GatewayRequest, mode: CheckMode, policy: CompiledPolicy, label: string, policyRequest: PolicyRequest, now: number): Promise<Verdict> {
-    const verdict = await checkBearer(request, mode, policy, label, policyRequest);
+  function checkWithBearer(request: GatewayRequest, mode: CheckMode, policy: CompiledPolicy, label: string, policyRequest: PolicyRequest, now: number): Verdict | Promise<Verdict> {
+    const verdict = checkBearer(request, mode, policy, label, policyRequest);
+    if (verdict instanceof Promise) return verdict.then((answer) => decided(answer, label));
     if (verdict !== undefined) return decided(verdict, label);
     if (!policy.auth.session) return decided(withoutToken(request, mode, policy, label), label);
-    const loaded = context.store.loadSync?.(request.jar, now) ?? (await context.store.load(request.jar, now));
-    return withSession(request, mode, policy, label, policyRequest, loaded, now);
+    const loaded = context.store.loadSync?.(request.jar, now);
+    if (loaded !== undefined) return withSession(request, mode, policy, label, policyRequest, loaded, now);
+    return context.store.load(request.jar, now).then((result) => withSession(request, mode, policy, label, policyRequest, result, now));
   }
 
   /** The session part of a check. Synchronous for a session that needs nothing done (the hot path). */

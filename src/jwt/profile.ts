@@ -22,6 +22,8 @@ export const MAX_TOKEN_LENGTH = 16 * 1024;
 /** Tokens up to this length are cached under their own text; longer ones under a digest. */
 const MAX_CACHED_TOKEN_LENGTH = 2048;
 
+type Verified = { claims: Record<string, unknown> } | { error: string };
+
 interface VerifiedToken {
   readonly claims: Record<string, unknown>;
   readonly exp: number;
@@ -54,7 +56,8 @@ export interface BearerProfile {
   /** Reads the token from the request (header, cookie or query parameter, as configured). */
   extract(carrier: TokenCarrier): string | undefined;
   /** Verifies a token and checks its claims for this request. */
-  check(token: string, request: TemplateRequest & { ip: string }): Promise<ProfileResult>;
+  /** Answers at once for a cached token or junk; waits only to check a signature. */
+  check(token: string, request: TemplateRequest & { ip: string }): ProfileResult | Promise<ProfileResult>;
   readonly optional: boolean;
   readonly unauthenticatedMethods: ReadonlySet<string>;
   /** Headers for the upstream from claims (`headerMap`): always all set, overwriting. */
@@ -238,7 +241,11 @@ export function compileProfile(name: string, config: ProfileConfig, environment:
     return found === 'pending' ? 'the issuer keys are still being fetched' : (found ?? 'no key has this kid');
   };
 
-  const verify = async (token: string): Promise<{ claims: Record<string, unknown> } | { error: string }> => {
+  /**
+   * Verifies a token. A cached token and junk are answered at once; only a signature check waits (for the
+   * key, and for WebCrypto).
+   */
+  const verify = (token: string): Verified | Promise<Verified> => {
     if (token.length > MAX_TOKEN_LENGTH) return { error: 'token too large' };
     // A token seen before is answered from the cache: it passed every format check when it was stored.
     const long = token.length > MAX_CACHED_TOKEN_LENGTH;
@@ -260,12 +267,16 @@ export function compileProfile(name: string, config: ProfileConfig, environment:
     } catch {
       return { error: 'malformed payload' };
     }
+    return verifySignature(token, header, header.alg, payloadIss, nowSeconds, (claims, exp, key) => cache.set(cacheKey, { claims, exp, key }));
+  };
+
+  const verifySignature = async (token: string, header: Record<string, unknown>, alg: string, payloadIss: unknown, nowSeconds: number, remember: (claims: Record<string, unknown>, exp: number, key: VerificationKey) => void): Promise<Verified> => {
     const key = await selectKey(header, payloadIss);
     if (typeof key === 'string') return { error: key };
-    if (!key.algorithms.includes(header.alg)) return { error: `the key cannot verify ${header.alg}` };
+    if (!key.algorithms.includes(alg)) return { error: `the key cannot verify ${alg}` };
     try {
       const { payload } = await jwtVerify(token, key.key, {
-        algorithms: [header.alg],
+        algorithms: [alg],
         ...(issuers.length > 0 ? { issuer: issuers } : {}),
         ...(audiences !== undefined ? { audience: audiences } : {}),
         clockTolerance: leeway,
@@ -279,7 +290,7 @@ export function compileProfile(name: string, config: ProfileConfig, environment:
       }
       if (typeof payload.iat === 'number' && payload.iat > nowSeconds + leeway) return { error: 'issued in the future' };
       const claims = payload as Record<string, unknown>;
-      cache.set(cacheKey, { claims, exp: typeof payload.exp === 'number' ? payload.exp : Number.MAX_SAFE_INTEGER, key });
+      remember(claims, typeof payload.exp === 'number' ? payload.exp : Number.MAX_SAFE_INTEGER, key);
       return { claims };
     } catch (error) {
       if (error instanceof errors.JWTExpired) return { error: 'token expired' };
@@ -290,6 +301,36 @@ export function compileProfile(name: string, config: ProfileConfig, environment:
   };
 
   const sources = config.sourceClaim;
+
+  /** What a verified (or refused) token means for this request: revoked, out of place, or short of `require`. */
+  const judge = (result: Verified, token: string, request: TemplateRequest & { ip: string }): ProfileResult => {
+    if ('error' in result) return { kind: 'invalid', reason: 'bearer-invalid', description: result.error };
+    const { claims } = result;
+    if (denyList !== undefined && ((typeof claims.jti === 'string' && denyList.jti.has(claims.jti)) || (typeof claims.sub === 'string' && denyList.sub.has(claims.sub)))) {
+      return { kind: 'invalid', reason: 'bearer-revoked', description: 'token revoked' };
+    }
+    if (sources !== undefined) {
+      const value = claims[sources];
+      const ranges = Array.isArray(value) ? value.filter((item): item is string => typeof item === 'string') : typeof value === 'string' ? [value] : [];
+      let inside: boolean;
+      try {
+        inside = ranges.length > 0 && compileSources(ranges)(request.ip);
+      } catch {
+        // A claim that is not a list of ranges binds the token nowhere.
+        inside = false;
+      }
+      if (!inside) return { kind: 'forbidden', reason: 'bearer-source-not-allowed', description: `the token may not be used from this address (claim ${sources})`, stale: false, claims };
+    }
+    if (requireCheck !== undefined) {
+      const outcome = requireCheck(claims, request);
+      if (!outcome.pass) {
+        const iat = typeof claims.iat === 'number' ? claims.iat : undefined;
+        const stale = freshness > 0 && iat !== undefined && Math.floor(now() / 1000) - iat > freshness;
+        return { kind: 'forbidden', reason: 'bearer-claim-not-allowed', description: `claim ${outcome.claim} is not valid`, stale, claims };
+      }
+    }
+    return { kind: 'valid', claims, token };
+  };
 
   return {
     name,
@@ -306,34 +347,9 @@ export function compileProfile(name: string, config: ProfileConfig, environment:
       const fromQuery = parameterName === '' ? undefined : carrier.query(parameterName);
       return fromQuery === undefined || fromQuery === '' ? undefined : fromQuery;
     },
-    async check(token, request) {
-      const result = await verify(token);
-      if ('error' in result) return { kind: 'invalid', reason: 'bearer-invalid', description: result.error };
-      const { claims } = result;
-      if (denyList !== undefined && ((typeof claims.jti === 'string' && denyList.jti.has(claims.jti)) || (typeof claims.sub === 'string' && denyList.sub.has(claims.sub)))) {
-        return { kind: 'invalid', reason: 'bearer-revoked', description: 'token revoked' };
-      }
-      if (sources !== undefined) {
-        const value = claims[sources];
-        const ranges = Array.isArray(value) ? value.filter((item): item is string => typeof item === 'string') : typeof value === 'string' ? [value] : [];
-        let inside: boolean;
-        try {
-          inside = ranges.length > 0 && compileSources(ranges)(request.ip);
-        } catch {
-          // A claim that is not a list of ranges binds the token nowhere.
-          inside = false;
-        }
-        if (!inside) return { kind: 'forbidden', reason: 'bearer-source-not-allowed', description: `the token may not be used from this address (claim ${sources})`, stale: false, claims };
-      }
-      if (requireCheck !== undefined) {
-        const outcome = requireCheck(claims, request);
-        if (!outcome.pass) {
-          const iat = typeof claims.iat === 'number' ? claims.iat : undefined;
-          const stale = freshness > 0 && iat !== undefined && Math.floor(now() / 1000) - iat > freshness;
-          return { kind: 'forbidden', reason: 'bearer-claim-not-allowed', description: `claim ${outcome.claim} is not valid`, stale, claims };
-        }
-      }
-      return { kind: 'valid', claims, token };
+    check(token, request) {
+      const verified = verify(token);
+      return verified instanceof Promise ? verified.then((result) => judge(result, token, request)) : judge(verified, token, request);
     },
     headersFor(claims) {
       const headers: Record<string, string> = {};
