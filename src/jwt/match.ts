@@ -30,8 +30,16 @@ function classMatches(pattern: string, start: number, char: string): { end: numb
   return { end: index, matched: matched !== negate };
 }
 
+const SPECIAL = /[*?[\\]/;
+
 /** True when `text` matches the wildcard `pattern`. A malformed class matches literally. */
 export function wildcardMatch(pattern: string, text: string): boolean {
+  // Most claims hold no wildcard at all (an audience, a host): then only the same text matches.
+  return SPECIAL.test(pattern) ? wildcardMatchFully(pattern, text) : pattern === text;
+}
+
+/** {@link wildcardMatch} without the shortcut for patterns with no special character (exported for tests). */
+export function wildcardMatchFully(pattern: string, text: string): boolean {
   let p = 0;
   let t = 0;
   let starP = -1;

@@ -99,10 +99,20 @@ export function compilePolicy(config: PolicyConfig, defaults: { bearerProvider: 
   if (require.emailDomains !== undefined || require.emails !== undefined) {
     const domains = createEmailPolicy({ emailDomains: require.emailDomains ?? [], emails: [], groups: [], requireVerifiedEmail: false });
     const emails = new Set((require.emails ?? []).map((email) => email.toLowerCase()));
+    const allowed = (identity: Identity) => identity.email !== '' && (emails.has(identity.email.toLowerCase()) || ((require.emailDomains?.length ?? 0) > 0 && isEmailDomainAllowed(identity.email, domains)));
+    // A session's identity is the same object on every check: its answer is kept, not worked out again.
+    const answers = new WeakMap<Identity, boolean>();
     requirements.push({
       name: 'require.emails/emailDomains',
       reason: 'email-not-allowed',
-      test: (identity) => identity.email !== '' && (emails.has(identity.email.toLowerCase()) || ((require.emailDomains?.length ?? 0) > 0 && isEmailDomainAllowed(identity.email, domains))),
+      test: (identity) => {
+        let pass = answers.get(identity);
+        if (pass === undefined) {
+          pass = allowed(identity);
+          answers.set(identity, pass);
+        }
+        return pass;
+      },
       describe: () => `email in [${[...(require.emails ?? []), ...(require.emailDomains ?? []).map((domain) => `*@${domain}`)].join(', ')}]`,
     });
   }
