@@ -32,7 +32,6 @@ interface VerifiedToken {
 }
 /** jwt-middleware's default `validMethods`, plus EdDSA and PS*, which its key types bind safely. */
 export const DEFAULT_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'HS256', 'HS384', 'HS512'];
-const COMPACT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 
 /** Where a request carries its token. */
 export interface TokenCarrier {
@@ -90,17 +89,31 @@ const BASE64URL_VALUES = new Uint8Array(128);
 const BASE64URL_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
 for (let index = 0; index < BASE64URL_ALPHABET.length; index++) BASE64URL_VALUES[BASE64URL_ALPHABET.charCodeAt(index)] = index + 1;
 
+/** True when `segment` is non-empty and holds base64url characters only. */
+function base64urlText(segment: string): boolean {
+  if (segment.length === 0) return false;
+  for (let index = 0; index < segment.length; index++) if ((BASE64URL_VALUES[segment.charCodeAt(index)] ?? 0) === 0) return false;
+  return true;
+}
+
+/**
+ * True when base64url text has no length that leaves a lone character and no bits set past the end of the
+ * data (which only the last character can carry): then it is the one spelling of its bytes.
+ */
+function canonicalTail(segment: string): boolean {
+  const rest = segment.length % 4;
+  if (rest === 1) return false;
+  const last = (BASE64URL_VALUES[segment.charCodeAt(segment.length - 1)] ?? 1) - 1;
+  return rest === 2 ? (last & 0x0f) === 0 : rest === 3 ? (last & 0x03) === 0 : true;
+}
+
 /**
  * True when `segment` is the one canonical base64url spelling of its bytes: base64url characters, no
- * padding, no length that leaves a lone character, and no bits set past the end of the data (which the
- * last character can carry). Decoding and re-encoding would answer the same at several times the cost.
+ * padding, no length that leaves a lone character, and no bits set past the end of the data. Decoding and
+ * re-encoding would answer the same at several times the cost.
  */
 export function canonicalBase64url(segment: string): boolean {
-  const length = segment.length;
-  if (length === 0 || length % 4 === 1) return false;
-  for (let index = 0; index < length; index++) if ((BASE64URL_VALUES[segment.charCodeAt(index)] ?? 0) === 0) return false;
-  const last = (BASE64URL_VALUES[segment.charCodeAt(length - 1)] ?? 1) - 1;
-  return length % 4 === 2 ? (last & 0x0f) === 0 : length % 4 === 3 ? (last & 0x03) === 0 : true;
+  return base64urlText(segment) && canonicalTail(segment);
 }
 
 function decodeHeader(token: string): Record<string, unknown> | undefined {
@@ -254,10 +267,10 @@ export function compileProfile(name: string, config: ProfileConfig, environment:
     const cached = cache.get(cacheKey);
     const nowSeconds = Math.floor(now() / 1000);
     if (cached !== undefined && cached.exp > nowSeconds && stillKnown(cached.key)) return { claims: cached.claims };
-    if (!COMPACT.test(token)) return { error: 'not a compact JWS' };
     const segments = token.split('.');
+    if (segments.length !== 3 || !segments.every(base64urlText)) return { error: 'not a compact JWS' };
     // Only canonical base64url: a second spelling of the same bytes would slip past deny-lists (JWT-29).
-    if (!segments.every(canonicalBase64url)) return { error: 'not canonical base64url' };
+    if (!segments.every(canonicalTail)) return { error: 'not canonical base64url' };
     const header = decodeHeader(token);
     if (header === undefined || typeof header.alg !== 'string') return { error: 'malformed header' };
     if (!allowed.has(header.alg)) return { error: `the algorithm ${header.alg} is not allowed` };
