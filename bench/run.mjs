@@ -1,10 +1,11 @@
 #!/usr/bin/env node
 // `npm run bench`: gatehouse's forward-auth check against a bare node:http server answering 202, measured
-// in the same run on the same machine. Each target runs alone on one core (taskset), the load generator
-// (autocannon, 32 connections) on the other. Figures are ratios to the bare server.
+// in the same run on the same machine. The servers run on one core (taskset), one under load at a time;
+// the load generator (wrk, else autocannon; 32 connections) on the other. Figures are ratios to the bare
+// server measured just before each scenario.
 import { spawn, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
@@ -16,7 +17,8 @@ import { compilePolicySet } from '../dist/policy/routes.js';
 import { evaluatePolicy } from '../dist/policy/requirements.js';
 import { normalizePath } from '../dist/policy/path.js';
 
-const DURATION = Number(process.env.BENCH_SECONDS ?? 10);
+const DURATION = Number(process.env.BENCH_SECONDS ?? 3);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const CONNECTIONS = 32;
 const hasTaskset = spawnSync('taskset', ['-c', '0', 'true']).status === 0;
 const pinned = (core, command, args) => (hasTaskset ? ['taskset', ['-c', String(core), command, ...args]] : [command, args]);
@@ -102,12 +104,14 @@ async function load(url, headers, luaScript) {
     const out = spawnSync('wrk', args, { encoding: 'utf8' }).stdout;
     return {
       rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? 'NaN'),
+      // Answers outside 2xx and 3xx: expected for the garbage token (401), a fault anywhere else.
+      other: Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(out)?.[1] ?? '0'),
       p50: parseMs(/\s50%\s+(\S+)/.exec(out)?.[1] ?? ''),
       p99: parseMs(/\s99%\s+(\S+)/.exec(out)?.[1] ?? ''),
     };
   }
   const result = await autocannon({ url, connections: CONNECTIONS, duration: DURATION, headers, pipelining: 1 });
-  return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99 };
+  return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, other: result['4xx'] + result['5xx'] };
 }
 
 const store = createCookieStore({ name: '_gatehouse', secrets: [secret], binding: sessionBinding('http://127.0.0.1:9/', 'bench') });
@@ -148,21 +152,41 @@ request = function()
 end
 `);
 
+// Each scenario is measured in rounds, each right after the bare server, and its ratio is the median of
+// the rounds' ratios: the machine's speed drifts over a run of minutes, and a ratio of two measurements
+// taken seconds apart is what drift disturbs least. The bare server stays up (idle in between).
 const rows = [];
 const bare = await start('bare', 14181);
-rows.push(['bare node:http (202)', await load('http://127.0.0.1:14181/', forwarded)]);
-bare.kill('SIGTERM');
+const bareLoad = () => load('http://127.0.0.1:14181/', forwarded);
+const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+async function measure(name, run) {
+  const rounds = [];
+  for (let round = 0; round < ROUNDS; round += 1) {
+    const baseline = await bareLoad();
+    rounds.push({ baseline, result: await run() });
+  }
+  rows.push({
+    name,
+    rps: median(rounds.map((one) => one.result.rps)),
+    bare: median(rounds.map((one) => one.baseline.rps)),
+    ratio: median(rounds.map((one) => one.result.rps / one.baseline.rps)),
+    p50: median(rounds.map((one) => one.result.p50)),
+    p99: median(rounds.map((one) => one.result.p99)),
+    bareP99: median(rounds.map((one) => one.baseline.p99)),
+    other: rounds.reduce((sum, one) => sum + one.result.other, 0),
+  });
+}
 const gatehouse = await start('gatehouse', 14180);
-rows.push(['gatehouse: valid session cookie (202)', await load('http://127.0.0.1:14180/', { ...forwarded, cookie })]);
-rows.push(['gatehouse: no session, browser (302)', await load('http://127.0.0.1:14180/', { ...forwarded, accept: 'text/html', 'sec-fetch-mode': 'navigate' })]);
-rows.push(['gatehouse: /ping', await load('http://127.0.0.1:14180/ping', {})]);
-rows.push(['gatehouse: device token, cached (202)', await load('http://127.0.0.1:14180/', { ...device, authorization: `Bearer ${token}` })]);
-rows.push(['gatehouse: garbage token (401)', await load('http://127.0.0.1:14180/', { ...device, authorization: 'Bearer eyJhbGciOiJFUzI1NiJ9.garbage.garbage' })]);
-if (hasWrk) rows.push(['gatehouse: first-seen ES256 tokens (202)', await load('http://127.0.0.1:14180/', device, lua)]);
+await measure('gatehouse: valid session cookie (202)', () => load('http://127.0.0.1:14180/', { ...forwarded, cookie }));
+await measure('gatehouse: no session, browser (302)', () => load('http://127.0.0.1:14180/', { ...forwarded, accept: 'text/html', 'sec-fetch-mode': 'navigate' }));
+await measure('gatehouse: /ping', () => load('http://127.0.0.1:14180/ping', {}));
+await measure('gatehouse: device token, cached (202)', () => load('http://127.0.0.1:14180/', { ...device, authorization: `Bearer ${token}` }));
+await measure('gatehouse: garbage token (401)', () => load('http://127.0.0.1:14180/', { ...device, authorization: 'Bearer eyJhbGciOiJFUzI1NiJ9.garbage.garbage' }));
+if (hasWrk) await measure('gatehouse: first-seen ES256 tokens (202)', () => load('http://127.0.0.1:14180/', device, lua));
 gatehouse.kill('SIGTERM');
 if (hasWrk) {
   const joseServer = await start('jose', 14183, join(dir, 'device.pub.pem'));
-  rows.push(['bare node:http + jose ES256 verify', await load('http://127.0.0.1:14183/', {}, lua)]);
+  await measure('bare node:http + jose ES256 verify', () => load('http://127.0.0.1:14183/', {}, lua));
   joseServer.kill('SIGTERM');
 }
 
@@ -177,16 +201,17 @@ if (spawnSync('redis-server', ['--version']).error === undefined) {
   const [ticket] = await redisStore.save(sessionValue, new Map(), { domain: undefined, path: '/', maxAge: 86_400, secure: true, httpOnly: true, sameSite: 'lax' });
   await redisStore.close();
   const redisGatehouse = await start('gatehouse', 14182, redisConfig);
-  rows.push(['gatehouse: valid Redis session (202)', await load('http://127.0.0.1:14182/', { ...forwarded, cookie: ticket.split(';')[0] })]);
+  await measure('gatehouse: valid Redis session (202)', () => load('http://127.0.0.1:14182/', { ...forwarded, cookie: ticket.split(';')[0] }));
   redisGatehouse.kill('SIGTERM');
   redis.kill('SIGTERM');
 }
+bare.kill('SIGTERM');
 
-const base = rows[0][1].rps;
-console.log(`\n${hasWrk ? 'wrk' : 'autocannon'}, ${CONNECTIONS} connections, ${DURATION}s each, target on one core${hasTaskset ? ' (taskset)' : ' (not pinned: taskset missing)'}, node ${process.version}\n`);
-console.log('scenario'.padEnd(40), 'req/s'.padStart(9), 'ratio'.padStart(7), 'p50 ms'.padStart(8), 'p99 ms'.padStart(8));
-for (const [name, result] of rows) {
-  console.log(name.padEnd(40), result.rps.toFixed(0).padStart(9), `${(result.rps / base).toFixed(2)}x`.padStart(7), result.p50.toFixed(2).padStart(8), result.p99.toFixed(2).padStart(8));
+console.log(`\n${hasWrk ? 'wrk' : 'autocannon'}, ${CONNECTIONS} connections, ${ROUNDS} rounds of ${DURATION}s, servers on one core${hasTaskset ? ' (taskset)' : ' (not pinned: taskset missing)'}, node ${process.version}`);
+console.log('ratio: median over the rounds of the ratio to the bare node:http server (202) measured just before; other columns: medians\n');
+console.log('scenario'.padEnd(42), 'req/s'.padStart(9), 'bare'.padStart(9), 'ratio'.padStart(7), 'p50 ms'.padStart(8), 'p99 ms'.padStart(8), 'bare p99'.padStart(9), 'not 2xx/3xx'.padStart(12));
+for (const row of rows) {
+  console.log(row.name.padEnd(42), row.rps.toFixed(0).padStart(9), row.bare.toFixed(0).padStart(9), `${row.ratio.toFixed(2)}x`.padStart(7), row.p50.toFixed(2).padStart(8), row.p99.toFixed(2).padStart(8), row.bareP99.toFixed(2).padStart(9), String(row.other).padStart(12));
 }
 
 // Policy evaluation alone (no I/O), on the configuration above: a typical rule set.
@@ -211,3 +236,4 @@ for (let index = 0; index < rounds; index += 1) {
 }
 const perEval = Number(process.hrtime.bigint() - started) / rounds;
 console.log(`\npolicy: normalize-free select + evaluate, ${rounds} rounds over ${requests.length} requests: ${(perEval / 1000).toFixed(2)} µs each (${sink} allowed)`);
+rmSync(dir, { recursive: true, force: true });
