@@ -22,6 +22,8 @@ export interface ProxyTrust {
 const MEMO_SIZE = 1024;
 /** Longest text a memo keeps; longer ones are parsed every time. */
 const MEMO_KEY_LENGTH = 300;
+/** Trusted peers whose client chains are memoized at once. */
+const PEER_MEMOS = 16;
 
 /**
  * The answers of a pure parser for the few texts that recur on every check (the proxy's addresses and
@@ -449,8 +451,9 @@ function clientOf(value: string | string[] | undefined, peer: string, trust: Pro
   }
   let memo = byPeer.get(peer);
   if (memo === undefined) {
-    // Peers are the proxies' own addresses: few. Should they not be, the map starts over.
-    if (byPeer.size >= MEMO_SIZE) byPeer.clear();
+    // Trusted peers are the proxies: few. Should there be more (a trusted network full of clients), the
+    // map starts over, so memory stays bounded at PEER_MEMOS memos.
+    if (byPeer.size >= PEER_MEMOS) byPeer.clear();
     memo = new Memo((text) => walkForwardedFor(text, peer, trust));
     byPeer.set(peer, memo);
   }
