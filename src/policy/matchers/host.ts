@@ -19,5 +19,9 @@ export function compileHosts(patterns: readonly string[]): HostMatcher {
     if (pattern.startsWith('*.')) suffixes.push(`.${bare}`);
     else exact.add(pattern);
   }
-  return (host) => exact.has(host) || suffixes.some((suffix) => host.endsWith(suffix) && host.length > suffix.length);
+  return (host) => {
+    if (exact.has(host)) return true;
+    for (const suffix of suffixes) if (host.length > suffix.length && host.endsWith(suffix)) return true;
+    return false;
+  };
 }
