@@ -2,40 +2,21 @@
  * The `gatehouse` executable, driven as operators drive it: `node dist/cli/bin.js` in a child process with a
  * controlled environment. Exit codes: 0 ok, 2 usage, 78 invalid configuration.
  */
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { get } from 'node:http';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FIELDS, loadConfig } from '../../src/config/index.js';
-import { BIN, ROOT, ensureBuilt } from '../e2e/support/build.js';
+import { ROOT } from '../e2e/support/build.js';
+import { cliHarness } from './support.js';
 
 const COOKIE_SECRET = 'Aj8lBvYV4xw2m6n0ZPpTQ9Jg3rKcXe7WfH1sLdNuUqE';
 const CLIENT_SECRET = 'cli-client-secret-7f3a9c';
 
-const dir = mkdtempSync(join(tmpdir(), 'gatehouse-cli-'));
-const children = new Set<ChildProcess>();
-
-
-before(async () => {
-  await ensureBuilt();
-  assert.ok(existsSync(BIN), 'npm run build did not produce dist/cli/bin.js');
-});
-
-after(() => {
-  for (const child of children) {
-    if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
-      try {
-        process.kill(child.pid, 'SIGKILL');
-      } catch {
-        // Already gone between the check and the kill.
-      }
-    }
-  }
-  rmSync(dir, { recursive: true, force: true });
-});
+const cli = cliHarness('gatehouse-cli-');
+const { dir } = cli;
 
 function write(name: string, text: string): string {
   const path = join(dir, name);
@@ -43,16 +24,7 @@ function write(name: string, text: string): string {
   return path;
 }
 
-/** Only what the test sets: no GATEHOUSE_ or OAUTH2_PROXY_ variable leaks in from the runner. */
-function cleanEnv(env: Record<string, string>): NodeJS.ProcessEnv {
-  return { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env };
-}
-
-function start(args: readonly string[], env: Record<string, string> = {}): ChildProcess {
-  const child = spawn(process.execPath, [BIN, ...args], { cwd: dir, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
-  children.add(child);
-  return child;
-}
+const start = (args: readonly string[], env: Record<string, string> = {}): ChildProcess => cli.spawn(args, env);
 
 /**
  * oidc-provider warns on stderr at import time on Node.js 20 (it wants 22+), and the CLI imports it eagerly.

@@ -4,18 +4,16 @@
  * replaced by a key pair on disk, a pasted profile snippet, and a minted device token.
  * Exit codes: 0 ok / valid, 1 refused, 2 usage.
  */
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig } from '../../src/config/index.js';
 import { compileProfile } from '../../src/jwt/index.js';
-import { BIN, ensureBuilt } from '../e2e/support/build.js';
+import { cliHarness } from './support.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'gatehouse-keys-'));
-const children = new Set<ChildProcess>();
+const cli = cliHarness('gatehouse-keys-');
+const { dir } = cli;
 const ENV = {
   GATEHOUSE_PROVIDER_ISSUER: 'https://idp.homelab.example.com',
   GATEHOUSE_PROVIDER_CLIENT_ID: 'gatehouse',
@@ -27,24 +25,6 @@ const ISS = 'https://gatehouse.example.com';
 const AUD = 'your-service.example.com';
 
 
-before(async () => {
-  await ensureBuilt();
-  assert.ok(existsSync(BIN), 'npm run build did not produce dist/cli/bin.js');
-});
-
-after(() => {
-  for (const child of children) {
-    if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
-      try {
-        process.kill(child.pid, 'SIGKILL');
-      } catch {
-        // Already gone between the check and the kill.
-      }
-    }
-  }
-  rmSync(dir, { recursive: true, force: true });
-});
-
 /** oidc-provider's import-time warning on Node 20 is not gatehouse's output. */
 const OIDC_PROVIDER_WARNING = /^oidc-provider WARNING: .*\n/gm;
 
@@ -55,8 +35,7 @@ interface Result {
 }
 
 function run(args: readonly string[], env: Record<string, string> = {}, timeoutMs = 20_000): Promise<Result> {
-  const child = spawn(process.execPath, [BIN, ...args], { cwd: dir, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.add(child);
+  const child = cli.spawn(args, env);
   let stdout = '';
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
@@ -68,7 +47,6 @@ function run(args: readonly string[], env: Record<string, string> = {}, timeoutM
     }, timeoutMs);
     child.once('close', (code) => {
       clearTimeout(timer);
-      children.delete(child);
       resolve({ code, stdout, stderr: stderr.replace(OIDC_PROVIDER_WARNING, '') });
     });
   });
