@@ -11,7 +11,7 @@ import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, wri
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Config } from '../../src/config/index.js';
+import { loadConfig, type Config } from '../../src/config/index.js';
 import type { Session } from '../../src/session/index.js';
 
 const REDIS_SERVER = process.env.REDIS_SERVER ?? 'redis-server';
@@ -414,24 +414,9 @@ export async function startCluster(): Promise<ClusterRedis> {
   }
 }
 
-/** The `session.redis` configuration gatehouse would load, with `overrides` applied to the defaults. */
+/** The `session.redis` configuration gatehouse would load, with `overrides` applied to the schema's defaults. */
 export function redisConfig(overrides: Partial<Config['session']['redis']>): Config['session']['redis'] {
-  return {
-    url: '',
-    username: '',
-    password: '',
-    useSentinel: false,
-    sentinelMasterName: '',
-    sentinelUrls: [],
-    sentinelPassword: '',
-    useCluster: false,
-    clusterUrls: [],
-    caPath: '',
-    insecureSkipTlsVerify: false,
-    idleTimeout: 0,
-    keyPrefix: 'gatehouse:',
-    ...overrides,
-  };
+  return { ...loadConfig({ env: {} }).config.session.redis, ...overrides };
 }
 
 /** A signed-in session for `email`, valid for an hour, with a random refresh token: what the stores keep. */
