@@ -54,6 +54,16 @@ export function isApiRequest(context: GatewayContext, request: GatewayRequest): 
   return context.apiRoutes.some((route) => route.test(uri));
 }
 
+/** `map`'s entry for `key`, worked out by `work` the first time. */
+function remembered<K extends object, V>(map: WeakMap<K, V>, key: K, work: (key: K) => V): V {
+  let value = map.get(key);
+  if (value === undefined) {
+    value = work(key);
+    map.set(key, value);
+  }
+  return value;
+}
+
 /** Creates the check. */
 export function createCheck(context: GatewayContext, refresher: Refresher, renderAllow: AllowRenderer) {
   const { config } = context;
@@ -95,23 +105,10 @@ export function createCheck(context: GatewayContext, refresher: Refresher, rende
   const sessionGlobal = new WeakMap<Identity, Decision>();
   const sessionHeaders = new WeakMap<Session, OutgoingHttpHeaders>();
   const globalDecisionOf = (identity: Identity): Decision => authorizeIdentity(identity, context.emailPolicy, context.emailsFromFile);
-  const globalDecisionOfSession = (session: Session): Decision => {
-    let decision = sessionGlobal.get(session.identity);
-    if (decision === undefined) {
-      decision = globalDecisionOf(session.identity);
-      sessionGlobal.set(session.identity, decision);
-    }
-    return decision;
-  };
-  const headersOfSession = (session: Session): OutgoingHttpHeaders => {
-    let headers = sessionHeaders.get(session);
-    if (headers === undefined) {
-      // Frozen: shared by every answer for this session, so nothing downstream may change it.
-      headers = Object.freeze(identityHeaders(session.identity, session, headerOptions));
-      sessionHeaders.set(session, headers);
-    }
-    return headers;
-  };
+  // Frozen: shared by every answer for this session, so nothing downstream may change it.
+  const sealedHeaders = (session: Session): OutgoingHttpHeaders => Object.freeze(identityHeaders(session.identity, session, headerOptions));
+  const globalDecisionOfSession = (session: Session): Decision => remembered(sessionGlobal, session.identity, globalDecisionOf);
+  const headersOfSession = (session: Session): OutgoingHttpHeaders => remembered(sessionHeaders, session, sealedHeaders);
 
   const allow = (request: GatewayRequest, mode: CheckMode, identity: Identity, identityHeaderValues: OutgoingHttpHeaders, reason: string, cookies: readonly string[]): Verdict => {
     const headers = withCookies(identityHeaderValues, cookies);
