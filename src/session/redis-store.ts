@@ -9,7 +9,7 @@ import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:
 import { GatewayError } from '../errors.js';
 import { GenerationalCache } from './cache.js';
 import { clearChunkedCookie, readChunkedCookie, serializeCookie } from './cookies.js';
-import type { RedisClient } from './redis-client.js';
+import { createBatchedReader, type RedisClient } from './redis-client.js';
 import { decodeSession, encodeSession, type Session } from './session.js';
 import type { LoadResult, SessionStore } from './store.js';
 
@@ -49,6 +49,12 @@ export interface RedisStoreOptions {
   readonly now: () => number;
 }
 
+/** A parsed ticket: the session's id and its key. */
+interface Ticket {
+  readonly id: string;
+  readonly key: Buffer;
+}
+
 function indexKey(prefix: string, kind: 'email' | 'sub', value: string): string {
   // Index keys name the user by a hash, not in clear.
   return `${prefix}${kind}:${createHash('sha256').update(kind === 'email' ? value.toLowerCase() : value).digest('base64url')}`;
@@ -70,7 +76,8 @@ export function createRedisStore(options: RedisStoreOptions): RedisSessionStore 
   // Opened sessions by ticket, with the stored text they came from: a check still reads Redis every time
   // (sign-out and revocation take effect at once), but skips the decryption and decoding when the stored
   // text is the one this ticket already opened.
-  const opened = new GenerationalCache<{ stored: string; session: Session }>(10_000);
+  const opened = new GenerationalCache<{ ticket: Ticket; stored: string; session: Session }>(10_000);
+  const readValue = createBatchedReader(client);
 
   const seal = (id: string, key: Buffer, session: Session): string => {
     const iv = randomBytes(12);
@@ -93,27 +100,28 @@ export function createRedisStore(options: RedisStoreOptions): RedisSessionStore 
     }
   };
 
-  const parseTicket = (handle: string): { id: string; key: Buffer } | undefined => {
+  const parseTicket = (handle: string): Ticket | undefined => {
     const match = TICKET.exec(handle);
     if (match === null) return undefined;
     return { id: match[1] ?? '', key: Buffer.from(match[2] ?? '', 'base64url') };
   };
 
   const loadTicket = async (handle: string, nowSeconds: number): Promise<LoadResult> => {
-    const ticket = parseTicket(handle);
+    // A ticket opened before was well-formed then: only its value is read again.
+    const known = opened.get(handle);
+    const ticket = known?.ticket ?? parseTicket(handle);
     if (ticket === undefined) return { kind: 'invalid', reason: 'session-cookie-invalid' };
     let stored: string | null;
     try {
-      stored = await client.get(sessionKey(ticket.id));
+      stored = await readValue(sessionKey(ticket.id));
     } catch (error) {
       throw unavailable(error);
     }
     // Gone: signed out, revoked, expired, or Redis lost its data. A new login, never an error.
     if (stored === null) return { kind: 'invalid', reason: 'session-not-found' };
-    const known = opened.get(handle);
     const session = known !== undefined && known.stored === stored ? known.session : open(ticket.id, ticket.key, stored);
     if (session === undefined) return { kind: 'invalid', reason: 'session-cookie-invalid' };
-    if (known?.session !== session) opened.set(handle, { stored, session });
+    if (known?.session !== session) opened.set(handle, { ticket, stored, session });
     if (session.expiresAt <= nowSeconds) return { kind: 'invalid', reason: 'session-expired' };
     return { kind: 'session', session, handle, stale: false };
   };

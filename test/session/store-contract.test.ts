@@ -34,8 +34,8 @@ interface RedisInspector {
   /** A separate plain connection to the same server. */
   readonly client: Redis;
   readonly keyPrefix: string;
-  /** Commands the server has executed so far, not counting INFO (the counting itself). */
-  commandCalls(): Promise<number>;
+  /** Commands the server has executed so far (only `command` when named), not counting INFO (the counting itself). */
+  commandCalls(command?: string): Promise<number>;
   /** A store of the same deployment with another clock (seconds), on the same Redis, connected. */
   storeAt(nowSeconds: number): Promise<RedisSessionStore>;
 }
@@ -357,6 +357,27 @@ function storeContract(name: string, kind: SessionStore['kind'], factory: () => 
         assert.deepEqual(await store.load(jar, NOW), { kind: 'invalid', reason: 'session-not-found' }, 'deleted in Redis: gone at once, whatever was opened before');
       });
 
+      test('concurrent loads are read in one MGET, and each gets its own session (a deleted one is gone)', async () => {
+        const { store, redis } = harness;
+        assert.ok(redis !== undefined);
+        const emails = ['batch-1', 'batch-2', 'batch-3', 'batch-4'].map((name) => `${name}-${randomBytes(3).toString('hex')}@homelab.example.com`);
+        const jars = await Promise.all(emails.map((email) => saveNew(store, sessionFor(email))));
+        await redis.client.del(sessionKeyOf(redis, valueOf(jars[2]!)));
+        // Twice: tickets never opened by this store, then the same tickets opened before.
+        for (const round of ['first loads', 'repeat loads']) {
+          const gets = await redis.commandCalls('get');
+          const mgets = await redis.commandCalls('mget');
+          const results = await Promise.all(jars.map((jar) => store.load(jar, NOW)));
+          assert.deepEqual(
+            results.map((result) => (result.kind === 'session' ? result.session.identity.email : reasonOf(result))),
+            [emails[0], emails[1], 'session-not-found', emails[3]],
+            round,
+          );
+          assert.equal((await redis.commandCalls('mget')) - mgets, 1, `${round}: one MGET for the four`);
+          assert.equal((await redis.commandCalls('get')) - gets, 0, `${round}: no GET of their own`);
+        }
+      });
+
       test('the value in Redis is not readable without the cookie: no email, subject or token in clear', async () => {
         const { store, redis } = harness;
         assert.ok(redis !== undefined);
@@ -471,10 +492,10 @@ storeContract('Redis store (standalone redis-server)', 'redis', async () => {
       redis: {
         client: inspector,
         keyPrefix: PREFIX,
-        async commandCalls() {
+        async commandCalls(command) {
           const info = await inspector.info('commandstats');
           let calls = 0;
-          for (const match of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) if (match[1] !== 'info') calls += Number(match[2]);
+          for (const match of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) if (command === undefined ? match[1] !== 'info' : match[1] === command) calls += Number(match[2]);
           return calls;
         },
         async storeAt(nowSeconds) {
