@@ -142,19 +142,20 @@ export function createCheck(context: GatewayContext, refresher: Refresher, rende
     return reason === undefined ? { allow: true } : { allow: false, verdict: forbidden(request, mode, identity, reason) };
   };
 
-  // The same few refusals answer every junk token: built once each (a description can quote a token's
-  // header, so the memo is bounded).
-  const rejections = new GenerationalCache<Verdict>(256);
+  // The same few refusals answer every junk token: built once each, by reason (a few, all gatehouse's own)
+  // and description (which can quote a token's header, so that memo is bounded).
+  const rejections = new Map<string, GenerationalCache<Verdict>>();
   const bearerRejected = (description: string, reason: string): Verdict => {
-    const key = `${reason} ${description}`;
-    let verdict = rejections.get(key);
+    let byDescription = rejections.get(reason);
+    if (byDescription === undefined) rejections.set(reason, (byDescription = new GenerationalCache<Verdict>(256)));
+    let verdict = byDescription.get(description);
     if (verdict === undefined) {
       verdict = json(401, { error: 'invalid_token', reason }, 'deny', reason, {
         'x-gatehouse-reason': reason,
         'www-authenticate': `Bearer error="invalid_token", error_description="${description.replace(/["\\]/g, '')}"`,
       });
       Object.freeze(verdict.headers);
-      if (key.length <= 256) rejections.set(key, verdict);
+      if (description.length <= 256) byDescription.set(description, verdict);
     }
     return verdict;
   };

@@ -234,9 +234,8 @@ export async function createApp(loaded: LoadedConfig, loggers: Loggers, environm
   const diagnoseToken = config.diagnostics.token === '' ? undefined : Buffer.from(config.diagnostics.token, 'utf8');
   const noStore: OutgoingHttpHeaders = { 'cache-control': 'no-store' };
   const write = (response: ServerResponse, verdict: Verdict, ownEndpoint: boolean) => {
-    const headers = ownEndpoint ? Object.assign({}, SECURITY_HEADERS, verdict.headers) : verdict.status >= 300 ? Object.assign({}, noStore, verdict.headers) : verdict.headers;
     // The gateway always names its reason; whether the proxy sees it is decided here, once.
-    send(response, verdict.status, headers, verdict.body, reasonHeader ? undefined : 'x-gatehouse-reason');
+    send(response, verdict.status, verdict.headers, verdict.body, reasonHeader ? undefined : 'x-gatehouse-reason', ownEndpoint ? SECURITY_HEADERS : verdict.status >= 300 ? noStore : undefined);
   };
 
   const route = (request: GatewayRequest): { run: () => Verdict | Promise<Verdict>; own: boolean } => {
@@ -331,7 +330,7 @@ export async function createApp(loaded: LoadedConfig, loggers: Loggers, environm
       const checkTrace = tracing?.startCheck(request.method ?? 'GET', request.headers);
       const answer = (verdict: Verdict) => {
         const routeLabel = verdict.route ?? (own && verdict.reason !== 'not-found' ? `endpoint:${endpointPath}` : 'none');
-        metrics.check(verdict.outcome, verdict.reason, routeLabel, Number(process.hrtime.bigint() - started) / 1e9);
+        if (metrics !== NO_METRICS) metrics.check(verdict.outcome, verdict.reason, routeLabel, Number(process.hrtime.bigint() - started) / 1e9);
         if (loggers.request.isLevelEnabled('info')) logRequest(loggers, request, response, started, { requestId, host: resolved.request.host, uri: resolved.request.uri.split('?')[0], outcome: verdict.outcome, reason: verdict.reason, route: verdict.route, user: verdict.user });
         try {
           write(response, verdict, own);
