@@ -20,6 +20,12 @@ import { normalizePath } from '../dist/policy/path.js';
 const DURATION = Number(process.env.BENCH_SECONDS ?? 3);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const CONNECTIONS = 32;
+// BENCH_ONLY: a regular expression (case-insensitive); only the scenarios whose names match are measured.
+const only = process.env.BENCH_ONLY === undefined ? undefined : new RegExp(process.env.BENCH_ONLY, 'i');
+const wanted = (name) => only === undefined || only.test(name);
+const FIRST_SEEN = 'gatehouse: first-seen ES256 tokens (202)';
+const JOSE = 'bare node:http + jose ES256 verify';
+const REDIS = 'gatehouse: valid Redis session (202)';
 const hasTaskset = spawnSync('taskset', ['-c', '0', 'true']).status === 0;
 const pinned = (core, command, args) => (hasTaskset ? ['taskset', ['-c', String(core), command, ...args]] : [command, args]);
 
@@ -136,7 +142,8 @@ const device = { 'x-forwarded-proto': 'https', 'x-forwarded-host': 'vminsert.hom
 const token = await mint();
 // First-seen tokens: a different token on every request, cycled by a wrk script.
 const fresh = [];
-for (let index = 0; index < 40_000; index += 1) fresh.push(await mint());
+const firstSeen = hasWrk && (wanted(FIRST_SEEN) || wanted(JOSE));
+for (let index = 0; firstSeen && index < 40_000; index += 1) fresh.push(await mint());
 writeFileSync(join(dir, 'tokens.txt'), `${fresh.join('\n')}\n`);
 const lua = join(dir, 'fresh.lua');
 writeFileSync(lua, `local tokens = {}
@@ -160,6 +167,7 @@ const bare = await start('bare', 14181);
 const bareLoad = () => load('http://127.0.0.1:14181/', forwarded);
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 async function measure(name, run) {
+  if (!wanted(name)) return;
   const rounds = [];
   for (let round = 0; round < ROUNDS; round += 1) {
     const baseline = await bareLoad();
@@ -182,16 +190,16 @@ await measure('gatehouse: no session, browser (302)', () => load('http://127.0.0
 await measure('gatehouse: /ping', () => load('http://127.0.0.1:14180/ping', {}));
 await measure('gatehouse: device token, cached (202)', () => load('http://127.0.0.1:14180/', { ...device, authorization: `Bearer ${token}` }));
 await measure('gatehouse: garbage token (401)', () => load('http://127.0.0.1:14180/', { ...device, authorization: 'Bearer eyJhbGciOiJFUzI1NiJ9.garbage.garbage' }));
-if (hasWrk) await measure('gatehouse: first-seen ES256 tokens (202)', () => load('http://127.0.0.1:14180/', device, lua));
+if (hasWrk) await measure(FIRST_SEEN, () => load('http://127.0.0.1:14180/', device, lua));
 gatehouse.kill('SIGTERM');
-if (hasWrk) {
+if (hasWrk && wanted(JOSE)) {
   const joseServer = await start('jose', 14183, join(dir, 'device.pub.pem'));
-  await measure('bare node:http + jose ES256 verify', () => load('http://127.0.0.1:14183/', {}, lua));
+  await measure(JOSE, () => load('http://127.0.0.1:14183/', {}, lua));
   joseServer.kill('SIGTERM');
 }
 
 // The Redis store, when redis-server is installed.
-if (spawnSync('redis-server', ['--version']).error === undefined) {
+if (wanted(REDIS) && spawnSync('redis-server', ['--version']).error === undefined) {
   const redis = spawn('redis-server', ['--port', '16399', '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
   await new Promise((resolve) => setTimeout(resolve, 300));
   const redisLoaded = loadConfig({ file: redisConfig, env: {} });
@@ -201,7 +209,7 @@ if (spawnSync('redis-server', ['--version']).error === undefined) {
   const [ticket] = await redisStore.save(sessionValue, new Map(), { domain: undefined, path: '/', maxAge: 86_400, secure: true, httpOnly: true, sameSite: 'lax' });
   await redisStore.close();
   const redisGatehouse = await start('gatehouse', 14182, redisConfig);
-  await measure('gatehouse: valid Redis session (202)', () => load('http://127.0.0.1:14182/', { ...forwarded, cookie: ticket.split(';')[0] }));
+  await measure(REDIS, () => load('http://127.0.0.1:14182/', { ...forwarded, cookie: ticket.split(';')[0] }));
   redisGatehouse.kill('SIGTERM');
   redis.kill('SIGTERM');
 }
