@@ -123,7 +123,8 @@ export function createBatchedReader(client: RedisClient): (key: string) => Promi
   const flush = () => {
     const reads = pending;
     pending = [];
-    for (let start = 0; start < reads.length; start += MAX_READ_BATCH) send(reads.slice(start, start + MAX_READ_BATCH));
+    if (reads.length <= MAX_READ_BATCH) send(reads);
+    else for (let start = 0; start < reads.length; start += MAX_READ_BATCH) send(reads.slice(start, start + MAX_READ_BATCH));
   };
   return (key) =>
     new Promise((resolve, reject) => {
