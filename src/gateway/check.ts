@@ -10,7 +10,7 @@ import { bearerTokenOf, type BearerProfile, type ProfileResult } from '../jwt/in
 import { authorizeIdentity, authorizeQuery, parseQueryConstraints, type Decision } from '../policy/email-policy.js';
 import { normalizePath } from '../policy/path.js';
 import { evaluatePolicy, type CompiledPolicy, type PolicyRequest } from '../policy/requirements.js';
-import { GenerationalCache, type LoadResult, type Session } from '../session/index.js';
+import { GenerationalCache, remembered, type LoadResult, type Session } from '../session/index.js';
 import { decided, forbiddenPage, json, redirect, text, withCookies, withHeaders } from './answers.js';
 import type { GatewayContext } from './context.js';
 import { identityHeaders } from './headers.js';
@@ -52,16 +52,6 @@ export function isApiRequest(context: GatewayContext, request: GatewayRequest): 
   }
   const uri = request.view.uri;
   return context.apiRoutes.some((route) => route.test(uri));
-}
-
-/** `map`'s entry for `key`, worked out by `work` the first time. */
-function remembered<K extends object, V>(map: WeakMap<K, V>, key: K, work: (key: K) => V): V {
-  let value = map.get(key);
-  if (value === undefined) {
-    value = work(key);
-    map.set(key, value);
-  }
-  return value;
 }
 
 /** Creates the check. */
@@ -112,9 +102,10 @@ export function createCheck(context: GatewayContext, refresher: Refresher, rende
 
   const allow = (request: GatewayRequest, mode: CheckMode, identity: Identity, identityHeaderValues: OutgoingHttpHeaders, reason: string, cookies: readonly string[]): Verdict => {
     const headers = withCookies(identityHeaderValues, cookies);
-    const verdict: Verdict =
-      mode === 'auth' ? { status: 202, headers, body: '', outcome: 'allow', reason } : mode === 'envoy' ? { status: 200, headers, body: '', outcome: 'allow', reason } : renderAllow(request, identity, headers);
-    return { status: verdict.status, headers: verdict.headers, body: verdict.body, outcome: verdict.outcome, reason, user: identity.email === '' ? identity.sub : identity.email };
+    const user = identity.email === '' ? identity.sub : identity.email;
+    if (mode !== 'proxy') return { status: mode === 'auth' ? 202 : 200, headers, body: '', outcome: 'allow', reason, user };
+    const rendered = renderAllow(request, identity, headers);
+    return { status: rendered.status, headers: rendered.headers, body: rendered.body, outcome: rendered.outcome, reason, user };
   };
 
   /**
@@ -207,7 +198,8 @@ export function createCheck(context: GatewayContext, refresher: Refresher, rende
       context.loggers.auth.info({ requestId: request.requestId, profile: profile.name, reason, detail: description }, 'bearer token rejected');
       return redirectTo(profile.redirectUnauthorized, reason) ?? bearerRejected(description, reason);
     }
-    const identity = bearerIdentity(profile, result.claims);
+    const fromToken = tokenFactsOf(profile, result.claims);
+    const { identity } = fromToken;
     if (result.kind === 'forbidden') {
       context.loggers.auth.info({ requestId: request.requestId, profile: profile.name, reason: result.reason, detail: result.description, user: identity.sub }, 'bearer token refused');
       if (result.stale) {
@@ -221,28 +213,31 @@ export function createCheck(context: GatewayContext, refresher: Refresher, rende
     }
     const decision = authorize(request, mode, policy, label, policyRequest, identity, result.claims, undefined);
     if (!decision.allow) return decision.verdict;
-    return allow(request, mode, identity, bearerHeaders(profile, result.claims, identity, token), 'bearer-valid', []);
+    return allow(request, mode, identity, bearerHeaders(fromToken, result.claims, token), 'bearer-valid', []);
   };
 
   // The claims of a token in a profile's verified-token cache are the same object on every check, so the
-  // identity and the headers they give are worked out once per token.
-  const tokenFacts = new WeakMap<Readonly<Record<string, unknown>>, { profile: BearerProfile; identity: Identity; headers?: OutgoingHttpHeaders }>();
-  const bearerIdentity = (profile: BearerProfile, claims: Readonly<Record<string, unknown>>): Identity => {
+  // identity and the headers they give are worked out once per token (the headers when first needed).
+  interface TokenFacts {
+    readonly profile: BearerProfile;
+    readonly identity: Identity;
+    headers?: OutgoingHttpHeaders;
+  }
+  const tokenFacts = new WeakMap<Readonly<Record<string, unknown>>, TokenFacts>();
+  const tokenFactsOf = (profile: BearerProfile, claims: Readonly<Record<string, unknown>>): TokenFacts => {
     const known = tokenFacts.get(claims);
-    if (known !== undefined && known.profile === profile) return known.identity;
-    const identity = identityFromClaims(claims, profile.claimNames, 'bearer');
-    tokenFacts.set(claims, { profile, identity });
-    return identity;
+    if (known !== undefined && known.profile === profile) return known;
+    const facts: TokenFacts = { profile, identity: identityFromClaims(claims, profile.claimNames, 'bearer') };
+    tokenFacts.set(claims, facts);
+    return facts;
   };
   /** Identity headers, then the profile's `headerMap` (the token goes on, jwt-middleware's forwardToken default, unless blanked). */
-  const bearerHeaders = (profile: BearerProfile, claims: Readonly<Record<string, unknown>>, identity: Identity, token: string): OutgoingHttpHeaders => {
-    const known = tokenFacts.get(claims);
-    if (known?.headers !== undefined && known.profile === profile && known.identity === identity) return known.headers;
-    const headers = Object.assign(identityHeaders(identity, { idToken: token }, headerOptions), profile.headersFor(claims));
-    if (profile.blankHeader !== undefined) headers[profile.blankHeader] = '';
-    Object.freeze(headers);
-    tokenFacts.set(claims, { profile, identity, headers });
-    return headers;
+  const bearerHeaders = (facts: TokenFacts, claims: Readonly<Record<string, unknown>>, token: string): OutgoingHttpHeaders => {
+    if (facts.headers !== undefined) return facts.headers;
+    const headers = Object.assign(identityHeaders(facts.identity, { idToken: token }, headerOptions), facts.profile.headersFor(claims));
+    if (facts.profile.blankHeader !== undefined) headers[facts.profile.blankHeader] = '';
+    facts.headers = Object.freeze(headers);
+    return facts.headers;
   };
 
   const carrierOf = (request: GatewayRequest) => ({
@@ -345,9 +340,7 @@ export function createCheck(context: GatewayContext, refresher: Refresher, rende
     }
 
     if (policy.auth.bearer.length > 0) return checkWithBearer(request, mode, policy, label, policyRequest, now);
-    const loaded = context.store.loadSync?.(request.jar, now);
-    if (loaded !== undefined) return withSession(request, mode, policy, label, policyRequest, loaded, now);
-    return context.store.load(request.jar, now).then((result) => withSession(request, mode, policy, label, policyRequest, result, now));
+    return checkSession(request, mode, policy, label, policyRequest, now);
   }
 
   /** A route that accepts bearer tokens: the token decides if there is one, else the session (if accepted). */
@@ -356,6 +349,11 @@ export function createCheck(context: GatewayContext, refresher: Refresher, rende
     if (verdict instanceof Promise) return verdict.then((answer) => decided(answer, label));
     if (verdict !== undefined) return decided(verdict, label);
     if (!policy.auth.session) return decided(withoutToken(request, mode, policy, label), label);
+    return checkSession(request, mode, policy, label, policyRequest, now);
+  }
+
+  /** The session of the request: opened at once when the store can (the cookie store), else awaited. */
+  function checkSession(request: GatewayRequest, mode: CheckMode, policy: CompiledPolicy, label: string, policyRequest: PolicyRequest, now: number): Verdict | Promise<Verdict> {
     const loaded = context.store.loadSync?.(request.jar, now);
     if (loaded !== undefined) return withSession(request, mode, policy, label, policyRequest, loaded, now);
     return context.store.load(request.jar, now).then((result) => withSession(request, mode, policy, label, policyRequest, result, now));

@@ -4,6 +4,7 @@
  * hot path and the explanation for people run exactly the same checks.
  */
 import { readClaim, type Identity } from '../identity/index.js';
+import { remembered } from '../session/cache.js';
 import type { PolicyConfig } from '../config/index.js';
 import { compileExpression, type CelContext, type CompiledExpression } from './cel.js';
 import { createEmailPolicy, isEmailDomainAllowed } from './email-policy.js';
@@ -105,14 +106,7 @@ export function compilePolicy(config: PolicyConfig, defaults: { bearerProvider: 
     requirements.push({
       name: 'require.emails/emailDomains',
       reason: 'email-not-allowed',
-      test: (identity) => {
-        let pass = answers.get(identity);
-        if (pass === undefined) {
-          pass = allowed(identity);
-          answers.set(identity, pass);
-        }
-        return pass;
-      },
+      test: (identity) => remembered(answers, identity, allowed),
       describe: () => `email in [${[...(require.emails ?? []), ...(require.emailDomains ?? []).map((domain) => `*@${domain}`)].join(', ')}]`,
     });
   }

@@ -63,3 +63,16 @@ export class GenerationalCache<V> {
     this.#young.set(index, entry);
   }
 }
+
+/**
+ * `map`'s entry for `key`, worked out by `work` the first time: for answers that depend on one object alone
+ * (a cached session, its identity), kept exactly as long as that object lives.
+ */
+export function remembered<K extends object, V>(map: WeakMap<K, V>, key: K, work: (key: K) => V): V {
+  let value = map.get(key);
+  if (value === undefined) {
+    value = work(key);
+    map.set(key, value);
+  }
+  return value;
+}

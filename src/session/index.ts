@@ -2,7 +2,7 @@ export { createCookieStore, sessionBinding, type CookieStoreOptions } from './co
 export { createLoginTransactions, MAX_TRANSACTIONS, type LoginTransaction, type LoginTransactions } from './login-transaction.js';
 export { encodeSession, decodeSession, type Session } from './session.js';
 export type { SessionStore, LoadResult } from './store.js';
-export { GenerationalCache } from './cache.js';
+export { GenerationalCache, remembered } from './cache.js';
 export { parseCookies, serializeCookie, chooseCookieDomain, readChunkedCookie, writeChunkedCookie, clearChunkedCookie, MAX_COOKIES, MAX_CHUNKS, COOKIE_BUDGET, type CookieJar, type CookieAttributes, type ChunkedRead } from './cookies.js';
 export { createRedisStore, type RedisSessionStore, type RedisStoreOptions, type SessionSummary } from './redis-store.js';
 export { createRedisClient, redisOptions, REDIS_COMMAND_TIMEOUT_MS, type RedisClient } from './redis-client.js';
