@@ -6,7 +6,7 @@
  */
 import type { OutgoingHttpHeaders } from 'node:http';
 import { identityFromClaims, type Identity } from '../identity/index.js';
-import { bearerTokenOf, type BearerProfile, type ProfileResult } from '../jwt/index.js';
+import { bearerTokenOf, type BearerProfile, type ProfileResult, type TemplateRequest } from '../jwt/index.js';
 import { authorizeIdentity, authorizeQuery, parseQueryConstraints, type Decision } from '../policy/email-policy.js';
 import { normalizePath } from '../policy/path.js';
 import { evaluatePolicy, type CompiledPolicy, type PolicyRequest } from '../policy/requirements.js';
@@ -16,6 +16,42 @@ import type { GatewayContext } from './context.js';
 import { identityHeaders } from './headers.js';
 import type { Refresher } from './refresh.js';
 import type { GatewayRequest, Verdict } from './types.js';
+
+/**
+ * A request's fields for jwt-middleware templates and source binding. `Host` and `URL` are built when a
+ * template first reads them: most profiles have no template, and a token check should not build strings
+ * nobody reads.
+ */
+class TemplateFields implements TemplateRequest {
+  #host: string | undefined;
+
+  constructor(readonly view: GatewayRequest['view']) {}
+
+  get Method(): string {
+    return this.view.method;
+  }
+
+  get Host(): string {
+    this.#host ??= this.view.port === undefined ? this.view.host : `${this.view.host}:${this.view.port}`;
+    return this.#host;
+  }
+
+  get Path(): string {
+    return this.view.uri;
+  }
+
+  get Scheme(): string {
+    return this.view.scheme;
+  }
+
+  get URL(): string {
+    return `${this.view.scheme}://${this.Host}${this.view.uri}`;
+  }
+
+  get ip(): string {
+    return this.view.clientIp;
+  }
+}
 
 /**
  * `proxy`: any path outside `/oauth2/` (may redirect; allows with `forwardAuth.status`). `auth`:
@@ -169,11 +205,7 @@ export function createCheck(context: GatewayContext, refresher: Refresher, rende
     }
   };
 
-  const templateRequest = (request: GatewayRequest) => {
-    const { view } = request;
-    const host = `${view.host}${view.port === undefined ? '' : `:${view.port}`}`;
-    return { Method: view.method, Host: host, Path: view.uri, Scheme: view.scheme, URL: `${view.scheme}://${host}${view.uri}`, ip: view.clientIp };
-  };
+  const templateRequest = (request: GatewayRequest): TemplateFields => new TemplateFields(request.view);
 
   /** A named profile's token (jwt-middleware semantics, with gatehouse's stricter checks). */
   const checkProfileBearer = (request: GatewayRequest, mode: CheckMode, profile: BearerProfile, token: string, policy: CompiledPolicy, label: string, policyRequest: PolicyRequest): Verdict | Promise<Verdict> => {
@@ -241,7 +273,7 @@ export function createCheck(context: GatewayContext, refresher: Refresher, rende
   };
 
   const carrierOf = (request: GatewayRequest) => ({
-    header: (name: string) => firstHeader(request.headers[name.toLowerCase()]),
+    header: (name: string) => firstHeader(request.headers[name]),
     cookie: (name: string) => request.jar.get(name)?.[0],
     query: (name: string) => {
       const at = request.view.uri.indexOf('?');

@@ -355,11 +355,13 @@ describe('resolveRequest scheme (FWD-09)', () => {
       ['https', 'https'],
       ['HTTPS', 'https'],
       ['Http', 'http'],
+      ['hTtPs', 'https'],
+      ['httpS', 'https'],
       [' https ', 'https'],
     ] as const) {
       assert.equal(resolved(traefik({ 'x-forwarded-proto': proto })).scheme, scheme, proto);
     }
-    for (const proto of ['javascript', 'ws', 'wss', '', 'ftp', 'https:', 'http://', 'h ttp', 'httpss', 'https\0']) {
+    for (const proto of ['javascript', 'ws', 'wss', '', 'ftp', 'https:', 'http://', 'h ttp', 'httpss', 'https\0', 'httpz', 'htt', 'xttp', 'hxtp', 'htxp', 'httx', 'http5', 'HTTP\u017f', '\u0130ttp']) {
       assert.equal(reason(traefik({ 'x-forwarded-proto': proto })), 'bad-proto', JSON.stringify(proto));
     }
   });

@@ -236,7 +236,8 @@ describe('freshness, headerMap and key sources at the profile', () => {
 
   test('the token is read from the cookie, then the header, then the query parameter, as configured', () => {
     const carrier = (sources: { header?: Record<string, string>; cookie?: Record<string, string>; query?: Record<string, string> }) => ({
-      header: (name: string) => sources.header?.[name],
+      // As Node gives them: header names lower-cased, looked up by the exact name asked for.
+      header: (name: string) => Object.entries(sources.header ?? {}).find(([header]) => header.toLowerCase() === name)?.[1],
       cookie: (name: string) => sources.cookie?.[name],
       query: (name: string) => sources.query?.[name],
     });
@@ -244,6 +245,10 @@ describe('freshness, headerMap and key sources at the profile', () => {
     assert.equal(defaults.extract(carrier({ header: { Authorization: 'Bearer h' } })), 'h');
     assert.equal(defaults.extract(carrier({ cookie: { Authorization: 'c' }, header: { Authorization: 'Bearer h' } })), 'c', 'the Authorization cookie first (jwt-middleware)');
     assert.equal(defaults.extract(carrier({ query: { access_token: 'q' } })), undefined, 'no query parameter by default');
+    // The Bearer scheme in any letter case, then one or more spaces; anything else is taken as the raw token.
+    for (const [value, token] of [['bearer h', 'h'], ['BEARER   h ', 'h'], ['BeArEr h', 'h'], ['Bearer ', ''], ['Bearerh', 'Bearerh'], ['Bearer\th', 'Bearer\th'], [' Bearer h', 'Bearer h'], ['Basic abc', 'Basic abc'], ['Bearer', 'Bearer']] as const) {
+      assert.equal(defaults.extract(carrier({ header: { Authorization: value } })), token, JSON.stringify(value));
+    }
     const custom = profileOf({ cookieName: 'device_token', headerName: 'X-Device-Token', parameterName: 'jwt' });
     assert.equal(custom.extract(carrier({ header: { Authorization: 'Bearer h' } })), undefined);
     assert.equal(custom.extract(carrier({ header: { 'X-Device-Token': 'raw' } })), 'raw');

@@ -78,7 +78,7 @@ describe('the seed at the profile', () => {
   test('no token: nothing is extracted from a request without one', () => {
     const empty = { header: () => undefined, cookie: () => undefined, query: () => undefined };
     assert.equal(profile.extract(empty), undefined);
-    assert.equal(profile.extract({ ...empty, header: (name) => (name === 'Authorization' ? `Bearer ${SEED_TOKEN}` : undefined) }), SEED_TOKEN);
+    assert.equal(profile.extract({ ...empty, header: (name) => (name === 'authorization' ? `Bearer ${SEED_TOKEN}` : undefined) }), SEED_TOKEN);
   });
 });
 
