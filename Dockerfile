@@ -52,5 +52,7 @@ HEALTHCHECK --interval=30s --timeout=3s --start-period=10s --retries=3 \
     CMD ["node", "-e", "fetch('http://127.0.0.1:4180/ping').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 # gatehouse stops gracefully on SIGTERM: in-flight checks finish within shutdownTimeout (10s).
 STOPSIGNAL SIGTERM
-ENTRYPOINT ["node", "dist/cli/bin.js"]
+# --no-memory-reducer, as `npm start` runs it: V8's idle-time collection would otherwise leave the check's
+# optimized code slower for good (docs/architecture.md, the hot path).
+ENTRYPOINT ["node", "--no-memory-reducer", "dist/cli/bin.js"]
 CMD ["serve"]

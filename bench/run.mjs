@@ -5,7 +5,7 @@
 // server measured just before each scenario.
 import { spawn, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
@@ -26,6 +26,11 @@ const wanted = (name) => only === undefined || only.test(name);
 const FIRST_SEEN = 'gatehouse: first-seen ES256 tokens (202)';
 const JOSE = 'bare node:http + jose ES256 verify';
 const REDIS = 'gatehouse: valid Redis session (202)';
+// Every server runs with the node flags `npm start` gives gatehouse (`node <flags> dist/cli/bin.js serve`), so
+// gatehouse is measured as it is started and the yardsticks get the same runtime. BENCH_NODE_FLAGS replaces
+// them ("" for none).
+const startCommand = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).scripts.start.split(' ');
+const NODE_FLAGS = process.env.BENCH_NODE_FLAGS === undefined ? startCommand.slice(1, startCommand.indexOf('dist/cli/bin.js')) : process.env.BENCH_NODE_FLAGS.split(' ').filter((flag) => flag !== '');
 const hasTaskset = spawnSync('taskset', ['-c', '0', 'true']).status === 0;
 const pinned = (core, command, args) => (hasTaskset ? ['taskset', ['-c', String(core), command, ...args]] : [command, args]);
 
@@ -79,7 +84,7 @@ const redisConfig = join(dir, 'gatehouse-redis.yaml');
 writeFileSync(redisConfig, configText(14182, '{ store: redis, redis: { url: "redis://127.0.0.1:16399/0" } }'));
 
 async function start(kind, port, file = config) {
-  const [command, args] = pinned(0, process.execPath, [new URL('./target.mjs', import.meta.url).pathname, kind, String(port), file]);
+  const [command, args] = pinned(0, process.execPath, [...NODE_FLAGS, new URL('./target.mjs', import.meta.url).pathname, kind, String(port), file]);
   const child = spawn(command, args, { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
   await once(child, 'message');
   for (let attempt = 0; attempt < 100; attempt += 1) {
@@ -215,7 +220,7 @@ if (wanted(REDIS) && spawnSync('redis-server', ['--version']).error === undefine
 }
 bare.kill('SIGTERM');
 
-console.log(`\n${hasWrk ? 'wrk' : 'autocannon'}, ${CONNECTIONS} connections, ${ROUNDS} rounds of ${DURATION}s, servers on one core${hasTaskset ? ' (taskset)' : ' (not pinned: taskset missing)'}, node ${process.version}`);
+console.log(`\n${hasWrk ? 'wrk' : 'autocannon'}, ${CONNECTIONS} connections, ${ROUNDS} rounds of ${DURATION}s, servers on one core${hasTaskset ? ' (taskset)' : ' (not pinned: taskset missing)'}, node ${process.version}${NODE_FLAGS.length === 0 ? '' : ` ${NODE_FLAGS.join(' ')}`}`);
 console.log('ratio: median over the rounds of the ratio to the bare node:http server (202) measured just before; other columns: medians\n');
 console.log('scenario'.padEnd(42), 'req/s'.padStart(9), 'bare'.padStart(9), 'ratio'.padStart(7), 'p50 ms'.padStart(8), 'p99 ms'.padStart(8), 'bare p99'.padStart(9), 'not 2xx/3xx'.padStart(12));
 for (const row of rows) {
