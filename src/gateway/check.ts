@@ -6,7 +6,7 @@
  */
 import type { OutgoingHttpHeaders } from 'node:http';
 import { identityFromClaims, type Identity } from '../identity/index.js';
-import { bearerTokenOf, type BearerProfile, type ProfileResult, type TemplateRequest } from '../jwt/index.js';
+import { bearerTokenOf, type BearerProfile, type ProfileResult, type TemplateRequest, type TokenCarrier } from '../jwt/index.js';
 import { authorizeIdentity, authorizeQuery, parseQueryConstraints, type Decision } from '../policy/email-policy.js';
 import { normalizePath } from '../policy/path.js';
 import { evaluatePolicy, type CompiledPolicy, type PolicyRequest } from '../policy/requirements.js';
@@ -16,6 +16,25 @@ import type { GatewayContext } from './context.js';
 import { identityHeaders } from './headers.js';
 import type { Refresher } from './refresh.js';
 import type { GatewayRequest, Verdict } from './types.js';
+
+/** Where a request carries a bearer token, for a profile to read: one object per check, methods shared. */
+class RequestCarrier implements TokenCarrier {
+  constructor(readonly request: GatewayRequest) {}
+
+  header(name: string): string | undefined {
+    return firstHeader(this.request.headers[name]);
+  }
+
+  cookie(name: string): string | undefined {
+    return this.request.jar.get(name)?.[0];
+  }
+
+  query(name: string): string | undefined {
+    const uri = this.request.view.uri;
+    const at = uri.indexOf('?');
+    return at === -1 ? undefined : (new URLSearchParams(uri.slice(at)).get(name) ?? undefined);
+  }
+}
 
 /**
  * A request's fields for jwt-middleware templates and source binding. `Host` and `URL` are built when a
@@ -272,18 +291,9 @@ export function createCheck(context: GatewayContext, refresher: Refresher, rende
     return facts.headers;
   };
 
-  const carrierOf = (request: GatewayRequest) => ({
-    header: (name: string) => firstHeader(request.headers[name]),
-    cookie: (name: string) => request.jar.get(name)?.[0],
-    query: (name: string) => {
-      const at = request.view.uri.indexOf('?');
-      return at === -1 ? undefined : (new URLSearchParams(request.view.uri.slice(at)).get(name) ?? undefined);
-    },
-  });
-
   /** Authenticates with the first accepted bearer profile whose token the request carries. */
   const checkBearer = (request: GatewayRequest, mode: CheckMode, policy: CompiledPolicy, label: string, policyRequest: PolicyRequest): Verdict | Promise<Verdict> | undefined => {
-    const carrier = carrierOf(request);
+    const carrier = new RequestCarrier(request);
     for (const name of policy.auth.bearer) {
       if (name === 'provider') {
         const token = bearerTokenOf(firstHeader(request.headers.authorization));

@@ -32,16 +32,26 @@ const PEER_MEMOS = 16;
  */
 class Memo<T> {
   readonly #answers = new GenerationalCache<T | null>(MEMO_SIZE);
+  // The last text asked about, and its answer: a proxy sends the same few values check after check, and
+  // comparing with the last text costs less than hashing a fresh string for the map.
+  #lastText: string | undefined;
+  #lastAnswer: T | undefined;
 
   constructor(readonly parse: (text: string) => T | undefined) {}
 
   get(text: string): T | undefined {
+    if (text === this.#lastText) return this.#lastAnswer;
     if (text.length > MEMO_KEY_LENGTH) return this.parse(text);
     const known = this.#answers.get(text);
-    if (known !== undefined) return known ?? undefined;
-    const parsed = this.parse(text);
-    this.#answers.set(text, parsed ?? null);
-    return parsed;
+    let answer: T | undefined;
+    if (known !== undefined) answer = known ?? undefined;
+    else {
+      answer = this.parse(text);
+      this.#answers.set(text, answer ?? null);
+    }
+    this.#lastText = text;
+    this.#lastAnswer = answer;
+    return answer;
   }
 }
 

@@ -15,6 +15,9 @@ type ValueCheck = (claim: unknown, request: TemplateRequest) => boolean;
 /** A compiled requirement over a claims object. */
 export type ClaimsCheck = (claims: Readonly<Record<string, unknown>>, request: TemplateRequest) => { pass: true } | { pass: false; claim: string };
 
+/** The one passing outcome: a check that passes allocates nothing. */
+const PASS: { pass: true } = Object.freeze({ pass: true });
+
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
@@ -86,6 +89,6 @@ export function compileRequire(require: Readonly<Record<string, unknown>>, env: 
       const value = ownValue(claims, claim);
       if (value === undefined || value === null || !check(value, request)) return { pass: false, claim };
     }
-    return { pass: true };
+    return PASS;
   };
 }
