@@ -17,6 +17,24 @@ import { identityHeaders } from './headers.js';
 import type { Refresher } from './refresh.js';
 import type { GatewayRequest, Verdict } from './types.js';
 
+/**
+ * `proxy`: any path outside `/oauth2/` (may redirect; allows with `forwardAuth.status`). `auth`:
+ * `/oauth2/auth` (never redirects; allows with 202). `envoy`: Envoy's ext_authz (may redirect; allows with
+ * exactly 200, since Envoy denies every other status).
+ */
+export type CheckMode = 'proxy' | 'auth' | 'envoy';
+
+/** Renders the allowed answer; the demo page replaces the bare status in development mode. */
+export type AllowRenderer = (request: GatewayRequest, identity: Identity, headers: OutgoingHttpHeaders) => Verdict;
+
+/** How long a check waits for a due refresh while the current tokens are still valid, ms. */
+const REFRESH_BUDGET_MS = 120;
+
+const ANONYMOUS: Identity = Object.freeze({ sub: '', email: '', emailVerified: false, groups: [], username: '', issuer: '', authMethod: 'session' });
+const NO_CLAIMS: Readonly<Record<string, unknown>> = Object.freeze({});
+
+const firstHeader = (value: string | string[] | undefined): string | undefined => (Array.isArray(value) ? value[0] : value);
+
 /** Where a request carries a bearer token, for a profile to read: one object per check, methods shared. */
 class RequestCarrier implements TokenCarrier {
   constructor(readonly request: GatewayRequest) {}
@@ -71,24 +89,6 @@ class TemplateFields implements TemplateRequest {
     return this.view.clientIp;
   }
 }
-
-/**
- * `proxy`: any path outside `/oauth2/` (may redirect; allows with `forwardAuth.status`). `auth`:
- * `/oauth2/auth` (never redirects; allows with 202). `envoy`: Envoy's ext_authz (may redirect; allows with
- * exactly 200, since Envoy denies every other status).
- */
-export type CheckMode = 'proxy' | 'auth' | 'envoy';
-
-/** Renders the allowed answer; the demo page replaces the bare status in development mode. */
-export type AllowRenderer = (request: GatewayRequest, identity: Identity, headers: OutgoingHttpHeaders) => Verdict;
-
-/** How long a check waits for a due refresh while the current tokens are still valid, ms. */
-const REFRESH_BUDGET_MS = 120;
-
-const ANONYMOUS: Identity = Object.freeze({ sub: '', email: '', emailVerified: false, groups: [], username: '', issuer: '', authMethod: 'session' });
-const NO_CLAIMS: Readonly<Record<string, unknown>> = Object.freeze({});
-
-const firstHeader = (value: string | string[] | undefined): string | undefined => (Array.isArray(value) ? value[0] : value);
 
 /**
  * True when the request comes from a script or API client rather than a person navigating: it gets a

@@ -13,6 +13,7 @@ import { parseDuration, type ProfileConfig } from '../config/index.js';
 import { compileSources } from '../policy/matchers/source.js';
 import { GenerationalCache } from '../session/cache.js';
 import { parseKeyText, type VerificationKey } from './keys.js';
+import { bearerPrefixLength } from './provider-bearer.js';
 import { createRemoteKeySet, type RemoteKeySet } from './remote-jwks.js';
 import { compileRequire, type ClaimsCheck } from './require.js';
 import { isTemplate, parseTemplate, templateEnvironment, type Template, type TemplateRequest } from './template.js';
@@ -115,20 +116,6 @@ function canonicalTail(segment: string): boolean {
  */
 export function canonicalBase64url(segment: string): boolean {
   return base64urlText(segment) && canonicalTail(segment);
-}
-
-/**
- * The length of a leading `Bearer` and the spaces after it (the scheme in any letter case, at least one
- * space), else 0: the same as `/^bearer +/i`, without building a match on every check.
- */
-export function bearerPrefixLength(header: string): number {
-  const scheme = 'bearer';
-  if (header.length <= scheme.length || header.charCodeAt(scheme.length) !== 0x20) return 0;
-  // Setting 0x20 folds A–Z onto a–z; nothing else folds onto these letters.
-  for (let index = 0; index < scheme.length; index++) if ((header.charCodeAt(index) | 0x20) !== scheme.charCodeAt(index)) return 0;
-  let end = scheme.length + 1;
-  while (end < header.length && header.charCodeAt(end) === 0x20) end++;
-  return end;
 }
 
 function decodeHeader(token: string): Record<string, unknown> | undefined {

@@ -46,11 +46,25 @@ function unverifiedIssuer(token: string): string | undefined {
   }
 }
 
+/**
+ * The length of a leading `Bearer` and the spaces after it (the scheme in any letter case, at least one
+ * space), else 0: the same as `/^bearer +/i`, without building a match on every check.
+ */
+export function bearerPrefixLength(header: string): number {
+  const scheme = 'bearer';
+  if (header.length <= scheme.length || header.charCodeAt(scheme.length) !== 0x20) return 0;
+  // Setting 0x20 folds A–Z onto a–z; nothing else folds onto these letters.
+  for (let index = 0; index < scheme.length; index++) if ((header.charCodeAt(index) | 0x20) !== scheme.charCodeAt(index)) return 0;
+  let end = scheme.length + 1;
+  while (end < header.length && header.charCodeAt(end) === 0x20) end++;
+  return end;
+}
+
 /** Extracts the token of an `Authorization: Bearer` header, or `undefined`. */
 export function bearerTokenOf(header: string | undefined): string | undefined {
   if (header === undefined || header.length < 8) return undefined;
-  if (header.slice(0, 7).toLowerCase() !== 'bearer ') return undefined;
-  return header.slice(7).trim();
+  const prefix = bearerPrefixLength(header);
+  return prefix === 0 ? undefined : header.slice(prefix).trim();
 }
 
 /**
