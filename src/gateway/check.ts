@@ -224,17 +224,15 @@ export function createCheck(context: GatewayContext, refresher: Refresher, rende
     }
   };
 
-  const templateRequest = (request: GatewayRequest): TemplateFields => new TemplateFields(request.view);
-
   /** A named profile's token (jwt-middleware semantics, with gatehouse's stricter checks). */
   const checkProfileBearer = (request: GatewayRequest, mode: CheckMode, profile: BearerProfile, token: string, policy: CompiledPolicy, label: string, policyRequest: PolicyRequest): Verdict | Promise<Verdict> => {
-    const facts = templateRequest(request);
+    const facts = new TemplateFields(request.view);
     const checked = profile.check(token, facts);
     return checked instanceof Promise ? checked.then((result) => profileVerdict(request, mode, profile, token, policy, label, policyRequest, facts, result)) : profileVerdict(request, mode, profile, token, policy, label, policyRequest, facts, checked);
   };
 
   /** The answer for what a profile made of a token. */
-  const profileVerdict = (request: GatewayRequest, mode: CheckMode, profile: BearerProfile, token: string, policy: CompiledPolicy, label: string, policyRequest: PolicyRequest, facts: ReturnType<typeof templateRequest>, result: ProfileResult): Verdict => {
+  const profileVerdict = (request: GatewayRequest, mode: CheckMode, profile: BearerProfile, token: string, policy: CompiledPolicy, label: string, policyRequest: PolicyRequest, facts: TemplateFields, result: ProfileResult): Verdict => {
     const redirectTo = (template: ((input: typeof facts) => string) | undefined, reason: string): Verdict | undefined => {
       if (template === undefined || mode === 'auth') return undefined;
       try {
@@ -320,7 +318,7 @@ export function createCheck(context: GatewayContext, refresher: Refresher, rende
       }
       if (profile.redirectUnauthorized !== undefined && mode === 'proxy') {
         try {
-          return redirect(profile.redirectUnauthorized(templateRequest(request)), 'bearer-missing');
+          return redirect(profile.redirectUnauthorized(new TemplateFields(request.view)), 'bearer-missing');
         } catch {
           return text(500, 'Internal Server Error', 'error', 'redirect-template-failed');
         }

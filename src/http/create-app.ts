@@ -6,6 +6,7 @@ import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
+import { isAsciiWord } from '../ascii.js';
 import { readEmailsFile, usesDevelopmentProvider, type ListenAddress, type LoadedConfig } from '../config/index.js';
 import type { DevProvider } from '../devidp/index.js';
 import { createGateway, type Gateway, type GatewayRequest, type Verdict } from '../gateway/index.js';
@@ -112,22 +113,14 @@ function envoyTarget(raw: string, prefix: string): string {
   return rest.startsWith('?') ? `/${rest}` : rest;
 }
 
-/** True when `name` is `lower` in any letter case (`lower` is lower-case ASCII letters); allocates nothing. */
-function isNamed(name: string, lower: string): boolean {
-  if (name.length !== lower.length) return false;
-  // Setting 0x20 folds A–Z onto a–z; for the letters of `lower` nothing else folds onto them.
-  for (let index = 0; index < lower.length; index++) if ((name.charCodeAt(index) | 0x20) !== lower.charCodeAt(index)) return false;
-  return true;
-}
-
 /** `host` or `authorization` when the raw request carried that header more than once. */
 function repeatedSingleHeader(rawHeaders: readonly string[]): 'host' | 'authorization' | undefined {
   let hosts = 0;
   let authorizations = 0;
   for (let index = 0; index < rawHeaders.length; index += 2) {
     const name = rawHeaders[index] ?? '';
-    if (isNamed(name, 'host')) hosts++;
-    else if (isNamed(name, 'authorization')) authorizations++;
+    if (isAsciiWord(name, 'host')) hosts++;
+    else if (isAsciiWord(name, 'authorization')) authorizations++;
   }
   return hosts > 1 ? 'host' : authorizations > 1 ? 'authorization' : undefined;
 }

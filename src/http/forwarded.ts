@@ -4,6 +4,7 @@
  * forward-auth check; it never throws on what a client or proxy sends.
  */
 import { BlockList, isIPv4, isIPv6 } from 'node:net';
+import { isAsciiWord } from '../ascii.js';
 import { DEFAULT_TRUSTED_PROXIES, parseCidr } from '../config/address.js';
 import { GenerationalCache } from '../session/cache.js';
 
@@ -284,14 +285,9 @@ function parseMethod(text: string): string | undefined {
   return lower ? text.toUpperCase() : text;
 }
 
-/** `http` or `https` in any letter case; compared by character, as lower-casing costs a call on every check. */
+/** `http` or `https` in any letter case. */
 function parseScheme(text: string): 'http' | 'https' | undefined {
-  const length = text.length;
-  if (length !== 4 && length !== 5) return undefined;
-  // Setting 0x20 folds A–Z onto a–z; nothing else folds onto h, t, p or s.
-  if ((text.charCodeAt(0) | 0x20) !== 0x68 || (text.charCodeAt(1) | 0x20) !== 0x74 || (text.charCodeAt(2) | 0x20) !== 0x74 || (text.charCodeAt(3) | 0x20) !== 0x70) return undefined;
-  if (length === 4) return 'http';
-  return (text.charCodeAt(4) | 0x20) === 0x73 ? 'https' : undefined;
+  return isAsciiWord(text, 'https') ? 'https' : isAsciiWord(text, 'http') ? 'http' : undefined;
 }
 
 interface Authority {

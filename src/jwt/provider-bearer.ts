@@ -5,6 +5,7 @@
  * @see RFC 8725 (JWT best current practices), RFC 6750 (bearer tokens)
  */
 import { decodeProtectedHeader, errors, jwtVerify } from 'jose';
+import { spellsAt } from '../ascii.js';
 import { GatewayError } from '../errors.js';
 import type { BearerProfile } from './profile.js';
 import { createRemoteKeySet, type RemoteKeySet } from './remote-jwks.js';
@@ -52,9 +53,7 @@ function unverifiedIssuer(token: string): string | undefined {
  */
 export function bearerPrefixLength(header: string): number {
   const scheme = 'bearer';
-  if (header.length <= scheme.length || header.charCodeAt(scheme.length) !== 0x20) return 0;
-  // Setting 0x20 folds A–Z onto a–z; nothing else folds onto these letters.
-  for (let index = 0; index < scheme.length; index++) if ((header.charCodeAt(index) | 0x20) !== scheme.charCodeAt(index)) return 0;
+  if (header.charCodeAt(scheme.length) !== 0x20 || !spellsAt(header, scheme)) return 0;
   let end = scheme.length + 1;
   while (end < header.length && header.charCodeAt(end) === 0x20) end++;
   return end;
