@@ -24,6 +24,7 @@ Commands:
   keys generate      make a signing key pair for device tokens
   token mint         sign a device token
   token verify       check a token against a bearer profile
+  token revoke       refuse a device token (or subject) on every replica (Redis store)
   sessions list      show a user's sessions (Redis store)
   sessions revoke    end every session of a user (Redis store)
   doctor             check a set-up from where it runs and say what to change
@@ -43,9 +44,13 @@ Documentation: README.md and docs/ in the gatehouse package.`;
 
 const HELP: Record<string, string> = { serve: SERVE_HELP, config: CONFIG_HELP, secret: SECRET_HELP, policy: POLICY_HELP, keys: KEYS_HELP, token: TOKEN_HELP, sessions: SESSIONS_HELP, doctor: DOCTOR_HELP };
 
-function usageOf(command: string): string {
+/** The usage line of a command: the one of its sub-command (`token revoke`) when its help has one. */
+function usageOf(command: string, sub: string | undefined): string {
   const help = HELP[command] ?? MAIN_HELP;
-  const usage = help.split('\n').find((line) => line.startsWith('Usage:')) ?? 'Usage: gatehouse <command> [options]';
+  const lines = help.split('\n');
+  const first = lines.find((line) => line.startsWith('Usage:')) ?? 'Usage: gatehouse <command> [options]';
+  const own = sub === undefined || command === '' ? undefined : lines.find((line) => /^(Usage:)? +gatehouse /.test(line) && line.replace(/^(Usage:)? +/, '').startsWith(`gatehouse ${command} ${sub} `));
+  const usage = own === undefined ? first : `Usage: ${own.replace(/^(Usage:)? +/, '')}`;
   return `${usage}\nRun 'gatehouse ${command === '' ? '' : `${command} `}--help' for more.`;
 }
 
@@ -99,7 +104,7 @@ export async function main(argv: readonly string[], io: CommandIo = processIo): 
   } catch (error) {
     if (error instanceof UsageError) {
       io.err(`gatehouse: ${error.message}`);
-      io.err(usageOf(error.command));
+      io.err(usageOf(error.command, rest[0]));
       return EXIT.usage;
     }
     throw error;

@@ -10,7 +10,7 @@ import { isAsciiWord } from '../ascii.js';
 import { readEmailsFile, usesDevelopmentProvider, type ListenAddress, type LoadedConfig } from '../config/index.js';
 import type { DevProvider } from '../devidp/index.js';
 import { createGateway, type Gateway, type GatewayRequest, type Verdict } from '../gateway/index.js';
-import { compileProfiles, createProviderBearerVerifier, parseKeyText } from '../jwt/index.js';
+import { compileProfiles, createProviderBearerVerifier, createSharedDenyList, parseKeyText } from '../jwt/index.js';
 import { GatewayError, isGatewayError } from '../errors.js';
 import type { Loggers } from '../log/index.js';
 import { NO_METRICS, type Metrics, type Tracing } from '../metrics/index.js';
@@ -169,17 +169,24 @@ export async function createApp(loaded: LoadedConfig, loggers: Loggers, environm
     },
   });
   const binding = sessionBinding(issuer, clientId);
+  const redisClient = config.session.store === 'redis' ? createRedisClient(config.session.redis, rateLimited(loggers, 'redis connection error')) : undefined;
   const store: SessionStore =
-    config.session.store === 'redis'
-      ? timedStore(createRedisStore({ client: createRedisClient(config.session.redis, rateLimited(loggers, 'redis connection error')), cookieName: config.cookie.name, keyPrefix: config.session.redis.keyPrefix, binding, now }), metrics)
+    redisClient !== undefined
+      ? timedStore(createRedisStore({ client: redisClient, cookieName: config.cookie.name, keyPrefix: config.session.redis.keyPrefix, binding, now }), metrics)
       : createCookieStore({ name: config.cookie.name, secrets, binding });
+  // With the Redis store, the bearer deny-list is shared through it too (on top of each profile's file).
+  const sharedDenyList =
+    redisClient === undefined || Object.keys(config.bearer.profiles).length === 0
+      ? undefined
+      : createSharedDenyList({ client: redisClient, keyPrefix: config.session.redis.keyPrefix, profiles: Object.keys(config.bearer.profiles), onError: rateLimited(loggers, 'the bearer deny-list could not be read from Redis; the last copy stays in force') });
   const transactions = createLoginTransactions({ cookieName: config.cookie.name, secrets });
   const noDowngrade = config.cookie.secure && !devMode;
   const redirectPolicy = createRedirectPolicy([...config.proxy.allowedRedirectDomains, ...config.cookie.domains]);
   const emailPolicy = emailPolicyFromConfig(config, devMode);
-  const profiles = compileProfiles(config, { env: environment.env ?? process.env, timeoutMs: config.provider.timeout, now, onJwksFetch: (profile, ok, keys, seconds) => metrics.jwksFetch(profile, ok, keys, seconds) });
+  const profiles = compileProfiles(config, { env: environment.env ?? process.env, timeoutMs: config.provider.timeout, now, onJwksFetch: (profile, ok, keys, seconds) => metrics.jwksFetch(profile, ok, keys, seconds), ...(sharedDenyList === undefined ? {} : { sharedDenyList }) });
   metrics.jwksAges(() => profiles.all().map((profile) => ({ profile: profile.name, seconds: profile.jwksAgeSeconds() })));
   for (const profile of profiles.all()) profile.start();
+  sharedDenyList?.start();
   const bearer = config.bearer.provider
     ? createProviderBearerVerifier({
         issuer,
@@ -365,7 +372,11 @@ export async function createApp(loaded: LoadedConfig, loggers: Loggers, environm
       else answer(outcome);
     },
     ready: () => {
-      const checks = [{ name: 'identity provider', ...oidc.status() }, ...profiles.all().map((profile) => ({ name: `bearer profile ${profile.name}`, ...profile.status() }))];
+      const checks = [
+        { name: 'identity provider', ...oidc.status() },
+        ...profiles.all().map((profile) => ({ name: `bearer profile ${profile.name}`, ...profile.status() })),
+        ...(sharedDenyList === undefined ? [] : [{ name: 'bearer deny-list (Redis)', ...sharedDenyList.status() }]),
+      ];
       return store.ready().then((storeStatus) => {
         const all = [...checks, { name: 'session store', ...storeStatus }];
         return { ok: all.every((check) => check.ok), checks: all };
@@ -375,6 +386,7 @@ export async function createApp(loaded: LoadedConfig, loggers: Loggers, environm
       oidc.close();
       for (const profile of profiles.all()) profile.close();
       bearer?.close();
+      sharedDenyList?.close();
       await store.close();
       await dev?.close();
     },

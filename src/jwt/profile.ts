@@ -84,6 +84,8 @@ export interface ProfileEnvironment {
   readonly fetch?: typeof fetch;
   /** Called after every JWKS fetch of a profile, for metrics. */
   readonly onJwksFetch?: (profile: string, ok: boolean, keys: number, seconds: number) => void;
+  /** The deny-list shared through Redis (with the Redis session store), read on top of `denyList`. */
+  readonly sharedDenyList?: { denies(profile: string, jti: unknown, sub: unknown): boolean };
 }
 
 /** For each ASCII code, its base64url value plus one; 0 for every other character. */
@@ -216,6 +218,7 @@ export function compileProfile(name: string, config: ProfileConfig, environment:
   const requireCheck: ClaimsCheck | undefined = config.require === undefined ? undefined : compileRequire(config.require, templateEnv);
   const freshness = config.freshness ?? 3600;
   const denyList = config.denyList === undefined ? undefined : readDenyList(config.denyList);
+  const sharedDenyList = environment.sharedDenyList;
   // Verified tokens, by their own text; the rare long ones by digest, in a cache of their own so no
   // short text can ever be read as a digest. Together they stay within a few tens of megabytes.
   const verified = new GenerationalCache<VerifiedToken>(10_000);
@@ -326,6 +329,8 @@ export function compileProfile(name: string, config: ProfileConfig, environment:
     if (denyList !== undefined && ((typeof claims.jti === 'string' && denyList.jti.has(claims.jti)) || (typeof claims.sub === 'string' && denyList.sub.has(claims.sub)))) {
       return { kind: 'invalid', reason: 'bearer-revoked', description: 'token revoked' };
     }
+    // Throws (a 503) while the shared list has never been read: a revoked token must not pass meanwhile.
+    if (sharedDenyList?.denies(name, claims.jti, claims.sub) === true) return { kind: 'invalid', reason: 'bearer-revoked', description: 'token revoked' };
     if (sources !== undefined) {
       const value = claims[sources];
       const ranges = Array.isArray(value) ? value.filter((item): item is string => typeof item === 'string') : typeof value === 'string' ? [value] : [];

@@ -42,7 +42,9 @@ export function compileProfiles(config: Pick<Config, 'bearer' | 'provider'>, env
     const issuer = entry.slice(0, at);
     const audience = entry.slice(at + 1);
     try {
-      extraIssuers.set(issuer, compileProfile(`extra-${index}`, { issuers: [issuer], audiences: [audience], claims: { email: config.provider.claims.email, groups: config.provider.claims.groups, username: config.provider.claims.username } }, environment));
+      // The shared deny-list has a list per named profile; these profiles have no name to revoke under.
+      const { sharedDenyList: _shared, ...unshared } = environment;
+      extraIssuers.set(issuer, compileProfile(`extra-${index}`, { issuers: [issuer], audiences: [audience], claims: { email: config.provider.claims.email, groups: config.provider.claims.groups, username: config.provider.claims.username } }, unshared));
     } catch (error) {
       problems.push({ path: `bearer.extraIssuers[${index}]`, message: error instanceof Error ? error.message : String(error) });
     }

@@ -206,6 +206,13 @@ describe('usage errors: exit 2, one line, then usage, on stderr', () => {
     { args: ['secret', 'generate', '--length', '32'], error: "gatehouse: unknown flag '--length'", usage: /^Usage: gatehouse secret generate/ },
     { args: ['serve', '--upstream'], error: "gatehouse: flag '--upstream' needs a value", usage: /^Usage: gatehouse serve/ },
     { args: ['help', 'bogus'], error: "gatehouse: no help for unknown command 'bogus'", usage: /^Usage: gatehouse <command>/ },
+    // A sub-command's own usage line, not the command's first one.
+    { args: ['token', 'revoke'], error: 'gatehouse: give exactly one of --jti and --sub', usage: /^Usage: gatehouse token revoke {3}--jti ID \| --sub S/ },
+    { args: ['token', 'revoke', '--jti', 'a\nb'], error: 'gatehouse: --jti holds a control character', usage: /^Usage: gatehouse token revoke / },
+    { args: ['token', 'unrevoke', '--sub='], error: 'gatehouse: --sub is empty', usage: /^Usage: gatehouse token unrevoke / },
+    { args: ['token', 'revoked', '--jti', 'x'], error: "gatehouse: unknown flag '--jti'", usage: /^Usage: gatehouse token revoked {2}\[--profile NAME\]/ },
+    { args: ['token', 'frob'], error: "gatehouse: unknown command 'token frob'", usage: /^Usage: gatehouse token mint / },
+    { args: ['sessions', 'revoke'], error: 'gatehouse: give exactly one of --email and --sub', usage: /^Usage: gatehouse sessions revoke / },
   ];
   for (const { args, error, usage } of cases) {
     test(`gatehouse ${args.join(' ')}`, async () => {

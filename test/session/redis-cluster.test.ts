@@ -6,6 +6,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRedisClient, createRedisStore, sessionBinding, type CookieJar, type RedisClient, type RedisSessionStore, type Session } from '../../src/session/index.js';
+import { changeDenyEntry, createSharedDenyList, listDenyEntries } from '../../src/jwt/index.js';
 import { redisConfig, sessionFor, startCluster, waitUntil, type ClusterRedis } from '../support/redis.js';
 
 const NAME = '_gatehouse';
@@ -117,5 +118,25 @@ describe('Redis store over Cluster', () => {
     await store.clear(jar, { ...ATTRIBUTES, maxAge: 0 });
     assert.deepEqual(await store.load(jar, nowSeconds()), { kind: 'invalid', reason: 'session-not-found' });
     assert.deepEqual(await store.ready(), { ok: true, detail: 'redis answers' });
+  });
+
+  test('the shared bearer deny-list writes and reads its keys (one slot) over the cluster', async () => {
+    const list = createSharedDenyList({ client, keyPrefix: PREFIX, profiles: ['homekit', 'metrics'], onError: () => undefined, pollMs: 30 });
+    try {
+      list.start();
+      await waitUntil('the deny-list to be read over the cluster', () => list.status().ok, 10_000);
+      assert.equal(await changeDenyEntry(client, PREFIX, { profile: 'homekit', kind: 'jti', value: 'cluster-jti' }, 'add'), true);
+      assert.equal(await changeDenyEntry(client, PREFIX, { profile: 'metrics', kind: 'sub', value: 'vmagent' }, 'add'), true);
+      await waitUntil('both entries to reach the copy', () => list.denies('homekit', 'cluster-jti', undefined) && list.denies('metrics', undefined, 'vmagent'), 5000);
+      assert.equal(list.denies('homekit', undefined, 'vmagent'), false);
+      assert.deepEqual(await listDenyEntries(client, PREFIX, ['homekit', 'metrics']), [
+        { profile: 'homekit', kind: 'jti', value: 'cluster-jti' },
+        { profile: 'metrics', kind: 'sub', value: 'vmagent' },
+      ]);
+      assert.equal(await changeDenyEntry(client, PREFIX, { profile: 'homekit', kind: 'jti', value: 'cluster-jti' }, 'remove'), true);
+      await waitUntil('the removal to reach the copy', () => !list.denies('homekit', 'cluster-jti', undefined), 5000);
+    } finally {
+      list.close();
+    }
   });
 });

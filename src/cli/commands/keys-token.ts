@@ -9,7 +9,9 @@ import { createPrivateKey } from 'node:crypto';
 import { exportJWK, exportPKCS8, exportSPKI, generateKeyPair, SignJWT } from 'jose';
 import { parseDuration } from '../../config/index.js';
 import { loadForCommand } from '../load.js';
-import { compileProfiles } from '../../jwt/index.js';
+import { compileProfiles, createSharedDenyList, type SharedDenyList } from '../../jwt/index.js';
+import { connectForCommand, unreachable } from '../redis.js';
+import { runTokenRevocation } from './token-revoke.js';
 import { parseArgs, UsageError } from '../args.js';
 import { EXIT, type CommandIo } from '../io.js';
 
@@ -29,6 +31,9 @@ Examples:
 
 export const TOKEN_HELP = `Usage: gatehouse token mint --key FILE --kid K --iss I --sub S --aud A [options]
        gatehouse token verify TOKEN [--config FILE] [--profile NAME] [--url URL]
+       gatehouse token revoke   --jti ID | --sub S [--profile NAME] [--config FILE]
+       gatehouse token unrevoke --jti ID | --sub S [--profile NAME] [--config FILE]
+       gatehouse token revoked  [--profile NAME] [--config FILE]
 
 mint: signs a JWT with a private key made by 'gatehouse keys generate' and
 prints it. Refuses a key file that others can read.
@@ -38,11 +43,17 @@ prints it. Refuses a key file that others can read.
   --jti auto     add a random jti (so the token can be revoked by id)
 verify: checks a token against a configured profile, listing every check;
 the token is never printed back in full. Exit 0 valid, 1 refused.
+revoke, unrevoke, revoked: change or show a profile's deny-list shared
+through Redis (session.store: redis); every replica refuses a revoked
+token (by its jti, or every token of a subject) within a few seconds.
+--profile may be left out when there is only one. Exit 1 when Redis
+cannot be reached.
 
 Examples:
   gatehouse token mint --key keys/vicmet.key.pem --kid vicmet --iss https://jwts.farcaller.net \\
     --sub homekit --aud vminsert.homelab.example.com --ttl 1y --jti auto
-  gatehouse token verify "$TOKEN" --config gatehouse.yaml --profile homekit`;
+  gatehouse token verify "$TOKEN" --config gatehouse.yaml --profile homekit
+  gatehouse token revoke --jti 3f0c9a52-8d1e-4c41-9f57-2b6e0d7a9c11 --config gatehouse.yaml`;
 
 const ALGORITHMS = ['ES256', 'EdDSA', 'RS256'] as const;
 
@@ -168,7 +179,22 @@ async function runTokenVerify(argv: readonly string[], io: CommandIo): Promise<n
   const names = Object.keys(loaded.config.bearer.profiles);
   const name = args.own.get('profile') ?? (names.length === 1 ? names[0] : undefined);
   if (name === undefined) throw new UsageError(names.length === 0 ? 'the configuration has no bearer profiles' : `name the profile with --profile (one of ${names.join(', ')})`, 'token');
-  const profiles = compileProfiles(loaded.config, { env: io.env, timeoutMs: loaded.config.provider.timeout });
+  if (!names.includes(name)) throw new UsageError(`no bearer profile '${name}' (have: ${names.join(', ') || 'none'})`, 'token');
+  // With the Redis store the profile's deny-list is also the one shared through Redis: read it once.
+  const { config } = loaded;
+  const redis = config.session.store === 'redis' ? await connectForCommand(config.session.redis) : undefined;
+  let sharedDenyList: SharedDenyList | undefined;
+  if (redis !== undefined) {
+    sharedDenyList = createSharedDenyList({ client: redis.client, keyPrefix: config.session.redis.keyPrefix, profiles: names, onError: () => undefined });
+    try {
+      await sharedDenyList.refresh(true);
+    } catch (error) {
+      io.err(unreachable(redis, error));
+      await redis.close();
+      return EXIT.failure;
+    }
+  }
+  const profiles = compileProfiles(config, { env: io.env, timeoutMs: config.provider.timeout, ...(sharedDenyList === undefined ? {} : { sharedDenyList }) });
   const profile = profiles.named.get(name);
   if (profile === undefined) throw new UsageError(`no bearer profile '${name}' (have: ${names.join(', ') || 'none'})`, 'token');
   const url = new URL(args.own.get('url') ?? 'https://localhost/');
@@ -195,6 +221,7 @@ async function runTokenVerify(argv: readonly string[], io: CommandIo): Promise<n
     return EXIT.failure;
   } finally {
     for (const compiled of profiles.all()) compiled.close();
+    await redis?.close();
   }
 }
 
@@ -218,6 +245,7 @@ export function runToken(argv: readonly string[], io: CommandIo): Promise<number
   }
   if (sub === 'mint') return runTokenMint(rest, io);
   if (sub === 'verify') return runTokenVerify(rest, io);
+  if (sub === 'revoke' || sub === 'unrevoke' || sub === 'revoked') return runTokenRevocation(sub, rest, io, TOKEN_HELP);
   throw new UsageError(`unknown command 'token ${sub}'`, 'token');
 }
 

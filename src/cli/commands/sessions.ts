@@ -1,7 +1,8 @@
 /** `gatehouse sessions list` and `gatehouse sessions revoke`: see and end a user's sessions in the Redis store. */
 import { usesDevelopmentProvider } from '../../config/index.js';
 import { loadForCommand } from '../load.js';
-import { createRedisClient, createRedisStore, sessionBinding } from '../../session/index.js';
+import { createRedisStore, sessionBinding } from '../../session/index.js';
+import { connectForCommand, unreachable } from '../redis.js';
 import { parseArgs, UsageError } from '../args.js';
 import { EXIT, type CommandIo } from '../io.js';
 
@@ -41,12 +42,9 @@ export async function runSessions(argv: readonly string[], io: CommandIo): Promi
     io.err('gatehouse: sessions live in cookies (session.store: cookie), so there is nothing to list or revoke on the server; rotate cookie.secrets to end every session');
     return EXIT.usage;
   }
-  let failure: Error | undefined;
-  const client = createRedisClient(config.session.redis, (error) => {
-    failure = error;
-  });
+  const redis = await connectForCommand(config.session.redis);
   const store = createRedisStore({
-    client,
+    client: redis.client,
     cookieName: config.cookie.name,
     keyPrefix: config.session.redis.keyPrefix,
     binding: sessionBinding(usesDevelopmentProvider(config) ? '' : config.provider.issuer, config.provider.clientId),
@@ -54,8 +52,6 @@ export async function runSessions(argv: readonly string[], io: CommandIo): Promi
   });
   const by = email === undefined ? { sub: subject ?? '' } : { email };
   try {
-    // The client connects lazily; wait for it briefly so an unreachable Redis is a clear error.
-    for (let waited = 0; client.status !== 'ready' && waited < 3000; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50));
     if (sub === 'list') {
       const sessions = await store.list(by);
       if (sessions.length === 0) io.out('no sessions');
@@ -68,7 +64,7 @@ export async function runSessions(argv: readonly string[], io: CommandIo): Promi
     }
     return EXIT.ok;
   } catch (error) {
-    io.err(`gatehouse: Redis could not be reached: ${(failure ?? (error instanceof Error ? error : new Error(String(error)))).message}`);
+    io.err(unreachable(redis, error));
     return EXIT.failure;
   } finally {
     await store.close();

@@ -1,0 +1,228 @@
+/**
+ * The bearer-token deny-list shared through Redis, with the Redis session store. `gatehouse token revoke`
+ * puts a token's `jti`, or a subject, on a profile's list, and every replica refuses it within about a
+ * second: no restart, no file to copy to each replica.
+ *
+ * A check never waits for Redis. Each replica keeps a copy of the lists in memory, reads a version counter
+ * every second and rereads the lists when it moved (and every 30 seconds regardless, for an entry written
+ * by hand without moving the counter). Until the first read succeeds a replica does not know what is
+ * revoked, so the profiles' tokens are refused with 503: a revoked token must not pass because a replica
+ * started during an outage. After that, a Redis outage keeps the last copy in force, so tokens keep
+ * working while Redis is down.
+ *
+ * Keys (one Cluster slot, so one MULTI writes an entry and the counter together):
+ * `<prefix>{denylist}:profile:<name>`, a set of `jti:<id>` and `sub:<id>` members, and
+ * `<prefix>{denylist}:version`, a counter moved by every change.
+ */
+import { GatewayError } from '../errors.js';
+import type { RedisClient } from '../session/redis-client.js';
+
+/** What an entry names. */
+export type DenyKind = 'jti' | 'sub';
+
+/** One entry of a profile's list. */
+export interface DenyEntry {
+  readonly profile: string;
+  readonly kind: DenyKind;
+  readonly value: string;
+}
+
+/** How often a replica reads the version counter. */
+export const DENY_LIST_POLL_MS = 1000;
+/** How often a replica rereads the lists even when the counter did not move. */
+export const DENY_LIST_REREAD_MS = 30_000;
+/** The longest `jti` or `sub` an entry may hold. */
+export const MAX_DENY_VALUE_LENGTH = 1024;
+
+/** The Redis keys of the lists. */
+export function denyListKeys(prefix: string): { readonly version: string; list(profile: string): string } {
+  return { version: `${prefix}{denylist}:version`, list: (profile) => `${prefix}{denylist}:profile:${profile}` };
+}
+
+/**
+ * Why `value` cannot be an entry, or undefined when it can: not empty, at most
+ * {@link MAX_DENY_VALUE_LENGTH} characters, no control characters.
+ */
+export function denyValueProblem(value: string): string | undefined {
+  if (value === '') return 'is empty';
+  if (value.length > MAX_DENY_VALUE_LENGTH) return `is longer than ${MAX_DENY_VALUE_LENGTH} characters`;
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(value)) return 'holds a control character';
+  return undefined;
+}
+
+/** A profile's entries, split by kind. */
+interface Lists {
+  readonly jti: ReadonlySet<string>;
+  readonly sub: ReadonlySet<string>;
+}
+
+function parseMembers(members: readonly string[]): Lists {
+  const jti = new Set<string>();
+  const sub = new Set<string>();
+  for (const member of members) {
+    // A member written by hand in another shape names nothing.
+    if (member.startsWith('jti:')) jti.add(member.slice(4));
+    else if (member.startsWith('sub:')) sub.add(member.slice(4));
+  }
+  return { jti, sub };
+}
+
+/** A replica's copy of the shared lists. */
+export interface SharedDenyList {
+  /**
+   * True when the profile's list names the token's `jti` or `sub`.
+   * @throws GatewayError `ERR_SESSION_STORE_UNAVAILABLE` until the lists have been read once.
+   */
+  denies(profile: string, jti: unknown, sub: unknown): boolean;
+  /** Ready once the lists have been read; the detail says how many entries and how old the copy is. */
+  status(): { ok: boolean; detail: string };
+  /** Reads the counter, and the lists when it moved (or when `force`). Rejects when Redis does not answer. */
+  refresh(force?: boolean): Promise<void>;
+  /** Reads the lists now, then keeps the copy current until {@link close}. */
+  start(): void;
+  close(): void;
+}
+
+/** Options of {@link createSharedDenyList}. */
+export interface SharedDenyListOptions {
+  readonly client: RedisClient;
+  readonly keyPrefix: string;
+  /** The named profiles: each has its own list. */
+  readonly profiles: readonly string[];
+  /** Called when a read fails (the caller rate-limits its log line). */
+  readonly onError: (error: Error) => void;
+  readonly now?: () => number;
+  readonly pollMs?: number;
+  readonly rereadMs?: number;
+}
+
+/** Creates a replica's copy of the lists (call `start`). */
+export function createSharedDenyList(options: SharedDenyListOptions): SharedDenyList {
+  const { client, profiles, onError } = options;
+  const now = options.now ?? Date.now;
+  const pollMs = options.pollMs ?? DENY_LIST_POLL_MS;
+  const rereadMs = options.rereadMs ?? DENY_LIST_REREAD_MS;
+  const keys = denyListKeys(options.keyPrefix);
+  let copy: ReadonlyMap<string, Lists> | undefined;
+  let version: string | null | undefined;
+  /** When the lists were last read in full, and when Redis last answered at all. */
+  let readAt = 0;
+  let seenAt = 0;
+  let lastError: string | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  let closed = false;
+
+  const read = async (): Promise<void> => {
+    // The counter and every list in one round trip; their keys share a slot, so a Cluster can answer it too.
+    const pipeline = client.pipeline().get(keys.version);
+    for (const profile of profiles) pipeline.smembers(keys.list(profile));
+    const results = await pipeline.exec();
+    if (results === null) throw new Error('the deny-list read was not answered');
+    const failed = results.find(([error]) => error !== null);
+    if (failed !== undefined) throw failed[0] ?? new Error('the deny-list read failed');
+    const next = new Map<string, Lists>();
+    profiles.forEach((profile, index) => {
+      const members = results[index + 1]?.[1];
+      next.set(profile, parseMembers(Array.isArray(members) ? members.filter((member): member is string => typeof member === 'string') : []));
+    });
+    const counter = results[0]?.[1];
+    version = typeof counter === 'string' ? counter : null;
+    copy = next;
+    readAt = now();
+    seenAt = readAt;
+  };
+
+  const refresh = async (force = false): Promise<void> => {
+    if (!force && copy !== undefined && now() - readAt < rereadMs) {
+      const counter = await client.get(keys.version);
+      if (counter === version) {
+        seenAt = now();
+        return;
+      }
+    }
+    await read();
+  };
+
+  let running = false;
+  const tick = () => {
+    if (running || closed) return;
+    running = true;
+    clearTimeout(timer);
+    refresh()
+      .then(
+        () => {
+          lastError = undefined;
+        },
+        (error: unknown) => {
+          lastError = error instanceof Error ? error.message : String(error);
+          // While the client is not connected, its own error handler reports why; this reports the rest.
+          if (client.status === 'ready') onError(error instanceof Error ? error : new Error(lastError));
+        },
+      )
+      .finally(() => {
+        running = false;
+        if (!closed) timer = setTimeout(tick, pollMs).unref();
+      });
+  };
+  // The first read goes out as soon as the client connects, so checks wait for it as briefly as can be.
+  const onReady = () => {
+    if (copy === undefined) tick();
+  };
+
+  return {
+    denies(profile, jti, sub) {
+      if (copy === undefined) throw new GatewayError('ERR_SESSION_STORE_UNAVAILABLE', 'the bearer deny-list has not been read from Redis yet');
+      const lists = copy.get(profile);
+      if (lists === undefined) return false;
+      return (typeof jti === 'string' && lists.jti.has(jti)) || (typeof sub === 'string' && lists.sub.has(sub));
+    },
+    status() {
+      if (copy === undefined) return { ok: false, detail: `not read from Redis yet${lastError === undefined ? '' : `: ${lastError}`}` };
+      let entries = 0;
+      for (const lists of copy.values()) entries += lists.jti.size + lists.sub.size;
+      const age = Math.max(0, Math.round((now() - seenAt) / 1000));
+      return { ok: true, detail: `${entries} entr${entries === 1 ? 'y' : 'ies'}, current as of ${age}s ago${lastError === undefined ? '' : `; last read failed: ${lastError}`}` };
+    },
+    refresh,
+    start() {
+      if (timer !== undefined || running || closed) return;
+      client.on('ready', onReady);
+      tick();
+    },
+    close() {
+      closed = true;
+      clearTimeout(timer);
+      client.off('ready', onReady);
+    },
+  };
+}
+
+/** Reads every entry of the given profiles' lists (for `gatehouse token revoked`). */
+export async function listDenyEntries(client: RedisClient, keyPrefix: string, profiles: readonly string[]): Promise<DenyEntry[]> {
+  const keys = denyListKeys(keyPrefix);
+  const entries: DenyEntry[] = [];
+  for (const profile of profiles) {
+    const lists = parseMembers(await client.smembers(keys.list(profile)));
+    for (const value of [...lists.jti].sort()) entries.push({ profile, kind: 'jti', value });
+    for (const value of [...lists.sub].sort()) entries.push({ profile, kind: 'sub', value });
+  }
+  return entries;
+}
+
+/**
+ * Adds an entry to a profile's list, or removes it, and moves the counter in the same transaction.
+ * @returns true when the list changed (false: it already held the entry, or did not).
+ */
+export async function changeDenyEntry(client: RedisClient, keyPrefix: string, entry: DenyEntry, change: 'add' | 'remove'): Promise<boolean> {
+  const problem = denyValueProblem(entry.value);
+  if (problem !== undefined) throw new TypeError(`the ${entry.kind} ${problem}`);
+  const keys = denyListKeys(keyPrefix);
+  const member = `${entry.kind}:${entry.value}`;
+  const list = keys.list(entry.profile);
+  const transaction = change === 'add' ? client.multi().sadd(list, member) : client.multi().srem(list, member);
+  const results = await transaction.incr(keys.version).exec();
+  const failed = results?.find(([error]) => error !== null);
+  if (results === null || failed !== undefined) throw (failed?.[0] ?? new Error('the deny-list change was not answered'));
+  return results[0]?.[1] === 1;
+}

@@ -1,0 +1,143 @@
+/**
+ * The bearer deny-list shared through a real redis-server: what one writer revokes, every replica's copy
+ * refuses after its next poll; an entry written by hand is picked up by the periodic reread; a replica
+ * that never read the lists refuses to answer (503) instead of guessing; a Redis outage keeps the last
+ * copy in force.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { changeDenyEntry, createSharedDenyList, denyListKeys, denyValueProblem, listDenyEntries, MAX_DENY_VALUE_LENGTH, type SharedDenyList } from '../../src/jwt/index.js';
+import { isGatewayError } from '../../src/errors.js';
+import { createRedisClient, type RedisClient } from '../../src/session/index.js';
+import { freePort, redisConfig, startRedis, waitUntil, type StandaloneRedis } from '../support/redis.js';
+
+const PREFIX = 'gatehouse:';
+let redis: StandaloneRedis;
+const clients: RedisClient[] = [];
+const lists: SharedDenyList[] = [];
+
+function client(url: string): RedisClient {
+  const created = createRedisClient(redisConfig({ url }), () => undefined);
+  clients.push(created);
+  return created;
+}
+
+/** A replica's copy, polling fast so the tests need not wait a second per change. */
+function replica(url: string, errors: Error[] = [], rereadMs = 60_000): SharedDenyList {
+  const list = createSharedDenyList({ client: client(url), keyPrefix: PREFIX, profiles: ['homekit', 'metrics'], onError: (error) => errors.push(error), pollMs: 30, rereadMs });
+  lists.push(list);
+  list.start();
+  return list;
+}
+
+/** True once `list` answers at all (it has read Redis once). */
+function hasRead(list: SharedDenyList): boolean {
+  try {
+    list.denies('homekit', undefined, undefined);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+let writer: RedisClient;
+
+before(async () => {
+  redis = await startRedis({ extraArgs: ['--appendonly', 'yes', '--appendfsync', 'always'] });
+  writer = client(redis.url);
+  await waitUntil('the writer to connect', () => writer.status === 'ready', 5000);
+});
+
+after(async () => {
+  for (const list of lists) list.close();
+  for (const each of clients) each.disconnect();
+  await redis.stop();
+});
+
+describe('the shared bearer deny-list', () => {
+  test('a revoked jti is refused by every replica after its next poll, and passes again once unrevoked', async () => {
+    const a = replica(redis.url);
+    const b = replica(redis.url);
+    await waitUntil('both replicas to read the lists', () => hasRead(a) && hasRead(b), 5000);
+    assert.equal(a.denies('homekit', 'jti-1', 'homekit'), false);
+    assert.equal(await changeDenyEntry(writer, PREFIX, { profile: 'homekit', kind: 'jti', value: 'jti-1' }, 'add'), true, 'a new entry changes the list');
+    assert.equal(await changeDenyEntry(writer, PREFIX, { profile: 'homekit', kind: 'jti', value: 'jti-1' }, 'add'), false, 'adding it twice changes nothing');
+    await waitUntil('both replicas to refuse jti-1', () => a.denies('homekit', 'jti-1', 'someone') && b.denies('homekit', 'jti-1', 'someone'), 3000);
+    assert.equal(a.denies('homekit', 'jti-2', 'someone'), false, 'another jti of the same subject passes');
+    assert.equal(a.denies('metrics', 'jti-1', 'someone'), false, 'the entry belongs to its profile only');
+    assert.equal(a.denies('homekit', undefined, 'jti-1'), false, 'a jti entry does not name a subject');
+    assert.deepEqual(await listDenyEntries(writer, PREFIX, ['homekit', 'metrics']), [{ profile: 'homekit', kind: 'jti', value: 'jti-1' }]);
+    assert.equal(await changeDenyEntry(writer, PREFIX, { profile: 'homekit', kind: 'jti', value: 'jti-1' }, 'remove'), true);
+    assert.equal(await changeDenyEntry(writer, PREFIX, { profile: 'homekit', kind: 'jti', value: 'jti-1' }, 'remove'), false, 'removing it twice changes nothing');
+    await waitUntil('both replicas to let jti-1 pass again', () => !a.denies('homekit', 'jti-1', 'x') && !b.denies('homekit', 'jti-1', 'x'), 3000);
+  });
+
+  test('a revoked subject refuses every token of that subject, and only that subject', async () => {
+    const a = replica(redis.url);
+    await waitUntil('the replica to read the lists', () => hasRead(a), 5000);
+    await changeDenyEntry(writer, PREFIX, { profile: 'metrics', kind: 'sub', value: 'vmagent' }, 'add');
+    await waitUntil('the replica to refuse the subject', () => a.denies('metrics', 'any-jti', 'vmagent'), 3000);
+    assert.equal(a.denies('metrics', undefined, 'vmagent'), true, 'a token without a jti is refused by its subject');
+    assert.equal(a.denies('metrics', 'any-jti', 'vmagent-2'), false);
+    assert.equal(a.denies('metrics', 'vmagent', undefined), false, 'a subject entry does not name a jti');
+    assert.equal(a.denies('metrics', 42, ['vmagent']), false, 'claims that are not strings name nothing');
+    assert.match(a.status().detail, /^1 entry, current as of \d+s ago$/);
+    await changeDenyEntry(writer, PREFIX, { profile: 'metrics', kind: 'sub', value: 'vmagent' }, 'remove');
+  });
+
+  test('an entry written by hand without moving the counter is picked up by the periodic reread; members of another shape name nothing', async () => {
+    const a = replica(redis.url, [], 300);
+    const polling = replica(redis.url);
+    await waitUntil('the replicas to read the lists', () => hasRead(a) && hasRead(polling), 5000);
+    const keys = denyListKeys(PREFIX);
+    await writer.sadd(keys.list('homekit'), 'jti:by-hand', 'by-hand-without-kind', 'JTI:upper');
+    await waitUntil('the reread to find the entry', () => a.denies('homekit', 'by-hand', undefined), 3000);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.equal(polling.denies('homekit', 'by-hand', undefined), false, 'the counter did not move, so only a reread finds the entry');
+    assert.equal(a.denies('homekit', 'by-hand-without-kind', 'by-hand-without-kind'), false);
+    assert.equal(a.denies('homekit', 'upper', undefined), false, 'kinds are exact');
+    await writer.del(keys.list('homekit'));
+    await writer.incr(keys.version);
+  });
+
+  test('a replica that never read the lists refuses to answer (503) rather than let a revoked token pass', async () => {
+    const nobody = `redis://127.0.0.1:${await freePort()}`;
+    const errors: Error[] = [];
+    const blind = replica(nobody, errors);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.throws(
+      () => blind.denies('homekit', 'jti-1', 'homekit'),
+      (error: unknown) => isGatewayError(error, 'ERR_SESSION_STORE_UNAVAILABLE') && /not been read from Redis yet/.test(error.message),
+    );
+    assert.equal(blind.status().ok, false);
+    assert.match(blind.status().detail, /^not read from Redis yet/);
+    assert.equal(errors.length, 0, 'connection failures are the client error handler’s to report, not repeated per poll');
+  });
+
+  test('a Redis outage keeps the last copy in force, and a restarted Redis with persistence still holds the entries', async () => {
+    const errors: Error[] = [];
+    const a = replica(redis.url, errors);
+    await waitUntil('the replica to read the lists', () => hasRead(a), 5000);
+    await changeDenyEntry(writer, PREFIX, { profile: 'homekit', kind: 'jti', value: 'lost-laptop' }, 'add');
+    await waitUntil('the replica to refuse the token', () => a.denies('homekit', 'lost-laptop', undefined), 3000);
+    await redis.kill();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.equal(a.denies('homekit', 'lost-laptop', undefined), true, 'still refused while Redis is down');
+    assert.equal(a.denies('homekit', 'desk-sensor', undefined), false, 'other tokens keep working while Redis is down');
+    assert.equal(a.status().ok, true, 'the copy stays usable');
+    await redis.restart();
+    await waitUntil('the replica to read again', () => !/last read failed/.test(a.status().detail), 10_000);
+    assert.equal(a.denies('homekit', 'lost-laptop', undefined), true, 'the appendonly file kept the entry through the restart');
+    await changeDenyEntry(writer, PREFIX, { profile: 'homekit', kind: 'jti', value: 'lost-laptop' }, 'remove');
+  });
+
+  test('entries are checked before they are written', async () => {
+    assert.equal(denyValueProblem(''), 'is empty');
+    assert.equal(denyValueProblem('x'.repeat(MAX_DENY_VALUE_LENGTH)), undefined);
+    assert.equal(denyValueProblem('x'.repeat(MAX_DENY_VALUE_LENGTH + 1)), `is longer than ${MAX_DENY_VALUE_LENGTH} characters`);
+    assert.equal(denyValueProblem('a\r\nb'), 'holds a control character');
+    assert.equal(denyValueProblem('auth0|64f1c2'), undefined);
+    await assert.rejects(changeDenyEntry(writer, PREFIX, { profile: 'homekit', kind: 'sub', value: '' }, 'add'), /the sub is empty/);
+    assert.deepEqual(await listDenyEntries(writer, PREFIX, ['homekit']), [], 'nothing was written');
+  });
+});
