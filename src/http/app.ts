@@ -5,6 +5,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import type { LoadedConfig } from '../config/index.js';
+import type { DenyListCopy } from '../jwt/index.js';
 import type { Loggers } from '../log/index.js';
 import { sendText } from './respond.js';
 
@@ -19,6 +20,8 @@ export interface App {
   handle(request: IncomingMessage, response: ServerResponse): void;
   ready(): Promise<Readiness>;
   close(): Promise<void>;
+  /** Its copy of the bearer deny-list shared through Redis, for the next configuration on a reload. */
+  denyListCopy?(): DenyListCopy | undefined;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;

@@ -3,7 +3,7 @@
  * embedded development provider), the gateway, and the routing of `/oauth2/*` and forward-auth checks.
  */
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { isAsciiWord } from '../ascii.js';
@@ -135,6 +135,8 @@ export interface AppEnvironment {
   readonly metrics?: Metrics;
   /** Where to trace checks and IdP calls; nothing is traced without. */
   readonly tracing?: Tracing;
+  /** The configuration this one replaces (on a reload): it hands over what it knows. */
+  readonly previous?: App;
 }
 
 /** Builds the app for a loaded configuration. */
@@ -178,7 +180,15 @@ export async function createApp(loaded: LoadedConfig, loggers: Loggers, environm
   const sharedDenyList =
     redisClient === undefined || Object.keys(config.bearer.profiles).length === 0
       ? undefined
-      : createSharedDenyList({ client: redisClient, keyPrefix: config.session.redis.keyPrefix, profiles: Object.keys(config.bearer.profiles), onError: rateLimited(loggers, 'the bearer deny-list could not be read from Redis; the last copy stays in force') });
+      : createSharedDenyList({
+          client: redisClient,
+          keyPrefix: config.session.redis.keyPrefix,
+          profiles: Object.keys(config.bearer.profiles),
+          onError: rateLimited(loggers, 'the bearer deny-list could not be read from Redis; the last copy stays in force'),
+          // The same Redis and prefix as the configuration this one replaces: start from its copy.
+          source: createHash('sha256').update(JSON.stringify(config.session.redis)).digest('base64url'),
+          ...(environment.previous?.denyListCopy === undefined ? {} : { seed: environment.previous.denyListCopy() }),
+        });
   const transactions = createLoginTransactions({ cookieName: config.cookie.name, secrets });
   const noDowngrade = config.cookie.secure && !devMode;
   const redirectPolicy = createRedirectPolicy([...config.proxy.allowedRedirectDomains, ...config.cookie.domains]);
@@ -382,6 +392,7 @@ export async function createApp(loaded: LoadedConfig, loggers: Loggers, environm
         return { ok: all.every((check) => check.ok), checks: all };
       });
     },
+    ...(sharedDenyList === undefined ? {} : { denyListCopy: () => sharedDenyList.copy() }),
     close: async () => {
       oidc.close();
       for (const profile of profiles.all()) profile.close();
@@ -391,5 +402,8 @@ export async function createApp(loaded: LoadedConfig, loggers: Loggers, environm
       await dev?.close();
     },
   };
+  // Checks of the profiles' tokens wait for the shared deny-list (503 until read): read it before serving,
+  // for a moment at most, so a start or a reload with Redis up shows no such answer at all.
+  await sharedDenyList?.firstRead(2000);
   return app;
 }

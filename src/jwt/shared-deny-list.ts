@@ -52,7 +52,7 @@ export function denyValueProblem(value: string): string | undefined {
 }
 
 /** A profile's entries, split by kind. */
-interface Lists {
+export interface Lists {
   readonly jti: ReadonlySet<string>;
   readonly sub: ReadonlySet<string>;
 }
@@ -68,6 +68,18 @@ function parseMembers(members: readonly string[]): Lists {
   return { jti, sub };
 }
 
+/**
+ * A replica's copy of the lists, handed from one configuration to the next on a reload, so the new one
+ * neither waits for Redis nor answers 503 when Redis is down at that moment.
+ */
+export interface DenyListCopy {
+  /** The Redis deployment and key prefix it was read from: a copy seeds only a list of the same source. */
+  readonly source: string;
+  readonly lists: ReadonlyMap<string, Lists>;
+  readonly version: string | null;
+  readonly readAt: number;
+}
+
 /** A replica's copy of the shared lists. */
 export interface SharedDenyList {
   /**
@@ -81,6 +93,10 @@ export interface SharedDenyList {
   refresh(force?: boolean): Promise<void>;
   /** Reads the lists now, then keeps the copy current until {@link close}. */
   start(): void;
+  /** Resolves true once the lists have been read (or seeded), false after `timeoutMs` without. */
+  firstRead(timeoutMs: number): Promise<boolean>;
+  /** The current copy, for the next configuration's list; undefined before the first read. */
+  copy(): DenyListCopy | undefined;
   close(): void;
 }
 
@@ -92,6 +108,10 @@ export interface SharedDenyListOptions {
   readonly profiles: readonly string[];
   /** Called when a read fails (the caller rate-limits its log line). */
   readonly onError: (error: Error) => void;
+  /** The Redis deployment and key prefix, as one string: what a {@link DenyListCopy} must match to seed. */
+  readonly source?: string;
+  /** The previous configuration's copy: used when its source and profiles match, until the first read. */
+  readonly seed?: DenyListCopy | undefined;
   readonly now?: () => number;
   readonly pollMs?: number;
   readonly rereadMs?: number;
@@ -104,11 +124,16 @@ export function createSharedDenyList(options: SharedDenyListOptions): SharedDeny
   const pollMs = options.pollMs ?? DENY_LIST_POLL_MS;
   const rereadMs = options.rereadMs ?? DENY_LIST_REREAD_MS;
   const keys = denyListKeys(options.keyPrefix);
-  let copy: ReadonlyMap<string, Lists> | undefined;
-  let version: string | null | undefined;
+  const source = options.source ?? options.keyPrefix;
+  const { seed } = options;
+  // A seed that lacks one of the profiles could miss that profile's entries: then no seed at all.
+  const seeded = seed !== undefined && seed.source === source && profiles.every((profile) => seed.lists.has(profile));
+  let copy: ReadonlyMap<string, Lists> | undefined = seeded ? seed.lists : undefined;
+  let version: string | null | undefined = seeded ? seed.version : undefined;
   /** When the lists were last read in full, and when Redis last answered at all. */
-  let readAt = 0;
-  let seenAt = 0;
+  let readAt = seeded ? seed.readAt : 0;
+  let seenAt = readAt;
+  const waiting = new Set<(read: boolean) => void>();
   let lastError: string | undefined;
   let timer: NodeJS.Timeout | undefined;
   let closed = false;
@@ -131,6 +156,7 @@ export function createSharedDenyList(options: SharedDenyListOptions): SharedDeny
     copy = next;
     readAt = now();
     seenAt = readAt;
+    for (const wake of waiting) wake(true);
   };
 
   const refresh = async (force = false): Promise<void> => {
@@ -190,10 +216,27 @@ export function createSharedDenyList(options: SharedDenyListOptions): SharedDeny
       client.on('ready', onReady);
       tick();
     },
+    firstRead(timeoutMs) {
+      if (copy !== undefined) return Promise.resolve(true);
+      return new Promise((resolve) => {
+        const done = (read: boolean) => {
+          clearTimeout(timeout);
+          waiting.delete(wake);
+          resolve(read);
+        };
+        const wake = (read: boolean) => done(read);
+        const timeout = setTimeout(() => done(false), timeoutMs);
+        waiting.add(wake);
+      });
+    },
+    copy() {
+      return copy === undefined ? undefined : { source, lists: copy, version: version ?? null, readAt };
+    },
     close() {
       closed = true;
       clearTimeout(timer);
       client.off('ready', onReady);
+      for (const wake of waiting) wake(false);
     },
   };
 }

@@ -187,6 +187,14 @@ describe('bearer deny-list shared through Redis, two replicas', () => {
     await redis.kill();
     assert.equal(await statusOn(a, revokedToken.token), 401, 'still refused while Redis is down');
     assert.equal(await statusOn(a, working.token), 202, 'bearer tokens keep working while Redis is down');
+    // A reload during the outage (SIGHUP, or a changed file) hands the copy to the new configuration.
+    const replicaA = replicas[0]!;
+    const reloads = () => replicaA.output().split('configuration reloaded').length - 1;
+    const before = reloads();
+    process.kill(replicaA.pid, 'SIGHUP');
+    await waitUntil('replica A to reload', () => reloads() > before, 10_000);
+    assert.equal(await statusOn(a, revokedToken.token), 401, 'still refused after a reload while Redis is down');
+    assert.equal(await statusOn(a, working.token), 202, 'no 503 after a reload while Redis is down');
     const down = await cli('token', 'revoke', '--jti', 'x', '--profile', 'homekit', '--config', configFile);
     assert.equal(down.code, 1);
     assert.match(down.stderr, /^gatehouse: Redis could not be reached: /);

@@ -131,6 +131,42 @@ describe('the shared bearer deny-list', () => {
     await changeDenyEntry(writer, PREFIX, { profile: 'homekit', kind: 'jti', value: 'lost-laptop' }, 'remove');
   });
 
+  test('firstRead waits for the first read, and gives up after its timeout when Redis cannot be reached', async () => {
+    const reachable = replica(redis.url);
+    assert.equal(await reachable.firstRead(5000), true);
+    assert.equal(await reachable.firstRead(1), true, 'once read, at once');
+    const nobody = `redis://127.0.0.1:${await freePort()}`;
+    const blind = replica(nobody);
+    const started = Date.now();
+    assert.equal(await blind.firstRead(150), false);
+    assert.ok(Date.now() - started >= 140);
+  });
+
+  test('a copy handed over on a reload answers at once, even with Redis down; only a copy of the same source and profiles counts', async () => {
+    const first = createSharedDenyList({ client: client(redis.url), keyPrefix: PREFIX, profiles: ['homekit', 'metrics'], onError: () => undefined, pollMs: 30, source: 'deployment-1' });
+    lists.push(first);
+    first.start();
+    await changeDenyEntry(writer, PREFIX, { profile: 'homekit', kind: 'jti', value: 'handed-over' }, 'add');
+    await waitUntil('the first copy to hold the entry', () => hasRead(first) && first.denies('homekit', 'handed-over', undefined), 3000);
+    const copy = first.copy();
+    assert.ok(copy !== undefined);
+    const nobody = `redis://127.0.0.1:${await freePort()}`;
+    const seeded = (source: string, profiles: readonly string[]) => {
+      const list = createSharedDenyList({ client: client(nobody), keyPrefix: PREFIX, profiles, onError: () => undefined, pollMs: 30, source, seed: copy });
+      lists.push(list);
+      list.start();
+      return list;
+    };
+    const next = seeded('deployment-1', ['homekit']);
+    assert.equal(await next.firstRead(1), true, 'a seeded copy needs no read');
+    assert.equal(next.denies('homekit', 'handed-over', undefined), true, 'the revocation survives the reload while Redis is down');
+    assert.equal(next.denies('homekit', 'other', undefined), false);
+    assert.match(next.status().detail, /^1 entry, current as of \d+s ago/);
+    assert.throws(() => seeded('deployment-2', ['homekit']).denies('homekit', 'other', undefined), /not been read from Redis yet/, 'another Redis: no seed');
+    assert.throws(() => seeded('deployment-1', ['homekit', 'garage']).denies('homekit', 'other', undefined), /not been read from Redis yet/, 'a profile the copy lacks: no seed');
+    await changeDenyEntry(writer, PREFIX, { profile: 'homekit', kind: 'jti', value: 'handed-over' }, 'remove');
+  });
+
   test('entries are checked before they are written', async () => {
     assert.equal(denyValueProblem(''), 'is empty');
     assert.equal(denyValueProblem('x'.repeat(MAX_DENY_VALUE_LENGTH)), undefined);

@@ -145,7 +145,7 @@ export async function runServe(argv: readonly string[], io: CommandIo): Promise<
       if (next.config.listen !== loaded.config.listen) loggers.standard.warn('listen changed: restart gatehouse to move the listener');
       if (next.config.metrics.listen !== loaded.config.metrics.listen) loggers.standard.warn('metrics.listen changed: restart gatehouse to move the metrics listener');
       if (JSON.stringify(next.config.tracing) !== JSON.stringify(loaded.config.tracing)) loggers.standard.warn('tracing changed: restart gatehouse to apply it');
-      const nextApp = await createApp(next, loggers, { listen: server.address, ...observers });
+      const nextApp = await createApp(next, loggers, { listen: server.address, ...observers, previous: app });
       const previous = app;
       app = nextApp;
       loaded = next;
