@@ -180,7 +180,12 @@ const AuthorizationSchema = z
   })
   .prefault({});
 
-const durationText = z.string().refine((text) => parseDuration(text) !== undefined, 'must be a Go duration such as 30s or 10m');
+/** The shortest `refreshKeysInterval`. */
+export const MIN_KEYS_REFRESH_MS = 10_000;
+const durationText = z
+  .string()
+  .refine((text) => parseDuration(text) !== undefined, 'must be a Go duration such as 30s or 10m')
+  .refine((text) => (parseDuration(text) ?? 0) >= 0, 'must not be negative');
 
 /**
  * A bearer-token profile: jwt-middleware's configuration keys, accepted verbatim, plus gatehouse's own.
@@ -190,7 +195,11 @@ const ProfileSchema = z.strictObject({
   issuers: z.array(z.union([nonEmptyText, z.strictObject({ issuer: nonEmptyText, jwks: nonEmptyText.optional() })])).optional(),
   skipPrefetch: z.boolean().optional(),
   delayPrefetch: durationText.optional(),
-  refreshKeysInterval: durationText.optional(),
+  // A JWKS refresh loop faster than this would hammer the issuer (DOS-04).
+  refreshKeysInterval: durationText.refine((text) => {
+    const ms = parseDuration(text) ?? 0;
+    return ms < 0 || ms >= MIN_KEYS_REFRESH_MS;
+  }, 'must be at least 10s').optional(),
   secret: z.string().optional(),
   secrets: z.record(nonEmptyText, z.string()).optional(),
   secretBase64Encoded: z.boolean().optional(),

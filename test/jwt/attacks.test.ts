@@ -277,7 +277,7 @@ describe('kid and header parameters', () => {
     await expectInvalid(fixture, encodedPayload, 'b64:false with an encoded payload');
   });
 
-  test('JWT-17: JWE (five segments) of every kind is refused in well under 10 ms, nothing decrypted', async () => {
+  test('JWT-17, DOS-03: JWE (five segments) of every kind, PBES2 with p2c 2^31 and zip DEF included, is refused in well under 10 ms, nothing derived, inflated or decrypted', async () => {
     const segment = () => b64url(Buffer.from(Array.from({ length: 24 }, (_, index) => index)));
     const headers = [
       { alg: 'dir', enc: 'A256GCM' },
@@ -382,6 +382,42 @@ describe('claims', () => {
     const tight = profileOf({ ...FIXTURE, leeway: '0s' });
     await expectInvalid(tight, es(undefined, payload({ exp: NOW - 1 })), 'leeway 0s: exp now-1', /expired/);
     assert.throws(() => compileProfile('x', { ...FIXTURE, leeway: '10m' }, environment()), /leeway: at most 5m/);
+  });
+
+  test('DOS-12: claims near 2^31 and 2^53 and a clock a day off never lead to acceptance; bad skew and refresh values are refused at config load', async () => {
+    await expectInvalid(fixture, es(undefined, payload({ nbf: 2 ** 53 })), 'nbf 2^53');
+    await expectInvalid(fixture, es(undefined, payload({ iat: 2 ** 53 })), 'iat 2^53', /future/);
+    await expectInvalid(fixture, es(undefined, payload({ exp: -(2 ** 53) })), 'exp -2^53', /expired/);
+    await expectInvalid(fixture, es(undefined, payload({ exp: 2 ** 31 - 2 ** 32 })), 'exp 2^31 wrapped to a negative 32-bit value', /expired/);
+    await expectInvalid(fixture, es(undefined, payload({ exp: NOW - 3600, iat: 2 ** 31 })), 'an expired token with iat past 2^31', /expired|future/);
+    await expectValid(fixture, es(undefined, payload({ exp: 2 ** 31 })), 'exp 2^31 (2038): a plain future date');
+    const ahead = profileOf(FIXTURE, environment({ now: () => (NOW + 86_400) * 1000 }));
+    await expectInvalid(ahead, es(), 'clock a day ahead: the hour-long token has expired', /expired/);
+    const behind = profileOf(FIXTURE, environment({ now: () => (NOW - 86_400) * 1000 }));
+    await expectInvalid(behind, es(), 'clock a day behind: the token is issued in the future', /future/);
+    const file = join(dir, 'skew.yaml');
+    const profile = (name: string, key: string, value: string) => `    ${name}:\n      secrets: { k: '${JSON.stringify(publicJwk(ec.publicKey, 'k'))}' }\n      ${key}: "${value}"\n`;
+    writeFileSync(
+      file,
+      `bearer:\n  profiles:\n${profile('nan', 'leeway', 'NaN')}${profile('infinite', 'leeway', 'Infinity')}${profile('negative', 'leeway', '-5s')}${profile('wide', 'leeway', '10m')}${profile('loop', 'refreshKeysInterval', '0s')}${profile('backwards', 'refreshKeysInterval', '-1m')}${profile('late', 'delayPrefetch', '-1s')}`,
+    );
+    let problems: readonly { path: string; message: string }[] = [];
+    assert.throws(
+      () => loadConfig({ file, env: baseEnv({ issuer: 'https://idp.example.com', clientId: 'gatehouse', clientSecret: 'secret' }) }),
+      (error: unknown) => {
+        problems = error instanceof ConfigError ? error.problems : [];
+        return error instanceof ConfigError;
+      },
+    );
+    const said = (path: string) => problems.filter((problem) => problem.path === path).map((problem) => problem.message);
+    assert.deepEqual(said('bearer.profiles.nan.leeway'), ['must be a Go duration such as 30s or 10m']);
+    assert.deepEqual(said('bearer.profiles.infinite.leeway'), ['must be a Go duration such as 30s or 10m']);
+    assert.deepEqual(said('bearer.profiles.negative.leeway'), ['must not be negative']);
+    assert.deepEqual(said('bearer.profiles.loop.refreshKeysInterval'), ['must be at least 10s']);
+    assert.deepEqual(said('bearer.profiles.backwards.refreshKeysInterval'), ['must not be negative']);
+    assert.deepEqual(said('bearer.profiles.late.delayPrefetch'), ['must not be negative']);
+    // 10m is a well-formed duration; the profile itself says it is too wide (every problem reported at once).
+    assert.deepEqual(said('bearer.profiles.wide'), ['leeway: at most 5m']);
   });
 
   test('JWT-26: required claims (require): absent, null, another type or spelling never pass', async () => {
