@@ -103,6 +103,9 @@ function derivedWarnings(config: Config, origins: ReadonlyMap<string, Origin>): 
   if (config.proxy.reverseProxy && config.proxy.trusted.length === 0) {
     warnings.push('proxy.reverseProxy is on and proxy.trusted is empty: X-Forwarded-* headers are trusted from loopback and private networks. Name your proxies in proxy.trusted (OAUTH2_PROXY_TRUSTED_PROXY_IPS).');
   }
+  if (!usesDevelopmentProvider(config) && config.cookie.domains.length === 0 && config.proxy.allowedRedirectDomains.length === 0 && !config.routes.some((route) => (route.hosts ?? []).length > 0)) {
+    warnings.push('neither cookie.domains, proxy.allowedRedirectDomains nor a route names your hosts: gatehouse starts a login on whatever host the proxy forwards. Name them (OAUTH2_PROXY_COOKIE_DOMAINS, OAUTH2_PROXY_WHITELIST_DOMAINS) so any other host is refused.');
+  }
   if (config.provider.insecureAllowUnverifiedEmail) warnings.push('provider.insecureAllowUnverifiedEmail is on: unverified email addresses are accepted.');
   if (config.provider.pkce === 'plain') warnings.push("provider.pkce is 'plain': the code verifier travels in the clear; use S256 if the provider supports it.");
   if (!config.cookie.secure && origins.get('cookie.secure')?.kind !== 'default') warnings.push('cookie.secure is off: session cookies travel over plain http.');

@@ -67,6 +67,12 @@ export function explainDenial(reason: string): { heading: string; detail: string
   }
 }
 
+/** The 403 page for a host the configuration does not name (FWD-03): no sign-in starts there. */
+export function hostRefusedPage(requestId: string, extra: OutgoingHttpHeaders): Verdict {
+  const body = '<h1>This address is not one of this gateway’s sites</h1><p>Sign-in happens only on the addresses this gateway is set up for. Check the address you opened; if it is right, ask the owner of this site to add it.</p>';
+  return page(403, 'Unknown address', body, 'deny', 'host-not-allowed', requestId, extra);
+}
+
 /** The 403 page a signed-in person sees. */
 export function forbiddenPage(reason: string, who: string, switchUrl: string, requestId: string, atProvider = false): Verdict {
   const { heading, detail } = explainDenial(reason);

@@ -11,7 +11,7 @@ import { authorizeIdentity, authorizeQuery, parseQueryConstraints, type Decision
 import { normalizePath } from '../policy/path.js';
 import { evaluatePolicy, type CompiledPolicy, type PolicyRequest } from '../policy/requirements.js';
 import { GenerationalCache, remembered, type LoadResult, type Session } from '../session/index.js';
-import { decided, forbiddenPage, json, redirect, text, withCookies, withHeaders } from './answers.js';
+import { decided, forbiddenPage, hostRefusedPage, json, redirect, text, withCookies, withHeaders } from './answers.js';
 import type { GatewayContext } from './context.js';
 import { identityHeaders } from './headers.js';
 import type { Refresher } from './refresh.js';
@@ -116,12 +116,23 @@ export function createCheck(context: GatewayContext, refresher: Refresher, rende
   const reasonHeaders = (reason: string): OutgoingHttpHeaders => ({ 'x-gatehouse-reason': reason });
   const anonymousHeaders = Object.freeze(identityHeaders(ANONYMOUS, {}, headerOptions));
 
+  /** 403 for a request whose host the configuration does not name (FWD-03). */
+  const hostRefused = (request: GatewayRequest, mode: CheckMode, cookies: readonly string[]): Verdict => {
+    const reason = 'host-not-allowed';
+    const headers = withCookies(reasonHeaders(reason), cookies);
+    if (mode === 'auth') return text(403, 'Forbidden', 'deny', reason, headers);
+    if (isApiRequest(context, request)) return json(403, { error: 'forbidden', reason }, 'deny', reason, headers);
+    return hostRefusedPage(request.requestId, headers);
+  };
+
   const unauthenticated = (request: GatewayRequest, mode: CheckMode, reason: string, cookies: readonly string[], policy: CompiledPolicy): Verdict => {
     const { view } = request;
     // A route that accepts only bearer tokens never sends anyone to a login page.
     if (!policy.auth.session) {
       return json(401, { error: 'unauthenticated', reason }, 'deny', reason, withCookies({ 'x-gatehouse-reason': reason, 'www-authenticate': 'Bearer realm="gatehouse"' }, cookies));
     }
+    // FWD-03: never a login (or a redirect to one) on a host that is not the deployment's own.
+    if (!context.hostAllowed(view)) return hostRefused(request, mode, cookies);
     if (mode === 'auth') {
       const login = `${context.originOf(view)}/oauth2/start?rd=${encodeURIComponent(context.returnToFor(view))}`;
       return text(401, 'Unauthorized', 'deny', reason, withCookies({ 'x-gatehouse-reason': reason, 'x-gatehouse-login': login }, cookies));
@@ -331,7 +342,9 @@ export function createCheck(context: GatewayContext, refresher: Refresher, rende
     if (mode === 'auth' || isApiRequest(context, request)) {
       return mode === 'auth' ? text(403, 'Forbidden', 'deny', reason, reasonHeaders(reason)) : json(403, { error: 'forbidden', reason }, 'deny', reason, reasonHeaders(reason));
     }
-    const verdict = forbiddenPage(reason, 'nobody in particular', `${context.originOf(request.view)}/`, request.requestId);
+    // An absolute link only to a host of the deployment's own (FWD-03); the browser resolves `/` the same.
+    const home = context.hostAllowed(request.view) ? `${context.originOf(request.view)}/` : '/';
+    const verdict = forbiddenPage(reason, 'nobody in particular', home, request.requestId);
     return withHeaders(verdict, reasonHeaders(reason));
   };
 

@@ -6,6 +6,7 @@ import type { OidcClient } from '../oidc/index.js';
 import type { EmailPolicy } from '../policy/email-policy.js';
 import type { OperatorRegex } from '../policy/regex.js';
 import type { PolicySet } from '../policy/routes.js';
+import { compileHosts } from '../policy/matchers/host.js';
 import { chooseCookieDomain, type CookieAttributes, type LoginTransactions, type SessionStore } from '../session/index.js';
 import type { RequestView } from './types.js';
 
@@ -46,6 +47,11 @@ export interface GatewayContext extends GatewayDeps {
   redirectUriFor(view: RequestView): string;
   /** Where to send the browser back after a login that this request starts. */
   returnToFor(view: RequestView): string;
+  /**
+   * True when the request's host is one of the deployment's own, so gatehouse may send a browser there
+   * and build a callback URL on it (FWD-03): see {@link createContext}.
+   */
+  hostAllowed(view: RequestView): boolean;
 }
 
 /** The callback path, the only place the provider sends browsers back to. */
@@ -55,7 +61,14 @@ export const CALLBACK_PATH = '/oauth2/callback';
 export function createContext(deps: GatewayDeps): GatewayContext {
   const { config } = deps;
   const secure = (view: RequestView) => (deps.devMode ? view.scheme === 'https' : config.cookie.secure);
-  const originOf = (view: RequestView) => `${view.scheme}://${view.host.includes(':') ? `[${view.host}]` : view.host}${view.port === undefined ? '' : `:${view.port}`}`;
+  const authorityOf = (view: Pick<RequestView, 'host' | 'port'>) => `${view.host.includes(':') ? `[${view.host}]` : view.host}${view.port === undefined ? '' : `:${view.port}`}`;
+  const originOf = (view: RequestView) => `${view.scheme}://${authorityOf(view)}`;
+  // The proxy forwards whatever Host a client sent, so a host is the deployment's own only when the
+  // redirect allow-list (cookie.domains, proxy.allowedRedirectDomains) accepts it or a route names it. With
+  // none of those configured there is nothing to tell by, and every host is accepted (a warning at start
+  // says so), as with oauth2-proxy; so is every host of the development provider's loopback set-up.
+  const namedHosts = compileHosts(config.routes.flatMap((route) => route.hosts ?? []));
+  const anyHost = deps.devMode || (config.cookie.domains.length === 0 && config.proxy.allowedRedirectDomains.length === 0 && !config.routes.some((route) => (route.hosts ?? []).length > 0));
   return {
     ...deps,
     nowSeconds: () => Math.floor(deps.now() / 1000),
@@ -85,5 +98,9 @@ export function createContext(deps: GatewayDeps): GatewayContext {
       return `${scheme}://${originOf(view).split('://')[1] ?? view.host}${configured}`;
     },
     returnToFor: (view) => deps.validateRedirect(`${originOf(view)}${view.uri}`) ?? deps.validateRedirect(view.uri) ?? '/',
+    // The host is what counts (cookies ignore ports; an allow-list entry may name one): https whatever the
+    // request's scheme, since the question is the host, not a downgrade.
+    hostAllowed: (view) =>
+      anyHost || namedHosts(view.host) || deps.validateRedirect(`https://${authorityOf({ host: view.host, port: undefined })}/`) !== undefined || deps.validateRedirect(`https://${authorityOf(view)}/`) !== undefined,
   };
 }

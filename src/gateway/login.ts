@@ -8,7 +8,7 @@ import { identityFromClaims } from '../identity/index.js';
 import { escapeHtml } from '../pages/index.js';
 import { authorizeIdentity } from '../policy/email-policy.js';
 import { GenerationalCache, type Session } from '../session/index.js';
-import { forbiddenPage, json, page, redirect, text, withCookies } from './answers.js';
+import { forbiddenPage, hostRefusedPage, json, page, redirect, text, withCookies } from './answers.js';
 import type { GatewayContext } from './context.js';
 import type { Refresher } from './refresh.js';
 import type { GatewayRequest, Verdict } from './types.js';
@@ -41,6 +41,8 @@ export function createLoginEndpoints(context: GatewayContext, refresher: Refresh
     const { view } = request;
     const redirectUri = context.redirectUriFor(view);
     const callbackOrigin = new URL(redirectUri).origin;
+    // FWD-03: a callback on a host that is not the deployment's own is never asked for.
+    if (callbackOrigin === context.originOf(view) && !context.hostAllowed(view)) return hostRefusedPage(request.requestId, { 'x-gatehouse-reason': 'host-not-allowed' });
     if (callbackOrigin !== context.originOf(view) && !context.devMode) {
       // A central auth host: start there, so the transaction cookie lives where the callback reads it.
       return redirect(`${callbackOrigin}/oauth2/start?rd=${encodeURIComponent(returnTo)}`, 'login-start-elsewhere');
@@ -157,7 +159,8 @@ export function createLoginEndpoints(context: GatewayContext, refresher: Refresh
     const cleared = await context.store.clear(request.jar, context.sessionCookie(request.view, 0));
     const user = loaded.kind === 'session' ? loaded.session.identity.email : undefined;
     context.loggers.auth.info({ requestId: request.requestId, user }, 'signed out');
-    if (config.provider.endSessionRedirect) {
+    // The provider's end-session redirect comes back to this host: only to one of the deployment's own.
+    if (config.provider.endSessionRedirect && context.hostAllowed(request.view)) {
       const absolute = returnTo.startsWith('/') ? `${context.originOf(request.view)}${returnTo}` : returnTo;
       const hint = loaded.kind === 'session' ? loaded.session.idToken : undefined;
       const endSession = context.oidc.buildEndSessionUrl({ ...(hint === undefined ? {} : { idTokenHint: hint }), postLogoutRedirectUri: absolute });

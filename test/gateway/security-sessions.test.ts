@@ -128,11 +128,11 @@ describe('SESS-01: cookie attributes', () => {
     for (const cookie of response.setCookies.map(parseSetCookie)) assert.ok(cookie.attributes.has('secure'), cookie.name);
   });
 
-  test('a host outside the cookie domains gets a host-only cookie, never a Domain derived from it', async () => {
+  test('a host outside the cookie domains starts no login and gets no cookie (FWD-03), least of all one with a Domain derived from it', async () => {
     const response = await gatehouse.request('/oauth2/start?rd=%2F', { headers: { ...NAVIGATION_HEADERS, 'x-forwarded-host': 'evil.example.net' } });
-    for (const cookie of response.setCookies.map(parseSetCookie)) {
-      assert.equal(cookie.attributes.get('domain'), undefined, cookie.name);
-    }
+    assert.equal(response.status, 403);
+    assert.equal(response.headers['x-gatehouse-reason'], 'host-not-allowed');
+    assert.deepEqual(response.setCookies, []);
   });
 });
 

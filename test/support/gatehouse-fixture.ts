@@ -45,6 +45,8 @@ export interface GatehouseOptions {
   readonly devProvider?: DevProvider;
   /** Wait until discovery has succeeded (default true). */
   readonly waitForDiscovery?: boolean;
+  /** A YAML configuration file under the environment (for what variables cannot say, such as routes). */
+  readonly file?: string;
 }
 
 /** A running gatehouse. */
@@ -105,7 +107,7 @@ export async function startGatehouse(options: GatehouseOptions = {}): Promise<Ga
     idp = ownIdp;
   }
   const provider: ProviderSettings = options.provider ?? { issuer: idp!.issuer, clientId: idp!.clientId, clientSecret: idp!.clientSecret };
-  const loaded = loadConfig({ env: { ...baseEnv(provider), ...(options.env ?? {}) } });
+  const loaded = loadConfig({ ...(options.file === undefined ? {} : { file: options.file }), env: { ...baseEnv(provider), ...(options.env ?? {}) } });
   KNOWN_BINDINGS.add(sessionBinding(provider.issuer, provider.clientId));
   const logs: string[] = [];
   const destination = new Writable({
