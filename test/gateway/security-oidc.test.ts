@@ -466,10 +466,10 @@ describe('ID tokens from a hostile provider (CB-FAIL expected)', () => {
   });
 
   /** Runs a login against the hostile provider with `script` answering the code exchange. */
-  async function loginWith(script: ((request: TokenRequest) => Promise<{ body: Record<string, unknown> | string; status?: number }>) | undefined): Promise<{ browser: Browser; response: BrowserResponse; state: string }> {
+  async function loginWith(script: ((request: TokenRequest) => Promise<{ body: Record<string, unknown> | string; status?: number }>) | undefined, gate: Gatehouse = front): Promise<{ browser: Browser; response: BrowserResponse; state: string }> {
     hostile.tokenScript = script === undefined ? undefined : (request) => script(request);
     try {
-      const browser = front.browser();
+      const browser = gate.browser();
       const { stoppedAt } = await browser.navigate(`${APP_ORIGIN}/dashboard`, { stopBefore: isCallback });
       assert.ok(stoppedAt !== undefined);
       const response = await browser.request(stoppedAt, { headers: NAVIGATION_HEADERS });
@@ -479,8 +479,8 @@ describe('ID tokens from a hostile provider (CB-FAIL expected)', () => {
     }
   }
 
-  async function assertRejected(what: string, script: (request: TokenRequest) => Promise<{ body: Record<string, unknown> | string; status?: number }>): Promise<void> {
-    const { response, state, browser } = await loginWith(script);
+  async function assertRejected(what: string, script: (request: TokenRequest) => Promise<{ body: Record<string, unknown> | string; status?: number }>, gate: Gatehouse = front): Promise<void> {
+    const { response, state, browser } = await loginWith(script, gate);
     assert.equal(response.status, 403, `${what}: ${response.status} ${String(response.headers['x-gatehouse-reason'])}`);
     assertCallbackFailed(response, 403, 'callback-rejected');
     assert.ok(deletesTransaction(response, state), what);
@@ -577,6 +577,49 @@ describe('ID tokens from a hostile provider (CB-FAIL expected)', () => {
       const reply = await hostile.honestReply(request);
       return { body: { ...(reply.body as Record<string, unknown>), id_token: earlier } };
     });
+  });
+
+  /** A gatehouse that fetches the provider's key set afresh (openid-client keeps one per discovery), as it is now. */
+  async function withFreshKeySet(extra: Record<string, unknown>[], run: (gate: Gatehouse) => Promise<void>): Promise<void> {
+    hostile.jwksExtra = extra;
+    const gate = await startGatehouse({ provider: hostile });
+    try {
+      await run(gate);
+    } finally {
+      hostile.jwksExtra = [];
+      await gate.close();
+    }
+  }
+
+  test('OIDC-21: key selection at login: no kid with one key of the type signs in; unparseable keys are ignored; no kid and no verifying key never signs in', async () => {
+    const honestWithoutKid: Script = async (request) => hostile.honestReply(request, undefined, { kid: null });
+    const single = await loginWith(honestWithoutKid);
+    assert.equal(single.response.status, 302, `no kid, one EC key: ${String(single.response.headers['x-gatehouse-reason'])}`);
+    const junk = [
+      { kty: 'XYZ', kid: 'strange' },
+      { kty: 'RSA', kid: 'broken-rsa', alg: 'RS256', n: '!!not base64url!!', e: 'AQAB' },
+      { kty: 'AKP', kid: 'bogus-akp', alg: 'ML-DSA-44', pub: 'AAAA' },
+      { kty: 'EC', kid: 'off-curve', alg: 'ES256', crv: 'P-256', x: 'AAAA', y: 'AAAA' },
+    ];
+    await withFreshKeySet(junk, async (gate) => {
+      const withJunk = await loginWith(undefined, gate);
+      assert.equal(withJunk.response.status, 302, `unparseable keys next to the real ones: ${String(withJunk.response.headers['x-gatehouse-reason'])}`);
+    });
+    await withFreshKeySet([await hostile.foreignJwk('ES256', 'es-spare')], async (gate) => {
+      // Two EC keys and no kid: openid-client asks for a kid rather than try each.
+      await assertRejected('no kid, two EC keys', honestWithoutKid, gate);
+      const withKid = await loginWith(undefined, gate);
+      assert.equal(withKid.response.status, 302, 'with its kid the same token signs in');
+    });
+    await assertRejected('no kid, signed by a key the JWKS does not hold', async (request) => hostile.honestReply(request, undefined, { kid: null, key: 'foreign' }));
+  });
+
+  test('OIDC-21: a rotated key signs in once the key set is fetched with it; a key withdrawn from the set does not', async () => {
+    await withFreshKeySet([await hostile.foreignJwk('ES256', 'es-2')], async (gate) => {
+      const rotated = await loginWith(async (request) => hostile.honestReply(request, undefined, { key: 'foreign', kid: 'es-2' }), gate);
+      assert.equal(rotated.response.status, 302, `signed with the new key: ${String(rotated.response.headers['x-gatehouse-reason'])}`);
+    });
+    await assertRejected('an ID token signed by a key the set no longer holds', async (request) => hostile.honestReply(request, undefined, { key: 'foreign', kid: 'es-2' }));
   });
 
   test('OIDC-17: aud as a one-element array with our client id is accepted', async () => {

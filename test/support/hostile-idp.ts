@@ -71,6 +71,10 @@ export interface HostileIdp {
   authorizeExtra: Record<string, string>;
   /** Every token request received. */
   readonly tokenRequests: TokenRequest[];
+  /** Keys the JWKS publishes after the two real ones (OIDC-21: rotation, extra or unparseable keys). */
+  jwksExtra: Record<string, unknown>[];
+  /** The public JWK of the `foreign` key of an algorithm, under `kid`: publishing it is a key rotation. */
+  foreignJwk(alg: 'ES256' | 'RS256', kid: string): Promise<JWK>;
   /** The honest ID token claims for an authorization (or a refresh when `record` is undefined). */
   honestClaims(record: AuthorizationRecord | undefined): JWTPayload;
   /** Signs claims as an ID token. */
@@ -119,8 +123,8 @@ export async function startHostileIdp(options: HostileIdpOptions = {}): Promise<
 
   const es = await generateKeyPair('ES256', { extractable: true });
   const rs = await generateKeyPair('RS256', { extractable: true });
-  const foreignEs = await generateKeyPair('ES256');
-  const foreignRs = await generateKeyPair('RS256');
+  const foreignEs = await generateKeyPair('ES256', { extractable: true });
+  const foreignRs = await generateKeyPair('RS256', { extractable: true });
   const esJwk: JWK = { ...(await exportJWK(es.publicKey)), kid: 'es-1', alg: 'ES256', use: 'sig' };
   const rsJwk: JWK = { ...(await exportJWK(rs.publicKey)), kid: 'rs-1', alg: 'RS256', use: 'sig' };
   const codes = new Map<string, AuthorizationRecord>();
@@ -153,6 +157,8 @@ export async function startHostileIdp(options: HostileIdpOptions = {}): Promise<
     tokenScript: undefined,
     authorizeExtra: {},
     tokenRequests: [],
+    jwksExtra: [],
+    foreignJwk: async (alg, kid) => ({ ...(await exportJWK((alg === 'ES256' ? foreignEs : foreignRs).publicKey)), kid, alg, use: 'sig' }),
     honestClaims(record) {
       const now = Math.floor(Date.now() / 1000);
       return {
@@ -224,7 +230,7 @@ export async function startHostileIdp(options: HostileIdpOptions = {}): Promise<
       return;
     }
     if (url.pathname === '/jwks') {
-      sendJson(response, 200, { keys: [esJwk, rsJwk] });
+      sendJson(response, 200, { keys: [esJwk, rsJwk, ...idp.jwksExtra] });
       return;
     }
     if (url.pathname === '/authorize') {
