@@ -231,6 +231,9 @@ export function validateConfig(config: Config): Problem[] {
       add('ERR_CONFIG_EXTRA_ISSUER_INVALID', `bearer.extraIssuers[${index}]`, `'${entry}' is not issuer=audience`, 'write https://issuer.example.com=audience');
     }
   });
+  if (config.provider.backchannelLogout && config.session.store !== 'redis') {
+    add('ERR_CONFIG_BACKCHANNEL_LOGOUT_STORE', 'provider.backchannelLogout', 'needs session.store: redis: with the cookie store there is no session on the server for the provider to end', 'set session.store: redis (with session.redis), or turn provider.backchannelLogout off');
+  }
   if (config.identityHeaders.accessToken && !config.identityHeaders.xAuthRequest) {
     add('ERR_CONFIG_ACCESS_TOKEN_HEADER', 'identityHeaders.accessToken', 'needs identityHeaders.xAuthRequest', 'also set identityHeaders.xAuthRequest (OAUTH2_PROXY_SET_XAUTHREQUEST=true)');
   }

@@ -22,6 +22,8 @@ export interface DevProviderOptions {
   readonly postLogoutRedirectUris?: readonly string[];
   /** Lifetime of ID and access tokens, seconds. Default 3600. */
   readonly tokenTtlSeconds?: number;
+  /** Where to POST logout tokens when someone signs out here (back-channel logout); none by default. */
+  readonly backchannelLogoutUri?: string;
 }
 
 /** A running development provider. */
@@ -97,6 +99,7 @@ export async function startDevProvider(options: DevProviderOptions): Promise<Dev
         response_types: ['code'],
         token_endpoint_auth_method: 'client_secret_basic',
         id_token_signed_response_alg: 'ES256',
+        ...(options.backchannelLogoutUri === undefined ? {} : { backchannel_logout_uri: options.backchannelLogoutUri, backchannel_logout_session_required: false }),
       },
     ],
     jwks: { keys: [signingKey] },
@@ -113,7 +116,17 @@ export async function startDevProvider(options: DevProviderOptions): Promise<Dev
       };
     },
     interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
-    features: { devInteractions: { enabled: false }, rpInitiatedLogout: { enabled: true } },
+    features: { devInteractions: { enabled: false }, rpInitiatedLogout: { enabled: true }, backchannelLogout: { enabled: options.backchannelLogoutUri !== undefined } },
+    // oidc-provider refuses to call loopback addresses (against server-side request forgery); this provider
+    // is loopback-only and its one outgoing call, back-channel logout, goes to a gatehouse on loopback too.
+    ...(options.backchannelLogoutUri === undefined
+      ? {}
+      : {
+          fetch: (input: string | URL | Request, init?: RequestInit) => {
+            const { dispatcher: _ssrfGuard, ...rest } = (init ?? {}) as RequestInit & { dispatcher?: unknown };
+            return fetch(input, rest);
+          },
+        }),
     pkce: { required: () => true },
     issueRefreshToken: (_ctx, client) => Promise.resolve(client.grantTypeAllowed('refresh_token')),
     loadExistingGrant: async (ctx: KoaContextWithOIDC) => {

@@ -11,6 +11,7 @@ import { readEmailsFile, usesDevelopmentProvider, type ListenAddress, type Loade
 import type { DevProvider } from '../devidp/index.js';
 import { createGateway, type Gateway, type GatewayRequest, type Verdict } from '../gateway/index.js';
 import { compileProfiles, createProviderBearerVerifier, createSharedDenyList, parseKeyText } from '../jwt/index.js';
+import { createBackchannelLogout, MAX_LOGOUT_BODY } from '../gateway/backchannel.js';
 import { GatewayError, isGatewayError } from '../errors.js';
 import type { Loggers } from '../log/index.js';
 import { NO_METRICS, type Metrics, type Tracing } from '../metrics/index.js';
@@ -139,6 +140,20 @@ export interface AppEnvironment {
   readonly previous?: App;
 }
 
+/** Reads a request body of at most `limit` bytes as UTF-8; undefined when it is larger (read and dropped). */
+function readForm(request: IncomingMessage, limit: number): Promise<string | undefined> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    request.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= limit) chunks.push(chunk);
+    });
+    request.on('end', () => resolve(size > limit ? undefined : Buffer.concat(chunks).toString('utf8')));
+    request.on('error', reject);
+  });
+}
+
 /** Builds the app for a loaded configuration. */
 export async function createApp(loaded: LoadedConfig, loggers: Loggers, environment: AppEnvironment): Promise<App> {
   const { config } = loaded;
@@ -172,10 +187,8 @@ export async function createApp(loaded: LoadedConfig, loggers: Loggers, environm
   });
   const binding = sessionBinding(issuer, clientId);
   const redisClient = config.session.store === 'redis' ? createRedisClient(config.session.redis, rateLimited(loggers, 'redis connection error')) : undefined;
-  const store: SessionStore =
-    redisClient !== undefined
-      ? timedStore(createRedisStore({ client: redisClient, cookieName: config.cookie.name, keyPrefix: config.session.redis.keyPrefix, binding, now }), metrics)
-      : createCookieStore({ name: config.cookie.name, secrets, binding });
+  const redisStore = redisClient === undefined ? undefined : createRedisStore({ client: redisClient, cookieName: config.cookie.name, keyPrefix: config.session.redis.keyPrefix, binding, now });
+  const store: SessionStore = redisStore !== undefined ? timedStore(redisStore, metrics) : createCookieStore({ name: config.cookie.name, secrets, binding });
   // With the Redis store, the bearer deny-list is shared through it too (on top of each profile's file).
   const sharedDenyList =
     redisClient === undefined || Object.keys(config.bearer.profiles).length === 0
@@ -237,6 +250,27 @@ export async function createApp(loaded: LoadedConfig, loggers: Loggers, environm
     now,
   });
   const trust = createProxyTrust(config.proxy);
+  // Back-channel logout ends sessions kept on the server: the Redis store (the configuration requires it).
+  const backchannelLogout =
+    config.provider.backchannelLogout && redisStore !== undefined && redisClient !== undefined
+      ? createBackchannelLogout({
+          issuer,
+          clientId,
+          jwksUri: () => oidc.jwksUri(),
+          ready: (timeoutMs) => oidc.ready(timeoutMs),
+          endSessions: (sub) => redisStore.revoke({ sub }),
+          firstSeen: (key, ttlSeconds) =>
+            redisClient.set(`${config.session.redis.keyPrefix}backchannel:${key}`, '1', 'EX', ttlSeconds, 'NX').then(
+              (answer) => answer === 'OK',
+              (error: unknown) => {
+                throw new GatewayError('ERR_SESSION_STORE_UNAVAILABLE', `the Redis session store did not answer: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+              },
+            ),
+          timeoutMs: config.provider.timeout,
+          now,
+          log: (fields, message) => loggers.auth.info(fields, message),
+        })
+      : undefined;
 
   const reasonHeader = config.forwardAuth.reasonHeader;
   const envoyPrefix = config.envoy.pathPrefix;
@@ -248,8 +282,11 @@ export async function createApp(loaded: LoadedConfig, loggers: Loggers, environm
     send(response, verdict.status, verdict.headers, verdict.body, reasonHeader ? undefined : 'x-gatehouse-reason', ownEndpoint ? SECURITY_HEADERS : verdict.status >= 300 ? noStore : undefined);
   };
 
-  const route = (request: GatewayRequest): { run: () => Verdict | Promise<Verdict>; own: boolean } => {
+  const route = (request: GatewayRequest, incoming: IncomingMessage): { run: () => Verdict | Promise<Verdict>; own: boolean } => {
     switch (request.endpointPath) {
+      case '/oauth2/backchannel-logout':
+        if (backchannelLogout === undefined) break;
+        return { run: () => readForm(incoming, MAX_LOGOUT_BODY).then((form) => backchannelLogout(incoming.method ?? 'GET', incoming.headers['content-type'], form)), own: true };
       case '/oauth2/auth':
         return { run: () => gateway.check(request, 'auth'), own: false };
       case '/oauth2/start':
@@ -265,11 +302,12 @@ export async function createApp(loaded: LoadedConfig, loggers: Loggers, environm
       case '/oauth2/refresh':
         return { run: () => gateway.refresh(request), own: true };
       default:
-        if (request.endpointPath.startsWith('/oauth2/')) {
-          return { run: () => Promise.resolve({ status: 404, headers: { 'content-type': 'text/plain; charset=utf-8' }, body: 'Not Found\n', outcome: 'deny', reason: 'not-found' }), own: true };
-        }
-        return { run: () => gateway.check(request, 'proxy'), own: false };
+        break;
     }
+    if (request.endpointPath.startsWith('/oauth2/')) {
+      return { run: () => Promise.resolve({ status: 404, headers: { 'content-type': 'text/plain; charset=utf-8' }, body: 'Not Found\n', outcome: 'deny', reason: 'not-found' }), own: true };
+    }
+    return { run: () => gateway.check(request, 'proxy'), own: false };
   };
 
   const app: App = {
@@ -336,7 +374,7 @@ export async function createApp(loaded: LoadedConfig, loggers: Loggers, environm
         sendJson(response, 403, diagnosis(request, resolved.request, trust.isTrusted(request.socket.remoteAddress ?? ''), gatewayRequest), { 'cache-control': 'no-store', 'x-gatehouse-reason': 'diagnose' });
         return;
       }
-      const { run, own } = envoy ? { run: () => gateway.check(gatewayRequest, 'envoy'), own: false } : route(gatewayRequest);
+      const { run, own } = envoy ? { run: () => gateway.check(gatewayRequest, 'envoy'), own: false } : route(gatewayRequest, request);
       const checkTrace = tracing?.startCheck(request.method ?? 'GET', request.headers);
       const answer = (verdict: Verdict) => {
         const routeLabel = verdict.route ?? (own && verdict.reason !== 'not-found' ? `endpoint:${endpointPath}` : 'none');

@@ -58,6 +58,7 @@ test('the seed environment loads into the expected native configuration', () => 
       insecureAllowUnverifiedEmail: false,
       displayName: '',
       endSessionRedirect: false,
+      backchannelLogout: false,
       timeout: 5_000,
     },
     cookie: {

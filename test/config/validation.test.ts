@@ -103,6 +103,7 @@ const CASES: readonly Case[] = [
   { name: 'extra issuer with empty audience', code: 'ERR_CONFIG_EXTRA_ISSUER_INVALID', path: 'bearer.extraIssuers[0]', options: () => ({ env: { OAUTH2_PROXY_EXTRA_JWT_ISSUERS: 'https://issuer.example.com=' } }) },
   { name: 'extra issuer with empty issuer', code: 'ERR_CONFIG_EXTRA_ISSUER_INVALID', path: 'bearer.extraIssuers[0]', options: () => ({ env: { OAUTH2_PROXY_EXTRA_JWT_ISSUERS: '=api' } }) },
   { name: 'access token header without X-Auth-Request', code: 'ERR_CONFIG_ACCESS_TOKEN_HEADER', path: 'identityHeaders.accessToken', options: () => ({ env: { OAUTH2_PROXY_PASS_ACCESS_TOKEN: 'true' } }) },
+  { name: 'back-channel logout with the cookie store', code: 'ERR_CONFIG_BACKCHANNEL_LOGOUT_STORE', path: 'provider.backchannelLogout', options: () => ({ env: { GATEHOUSE_PROVIDER_BACKCHANNEL_LOGOUT: 'true' } }) },
 
   // sources.ts
   { name: 'configuration file missing', code: 'ERR_CONFIG_FILE_UNREADABLE', path: '--config', options: () => ({ env: {}, file: '/nonexistent/gatehouse.yaml' }), source: 'flag --config' },

@@ -87,11 +87,12 @@ export function baseEnv(provider: ProviderSettings): Record<string, string> {
 }
 
 /** Starts the development provider with the redirect URIs the emulated proxy produces. */
-export function startTestProvider(options: { tokenTtlSeconds?: number } = {}): Promise<DevProvider> {
+export function startTestProvider(options: { tokenTtlSeconds?: number; backchannelLogoutUri?: string } = {}): Promise<DevProvider> {
   return startDevProvider({
     redirectUris: [CALLBACK_URL, 'https://other.homelab.example.com/oauth2/callback'],
     postLogoutRedirectUris: [`${APP_ORIGIN}/`],
     ...(options.tokenTtlSeconds === undefined ? {} : { tokenTtlSeconds: options.tokenTtlSeconds }),
+    ...(options.backchannelLogoutUri === undefined ? {} : { backchannelLogoutUri: options.backchannelLogoutUri }),
   });
 }
 

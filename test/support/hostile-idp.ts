@@ -46,6 +46,8 @@ export interface SignOptions {
   readonly kid?: string | null;
   /** HS256 secret; default the client secret. */
   readonly hmacSecret?: string;
+  /** The `typ` header; default `JWT`. */
+  readonly typ?: string;
 }
 
 /** The subject the provider signs in. */
@@ -144,7 +146,7 @@ export async function startHostileIdp(options: HostileIdpOptions = {}): Promise<
       kid = alg === 'ES256' ? 'es-1' : 'rs-1';
     }
     if (signOptions.kid !== undefined) kid = signOptions.kid ?? undefined;
-    return new SignJWT(claims).setProtectedHeader({ alg, typ: 'JWT', ...(kid === undefined ? {} : { kid }) }).sign(key);
+    return new SignJWT(claims).setProtectedHeader({ alg, typ: signOptions.typ ?? 'JWT', ...(kid === undefined ? {} : { kid }) }).sign(key);
   };
 
   const atHash = (accessToken: string) => createHash('sha256').update(accessToken).digest().subarray(0, 16).toString('base64url');

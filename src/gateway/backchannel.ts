@@ -1,0 +1,121 @@
+/**
+ * OpenID Connect Back-Channel Logout 1.0, the relying party's side: when someone signs out at the provider,
+ * the provider POSTs a logout token to `/oauth2/backchannel-logout`, and gatehouse ends every session of
+ * that subject on every replica (Redis store). The token is checked as §2.6 says, with `jose` against the
+ * provider's key set: signature (asymmetric algorithms only), `iss`, `aud`, `iat` (recent), `jti` (once),
+ * the logout event, and no `nonce`, so neither an ID token nor a replayed logout token ends anything.
+ * @see https://openid.net/specs/openid-connect-backchannel-1_0.html
+ */
+import { createHash } from 'node:crypto';
+import { createRemoteJWKSet, errors, jwtVerify, type JWTVerifyGetKey } from 'jose';
+import { ASYMMETRIC_ALGORITHMS } from '../jwt/index.js';
+import { json, text } from './answers.js';
+import type { Verdict } from './types.js';
+
+/** The member of `events` that makes a JWT a logout token. */
+export const LOGOUT_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
+/** The largest form body read (a logout token is well under a kilobyte or two). */
+export const MAX_LOGOUT_BODY = 16 * 1024;
+/** How old a logout token may be (its `iat`); its `jti` is remembered a little longer than that. */
+const MAX_AGE_SECONDS = 600;
+const CLOCK_TOLERANCE_SECONDS = 30;
+
+/** What back-channel logout needs from the rest of gatehouse. */
+export interface BackchannelDeps {
+  readonly issuer: string;
+  readonly clientId: string;
+  /** The provider's discovered `jwks_uri`, once discovery is done. */
+  readonly jwksUri: () => string | undefined;
+  /** Resolves when discovery is done (rejects after `timeoutMs`). */
+  readonly ready: (timeoutMs: number) => Promise<unknown>;
+  /** Ends every session of a subject; resolves with how many. */
+  readonly endSessions: (sub: string) => Promise<number>;
+  /** True the first time a key is seen within `ttlSeconds` (shared by the replicas). */
+  readonly firstSeen: (key: string, ttlSeconds: number) => Promise<boolean>;
+  readonly timeoutMs: number;
+  readonly now: () => number;
+  /** Logs what happened (never the token). */
+  readonly log: (fields: Record<string, unknown>, message: string) => void;
+}
+
+function refused(description: string): Verdict {
+  // RFC 6749 §5.2 style, as §2.8 asks: a 400 with an error code and a safe description.
+  return json(400, { error: 'invalid_request', error_description: description }, 'deny', 'backchannel-logout-invalid');
+}
+
+/** Reads the `logout_token` of a form body; undefined when there is not exactly one. */
+function logoutTokenOf(form: string): string | undefined {
+  const values = new URLSearchParams(form).getAll('logout_token');
+  return values.length === 1 && values[0] !== '' ? values[0] : undefined;
+}
+
+/** Why the verified claims are not a logout token, or undefined when they are. */
+function claimsProblem(payload: Record<string, unknown>): string | undefined {
+  const { events } = payload;
+  if (typeof events !== 'object' || events === null || Array.isArray(events)) return 'events is missing';
+  const event = (events as Record<string, unknown>)[LOGOUT_EVENT];
+  if (typeof event !== 'object' || event === null || Array.isArray(event)) return 'events does not hold the back-channel logout event';
+  if ('nonce' in payload) return 'a logout token carries no nonce';
+  if (typeof payload.jti !== 'string' || payload.jti === '' || payload.jti.length > 256) return 'jti is missing';
+  if (typeof payload.sub !== 'string' || payload.sub === '') return 'sub is missing: gatehouse ends sessions by subject';
+  return undefined;
+}
+
+/** Creates the endpoint's handler: the request's method, content type and form body in, a verdict out. */
+export function createBackchannelLogout(deps: BackchannelDeps): (method: string, contentType: string | undefined, form: string | undefined) => Promise<Verdict> {
+  let keys: { uri: string; get: JWTVerifyGetKey } | undefined;
+  const keySet = (uri: string): JWTVerifyGetKey => {
+    if (keys?.uri !== uri) keys = { uri, get: createRemoteJWKSet(new URL(uri), { timeoutDuration: deps.timeoutMs, cooldownDuration: 30_000 }) };
+    return keys.get;
+  };
+
+  return async (method, contentType, form) => {
+    if (method !== 'POST') return { ...text(405, 'Method Not Allowed', 'deny', 'method-not-allowed'), headers: { 'content-type': 'text/plain; charset=utf-8', allow: 'POST' } };
+    if (!(contentType ?? '').toLowerCase().startsWith('application/x-www-form-urlencoded')) return refused('the body must be application/x-www-form-urlencoded');
+    if (form === undefined) return text(413, 'Payload Too Large', 'deny', 'body-too-large');
+    const token = logoutTokenOf(form);
+    if (token === undefined) return refused('logout_token is missing');
+    try {
+      await deps.ready(2000);
+    } catch {
+      return text(503, 'Service Unavailable', 'error', 'provider-unavailable');
+    }
+    const uri = deps.jwksUri();
+    if (uri === undefined) return text(503, 'Service Unavailable', 'error', 'provider-unavailable');
+    let payload: Record<string, unknown>;
+    try {
+      const verified = await jwtVerify(token, keySet(uri), {
+        issuer: deps.issuer,
+        audience: deps.clientId,
+        algorithms: ASYMMETRIC_ALGORITHMS,
+        requiredClaims: ['iat', 'jti', 'events'],
+        maxTokenAge: MAX_AGE_SECONDS,
+        clockTolerance: CLOCK_TOLERANCE_SECONDS,
+        currentDate: new Date(deps.now()),
+      });
+      const { typ } = verified.protectedHeader;
+      // An explicit type other than a logout token's (an ID token's JWT is tolerated: older providers).
+      if (typ !== undefined && !['logout+jwt', 'application/logout+jwt', 'jwt'].includes(typ.toLowerCase())) return refused('typ is not logout+jwt');
+      payload = verified.payload;
+    } catch (error) {
+      const description = error instanceof errors.JWTClaimValidationFailed ? `claim ${error.claim} is not valid` : error instanceof errors.JOSEError ? error.code.replace(/^ERR_/, '').toLowerCase().replaceAll('_', ' ') : 'the logout token is not valid';
+      deps.log({ reason: 'backchannel-logout-invalid', detail: description }, 'logout token refused');
+      return refused(description);
+    }
+    const problem = claimsProblem(payload);
+    if (problem !== undefined) {
+      deps.log({ reason: 'backchannel-logout-invalid', detail: problem }, 'logout token refused');
+      return refused(problem);
+    }
+    const sub = payload.sub as string;
+    // Each logout token counts once, on whichever replica it reaches (§2.6 step 10).
+    const replayKey = createHash('sha256').update(`${deps.issuer}\n${String(payload.jti)}`).digest('base64url');
+    if (!(await deps.firstSeen(replayKey, MAX_AGE_SECONDS + 2 * CLOCK_TOLERANCE_SECONDS))) {
+      deps.log({ reason: 'backchannel-logout-replayed' }, 'logout token refused');
+      return refused('this logout token was already used');
+    }
+    const ended = await deps.endSessions(sub);
+    deps.log({ sub, sessions: ended }, 'back-channel logout');
+    return { ...text(200, 'OK', 'allow', 'backchannel-logout'), body: '' };
+  };
+}
