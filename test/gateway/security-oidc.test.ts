@@ -622,6 +622,31 @@ describe('ID tokens from a hostile provider (CB-FAIL expected)', () => {
     await assertRejected('an ID token signed by a key the set no longer holds', async (request) => hostile.honestReply(request, undefined, { key: 'foreign', kid: 'es-2' }));
   });
 
+  test('OIDC-23: the identity is the ID token’s alone; the userinfo endpoint, whatever it says, is never asked', async () => {
+    const before = hostile.userinfoRequests;
+    const { response, browser } = await loginWith(undefined);
+    assert.equal(response.status, 302);
+    const check = await browser.request(`${APP_ORIGIN}/dashboard`, { headers: API_HEADERS });
+    assert.equal(check.status, 202);
+    assert.equal(check.headers['x-auth-request-user'], hostile.account.sub);
+    assert.equal(check.headers['x-auth-request-email'], hostile.account.email);
+    assert.equal(check.headers['x-auth-request-groups'] ?? '', '', 'no groups from userinfo');
+    assert.equal(hostile.userinfoRequests, before, 'no request reached userinfo');
+  });
+
+  test('OIDC-28: third-party-initiated login parameters are ignored: no iss, target_link_uri or scope from the link reaches the provider or the return target', async () => {
+    const browser = front.browser();
+    const start = await browser.request(`${APP_ORIGIN}/oauth2/start?iss=${encodeURIComponent('https://evil-idp.test')}&target_link_uri=${encodeURIComponent('https://evil.com\\.homelab.example.com/')}&scope=admin&login_hint=x`, { headers: NAVIGATION_HEADERS });
+    assert.equal(start.status, 302);
+    const authorize = start.location!;
+    assert.equal(authorize.origin, new URL(hostile.issuer).origin, 'the configured provider, not the link’s iss');
+    assert.equal(authorize.searchParams.get('scope'), 'openid email profile');
+    assert.ok(!authorize.href.includes('evil'), authorize.href);
+    const { response } = await browser.navigate(authorize);
+    assert.equal(response.url.origin, APP_ORIGIN, 'the login returns to the deployment, not to target_link_uri');
+    assert.equal(response.url.pathname, '/');
+  });
+
   test('OIDC-17: aud as a one-element array with our client id is accepted', async () => {
     const { response } = await loginWith(async (request) => hostile.honestReply(request, claimsWith(request, { aud: [hostile.clientId] })));
     assert.equal(response.status, 302, String(response.headers['x-gatehouse-reason']));

@@ -73,6 +73,8 @@ export interface HostileIdp {
   authorizeExtra: Record<string, string>;
   /** Every token request received. */
   readonly tokenRequests: TokenRequest[];
+  /** How many requests reached the advertised userinfo endpoint (which answers with someone else). */
+  userinfoRequests: number;
   /** Keys the JWKS publishes after the two real ones (OIDC-21: rotation, extra or unparseable keys). */
   jwksExtra: Record<string, unknown>[];
   /** The public JWK of the `foreign` key of an algorithm, under `kid`: publishing it is a key rotation. */
@@ -160,6 +162,7 @@ export async function startHostileIdp(options: HostileIdpOptions = {}): Promise<
     authorizeExtra: {},
     tokenRequests: [],
     jwksExtra: [],
+    userinfoRequests: 0,
     foreignJwk: async (alg, kid) => ({ ...(await exportJWK((alg === 'ES256' ? foreignEs : foreignRs).publicKey)), kid, alg, use: 'sig' }),
     honestClaims(record) {
       const now = Math.floor(Date.now() / 1000);
@@ -220,6 +223,7 @@ export async function startHostileIdp(options: HostileIdpOptions = {}): Promise<
         authorization_endpoint: `${issuer}/authorize`,
         token_endpoint: `${issuer}/token`,
         jwks_uri: `${issuer}/jwks`,
+        userinfo_endpoint: `${issuer}/userinfo`,
         response_types_supported: ['code'],
         subject_types_supported: ['public'],
         id_token_signing_alg_values_supported: options.algs ?? ['ES256'],
@@ -233,6 +237,12 @@ export async function startHostileIdp(options: HostileIdpOptions = {}): Promise<
     }
     if (url.pathname === '/jwks') {
       sendJson(response, 200, { keys: [esJwk, rsJwk, ...idp.jwksExtra] });
+      return;
+    }
+    if (url.pathname === '/userinfo') {
+      // OIDC-23: claims that contradict the ID token; a relying party that read them could be fooled.
+      idp.userinfoRequests += 1;
+      sendJson(response, 200, { sub: 'someone-else', email: 'admin@homelab.example.com', email_verified: true, groups: ['admins'] });
       return;
     }
     if (url.pathname === '/authorize') {
