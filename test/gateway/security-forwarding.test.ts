@@ -10,25 +10,13 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../../src/config/index.js';
-import type { DevProvider } from '../../src/devidp/index.js';
 import { NAVIGATION_HEADERS, parseSetCookie, type RawResponse } from '../support/http-client.js';
-import { API_HEADERS, APP_HOST, baseEnv, identityHeadersOf, login, startGatehouse, startTestProvider, type Gatehouse } from '../support/gatehouse-fixture.js';
+import { API_HEADERS, APP_HOST, baseEnv, gatehouseForFile, identityHeadersOf, login, startGatehouse, type Gatehouse } from '../support/gatehouse-fixture.js';
 import { startRedis, type StandaloneRedis } from '../support/redis.js';
 
-let idp: DevProvider;
-let gatehouse: Gatehouse;
+const started = gatehouseForFile();
 const dir = mkdtempSync(join(tmpdir(), 'gatehouse-forwarding-'));
-
-before(async () => {
-  idp = await startTestProvider();
-  gatehouse = await startGatehouse({ devProvider: idp });
-});
-
-after(async () => {
-  await gatehouse.close();
-  await idp.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+after(() => rmSync(dir, { recursive: true, force: true }));
 
 function assertRefusedHost(response: RawResponse, what: string, reason = 'host-not-allowed'): void {
   assert.equal(response.status, 403, `${what}: ${response.status} ${response.headers.location ?? ''}`);
@@ -45,19 +33,19 @@ describe('FWD-03: a forwarded Host that is not the deployment’s own', () => {
   for (const host of foreign) {
     test(`${host}: a navigation, an API call, /oauth2/auth, /oauth2/start and /oauth2/sign_in start no login and set no cookie`, async () => {
       const forwarded = { 'x-forwarded-host': host, 'x-forwarded-uri': '/admin' };
-      assertRefusedHost(await gatehouse.request('/admin', { headers: { ...NAVIGATION_HEADERS, ...forwarded } }), 'navigation');
-      const api = await gatehouse.request('/admin', { headers: { ...API_HEADERS, ...forwarded } });
+      assertRefusedHost(await started.gatehouse.request('/admin', { headers: { ...NAVIGATION_HEADERS, ...forwarded } }), 'navigation');
+      const api = await started.gatehouse.request('/admin', { headers: { ...API_HEADERS, ...forwarded } });
       assertRefusedHost(api, 'API call');
       assert.deepEqual(JSON.parse(api.body), { error: 'forbidden', reason: 'host-not-allowed' });
-      assertRefusedHost(await gatehouse.request('/oauth2/auth', { headers: { ...API_HEADERS, ...forwarded } }), '/oauth2/auth');
-      assertRefusedHost(await gatehouse.request('/oauth2/start?rd=%2F', { headers: { ...NAVIGATION_HEADERS, ...forwarded } }), '/oauth2/start');
-      assertRefusedHost(await gatehouse.request('/oauth2/sign_in?rd=%2F', { headers: { ...NAVIGATION_HEADERS, ...forwarded } }), '/oauth2/sign_in');
+      assertRefusedHost(await started.gatehouse.request('/oauth2/auth', { headers: { ...API_HEADERS, ...forwarded } }), '/oauth2/auth');
+      assertRefusedHost(await started.gatehouse.request('/oauth2/start?rd=%2F', { headers: { ...NAVIGATION_HEADERS, ...forwarded } }), '/oauth2/start');
+      assertRefusedHost(await started.gatehouse.request('/oauth2/sign_in?rd=%2F', { headers: { ...NAVIGATION_HEADERS, ...forwarded } }), '/oauth2/sign_in');
     });
   }
 
   test('the deployment’s own hosts, in any case and with a port, still start a login on themselves (control)', async () => {
     for (const host of [APP_HOST, 'APP.Homelab.Example.COM', 'grafana.homelab.example.com:8443']) {
-      const response = await gatehouse.request('/admin', { headers: { ...NAVIGATION_HEADERS, 'x-forwarded-host': host, 'x-forwarded-uri': '/admin' } });
+      const response = await started.gatehouse.request('/admin', { headers: { ...NAVIGATION_HEADERS, 'x-forwarded-host': host, 'x-forwarded-uri': '/admin' } });
       assert.equal(response.status, 302, host);
       const location = new URL(response.headers.location ?? '');
       assert.equal(location.host, host.toLowerCase(), `${host}: the login starts on the host asked for, port kept`);
@@ -66,12 +54,12 @@ describe('FWD-03: a forwarded Host that is not the deployment’s own', () => {
   });
 
   test('the signed-in page the refused host would have shown is not reachable with a real session either', async () => {
-    const browser = gatehouse.browser();
+    const browser = started.gatehouse.browser();
     await login(browser, { email: 'fwd03@homelab.example.com' });
     const cookie = browser.cookie('_gatehouse', `https://${APP_HOST}/`);
     assert.ok(cookie !== undefined);
     // A session cookie replayed toward a foreign host (the browser would never send it there).
-    const response = await gatehouse.request('/admin', { headers: { ...API_HEADERS, cookie: `_gatehouse=${cookie}`, 'x-forwarded-host': 'evil.example.net' } });
+    const response = await started.gatehouse.request('/admin', { headers: { ...API_HEADERS, cookie: `_gatehouse=${cookie}`, 'x-forwarded-host': 'evil.example.net' } });
     assert.notEqual(response.status, 302);
     for (const setCookie of response.setCookies.map(parseSetCookie)) assert.notEqual(setCookie.attributes.get('domain'), 'evil.example.net');
   });
@@ -79,7 +67,7 @@ describe('FWD-03: a forwarded Host that is not the deployment’s own', () => {
   test('a host named by a route, outside the cookie domains, is the deployment’s own', async () => {
     const file = join(dir, 'routes.yaml');
     writeFileSync(file, 'routes:\n  - name: wiki\n    hosts: [wiki.example.org]\n');
-    const withRoute = await startGatehouse({ devProvider: idp, file });
+    const withRoute = await startGatehouse({ devProvider: started.idp, file });
     try {
       const named = await withRoute.request('/', { headers: { ...NAVIGATION_HEADERS, 'x-forwarded-host': 'wiki.example.org', 'x-forwarded-uri': '/' } });
       assert.equal(named.status, 302);
@@ -93,7 +81,7 @@ describe('FWD-03: a forwarded Host that is not the deployment’s own', () => {
   });
 
   test('with no cookie domains, redirect domains or route hosts there is nothing to tell by: every host is served, and a warning says so', () => {
-    const provider = { issuer: idp.issuer, clientId: idp.clientId, clientSecret: idp.clientSecret };
+    const provider = { issuer: started.idp.issuer, clientId: started.idp.clientId, clientSecret: started.idp.clientSecret };
     const bare = loadConfig({ env: { ...baseEnv(provider), GATEHOUSE_COOKIE_DOMAINS: '', GATEHOUSE_PROXY_ALLOWED_REDIRECT_DOMAINS: '' } });
     assert.deepEqual(bare.config.cookie.domains, []);
     assert.ok(bare.warnings.some((warning) => warning.startsWith('neither cookie.domains, proxy.allowedRedirectDomains nor a route names your hosts')), JSON.stringify(bare.warnings));
@@ -105,12 +93,12 @@ describe('FWD-03: a forwarded Host that is not the deployment’s own', () => {
 describe('FWD-18 and FWD-19: health-check agents and CORS preflights get nothing for free', () => {
   test('a health-check User-Agent on a protected path is authenticated like anyone; /ping answers on its exact path only', async () => {
     for (const agent of ['kube-probe/1.29', 'GoogleHC/1.0', 'ELB-HealthChecker/2.0', 'Consul Health Check']) {
-      const navigation = await gatehouse.request('/admin', { headers: { ...NAVIGATION_HEADERS, 'user-agent': agent, 'x-forwarded-uri': '/admin' } });
+      const navigation = await started.gatehouse.request('/admin', { headers: { ...NAVIGATION_HEADERS, 'user-agent': agent, 'x-forwarded-uri': '/admin' } });
       assert.equal(navigation.status, 302, agent);
-      const api = await gatehouse.request('/admin', { headers: { ...API_HEADERS, 'user-agent': agent, 'x-forwarded-uri': '/admin' } });
+      const api = await started.gatehouse.request('/admin', { headers: { ...API_HEADERS, 'user-agent': agent, 'x-forwarded-uri': '/admin' } });
       assert.equal(api.status, 401, agent);
       assert.deepEqual(identityHeadersOf(api), {}, agent);
-      const ping = await gatehouse.request('/ping', { headers: { 'user-agent': agent }, proxied: false });
+      const ping = await started.gatehouse.request('/ping', { headers: { 'user-agent': agent }, proxied: false });
       assert.equal(ping.status, 200, agent);
     }
   });
@@ -126,11 +114,11 @@ describe('FWD-18 and FWD-19: health-check agents and CORS preflights get nothing
       'x-auth-request-user': 'admin',
       'x-auth-request-email': 'admin@homelab.example.com',
     };
-    const response = await gatehouse.request('/admin', { method: 'OPTIONS', headers: preflight });
+    const response = await started.gatehouse.request('/admin', { method: 'OPTIONS', headers: preflight });
     assert.equal(response.status, 401);
     assert.deepEqual(identityHeadersOf(response), {});
     assert.equal(response.headers['access-control-allow-origin'], undefined, 'gatehouse grants no CORS access of its own');
-    const viaAuth = await gatehouse.request('/oauth2/auth', { method: 'OPTIONS', headers: preflight });
+    const viaAuth = await started.gatehouse.request('/oauth2/auth', { method: 'OPTIONS', headers: preflight });
     assert.equal(viaAuth.status, 401);
     assert.deepEqual(identityHeadersOf(viaAuth), {});
   });
@@ -142,7 +130,7 @@ describe('DOS-10: a flood of anonymous navigations keeps no state on the server'
 
   before(async () => {
     redis = await startRedis();
-    withRedis = await startGatehouse({ devProvider: idp, env: { GATEHOUSE_SESSION_STORE: 'redis', GATEHOUSE_SESSION_REDIS_URL: redis.url } });
+    withRedis = await startGatehouse({ devProvider: started.idp, env: { GATEHOUSE_SESSION_STORE: 'redis', GATEHOUSE_SESSION_REDIS_URL: redis.url } });
   });
   after(async () => {
     await withRedis.close();

@@ -6,6 +6,7 @@
  * provider's own origin to the provider, so a login runs exactly as in a browser, cookies included.
  */
 import assert from 'node:assert/strict';
+import { after, before } from 'node:test';
 import { Writable } from 'node:stream';
 import { loadConfig, type LoadedConfig } from '../../src/config/index.js';
 import { createKeyring } from '../../src/crypto/keyring.js';
@@ -98,6 +99,23 @@ export function startTestProvider(options: { tokenTtlSeconds?: number; backchann
 
 /** The session bindings (issuer and client id) of every gatehouse the tests started. */
 const KNOWN_BINDINGS = new Set<string>();
+
+/**
+ * For a test file: starts the development provider and a gatehouse in front of it before the file's tests,
+ * and stops both after them. The returned object's fields are set once the `before` hook has run.
+ */
+export function gatehouseForFile(options: Omit<GatehouseOptions, 'devProvider' | 'provider'> = {}): { readonly idp: DevProvider; readonly gatehouse: Gatehouse } {
+  const started = {} as { idp: DevProvider; gatehouse: Gatehouse };
+  before(async () => {
+    started.idp = await startTestProvider();
+    started.gatehouse = await startGatehouse({ ...options, devProvider: started.idp });
+  });
+  after(async () => {
+    await started.gatehouse.close();
+    await started.idp.close();
+  });
+  return started;
+}
 
 /** Starts gatehouse (listener first, then the app, as `gatehouse serve` does) and waits for discovery. */
 export async function startGatehouse(options: GatehouseOptions = {}): Promise<Gatehouse> {
