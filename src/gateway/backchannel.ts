@@ -70,7 +70,7 @@ export function createBackchannelLogout(deps: BackchannelDeps): (method: string,
   };
 
   return async (method, contentType, form) => {
-    if (method !== 'POST') return { ...text(405, 'Method Not Allowed', 'deny', 'method-not-allowed'), headers: { 'content-type': 'text/plain; charset=utf-8', allow: 'POST' } };
+    if (method !== 'POST') return text(405, 'Method Not Allowed', 'deny', 'method-not-allowed', { allow: 'POST' });
     if (!(contentType ?? '').toLowerCase().startsWith('application/x-www-form-urlencoded')) return refused('the body must be application/x-www-form-urlencoded');
     if (form === undefined) return text(413, 'Payload Too Large', 'deny', 'body-too-large');
     const token = logoutTokenOf(form);
@@ -116,6 +116,6 @@ export function createBackchannelLogout(deps: BackchannelDeps): (method: string,
     }
     const ended = await deps.endSessions(sub);
     deps.log({ sub, sessions: ended }, 'back-channel logout');
-    return { ...text(200, 'OK', 'allow', 'backchannel-logout'), body: '' };
+    return text(200, 'OK', 'allow', 'backchannel-logout');
   };
 }

@@ -19,7 +19,7 @@ import { createOidcClient } from '../oidc/index.js';
 import { emailPolicyFromConfig } from '../policy/email-policy.js';
 import { compileRegex } from '../policy/regex.js';
 import { compilePolicySet } from '../policy/routes.js';
-import { createCookieStore, createLoginTransactions, createRedisClient, createRedisStore, parseCookies, sessionBinding, type CookieAttributes, type CookieJar, type Session, type SessionStore } from '../session/index.js';
+import { createCookieStore, createLoginTransactions, createRedisClient, createRedisStore, parseCookies, storeUnavailable, sessionBinding, type CookieAttributes, type CookieJar, type Session, type SessionStore } from '../session/index.js';
 import { handleHealth, logRequest, requestIdOf, type App } from './app.js';
 import { createProxyTrust, resolveRequest } from './forwarded.js';
 import { createRedirectPolicy, validateRedirect } from './redirect.js';
@@ -263,7 +263,7 @@ export async function createApp(loaded: LoadedConfig, loggers: Loggers, environm
             redisClient.set(`${config.session.redis.keyPrefix}backchannel:${key}`, '1', 'EX', ttlSeconds, 'NX').then(
               (answer) => answer === 'OK',
               (error: unknown) => {
-                throw new GatewayError('ERR_SESSION_STORE_UNAVAILABLE', `the Redis session store did not answer: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+                throw storeUnavailable(error);
               },
             ),
           timeoutMs: config.provider.timeout,

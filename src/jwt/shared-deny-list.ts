@@ -221,12 +221,11 @@ export function createSharedDenyList(options: SharedDenyListOptions): SharedDeny
       return new Promise((resolve) => {
         const done = (read: boolean) => {
           clearTimeout(timeout);
-          waiting.delete(wake);
+          waiting.delete(done);
           resolve(read);
         };
-        const wake = (read: boolean) => done(read);
         const timeout = setTimeout(() => done(false), timeoutMs);
-        waiting.add(wake);
+        waiting.add(done);
       });
     },
     copy() {

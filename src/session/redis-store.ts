@@ -60,7 +60,8 @@ function indexKey(prefix: string, kind: 'email' | 'sub', value: string): string 
   return `${prefix}${kind}:${createHash('sha256').update(kind === 'email' ? value.toLowerCase() : value).digest('base64url')}`;
 }
 
-function unavailable(error: unknown): GatewayError {
+/** The error of a Redis operation that did not answer: checks that needed it are answered 503. */
+export function storeUnavailable(error: unknown): GatewayError {
   return new GatewayError('ERR_SESSION_STORE_UNAVAILABLE', `the Redis session store did not answer: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
 }
 
@@ -115,7 +116,7 @@ export function createRedisStore(options: RedisStoreOptions): RedisSessionStore 
     try {
       stored = await readValue(sessionKey(ticket.id));
     } catch (error) {
-      throw unavailable(error);
+      throw storeUnavailable(error);
     }
     // Gone: signed out, revoked, expired, or Redis lost its data. A new login, never an error.
     if (stored === null) return { kind: 'invalid', reason: 'session-not-found' };
@@ -144,7 +145,7 @@ export function createRedisStore(options: RedisStoreOptions): RedisSessionStore 
         await client.expire(index, ttl, 'GT');
       }
     } catch (error) {
-      throw unavailable(error);
+      throw storeUnavailable(error);
     }
   };
 
@@ -153,7 +154,7 @@ export function createRedisStore(options: RedisStoreOptions): RedisSessionStore 
     try {
       await Promise.all(ids.map((id) => client.del(sessionKey(id), metaKey(id))));
     } catch (error) {
-      throw unavailable(error);
+      throw storeUnavailable(error);
     }
   };
 
@@ -162,7 +163,7 @@ export function createRedisStore(options: RedisStoreOptions): RedisSessionStore 
     try {
       return { key, ids: await client.smembers(key) };
     } catch (error) {
-      throw unavailable(error);
+      throw storeUnavailable(error);
     }
   };
 
@@ -182,7 +183,7 @@ export function createRedisStore(options: RedisStoreOptions): RedisSessionStore 
       const current = read.kind === 'value' ? parseTicket(read.value) : undefined;
       if (current !== undefined && session.createdAt !== session.refreshedAt) {
         const existing = await client.get(sessionKey(current.id)).catch((error: unknown) => {
-          throw unavailable(error);
+          throw storeUnavailable(error);
         });
         const previous = existing === null ? undefined : open(current.id, current.key, existing);
         if (previous !== undefined && previous.identity.sub === session.identity.sub && previous.createdAt === session.createdAt) {
@@ -213,7 +214,7 @@ export function createRedisStore(options: RedisStoreOptions): RedisSessionStore 
         if (taken === 'OK') locks.set(ticket.id, token);
         return taken === 'OK';
       } catch (error) {
-        throw unavailable(error);
+        throw storeUnavailable(error);
       }
     },
     async unlock(handle) {
@@ -231,7 +232,7 @@ export function createRedisStore(options: RedisStoreOptions): RedisSessionStore 
       try {
         metas = await Promise.all(ids.map((id) => client.get(metaKey(id))));
       } catch (error) {
-        throw unavailable(error);
+        throw storeUnavailable(error);
       }
       return ids.flatMap((id, index) => {
         const meta = metas[index];
@@ -249,7 +250,7 @@ export function createRedisStore(options: RedisStoreOptions): RedisSessionStore 
         await remove(ids);
         await client.del(key);
       } catch (error) {
-        throw unavailable(error);
+        throw storeUnavailable(error);
       }
       return existing;
     },
