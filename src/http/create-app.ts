@@ -210,6 +210,7 @@ export async function createApp(loaded: LoadedConfig, loggers: Loggers, environm
   metrics.jwksAges(() => profiles.all().map((profile) => ({ profile: profile.name, seconds: profile.jwksAgeSeconds() })));
   for (const profile of profiles.all()) profile.start();
   sharedDenyList?.start();
+  if (sharedDenyList !== undefined) metrics.denyListState(() => sharedDenyList.state());
   const bearer = config.bearer.provider
     ? createProviderBearerVerifier({
         issuer,

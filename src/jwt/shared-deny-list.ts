@@ -80,6 +80,12 @@ export interface DenyListCopy {
   readonly readAt: number;
 }
 
+/** What a replica's copy holds, for metrics and `/ready`. */
+export interface DenyListState {
+  readonly entries: ReadonlyMap<string, number>;
+  readonly ageSeconds: number;
+}
+
 /** A replica's copy of the shared lists. */
 export interface SharedDenyList {
   /**
@@ -89,6 +95,8 @@ export interface SharedDenyList {
   denies(profile: string, jti: unknown, sub: unknown): boolean;
   /** Ready once the lists have been read; the detail says how many entries and how old the copy is. */
   status(): { ok: boolean; detail: string };
+  /** Each profile's entries in the copy and how long ago Redis last answered; undefined before the first read. */
+  state(): DenyListState | undefined;
   /** Reads the counter, and the lists when it moved (or when `force`). Rejects when Redis does not answer. */
   refresh(force?: boolean): Promise<void>;
   /** Reads the lists now, then keeps the copy current until {@link close}. */
@@ -196,6 +204,13 @@ export function createSharedDenyList(options: SharedDenyListOptions): SharedDeny
     if (copy === undefined) tick();
   };
 
+  const state = (): DenyListState | undefined => {
+    if (copy === undefined) return undefined;
+    const entries = new Map<string, number>();
+    for (const [profile, lists] of copy) entries.set(profile, lists.jti.size + lists.sub.size);
+    return { entries, ageSeconds: Math.max(0, Math.round((now() - seenAt) / 1000)) };
+  };
+
   return {
     denies(profile, jti, sub) {
       if (copy === undefined) throw new GatewayError('ERR_SESSION_STORE_UNAVAILABLE', 'the bearer deny-list has not been read from Redis yet');
@@ -203,12 +218,14 @@ export function createSharedDenyList(options: SharedDenyListOptions): SharedDeny
       if (lists === undefined) return false;
       return (typeof jti === 'string' && lists.jti.has(jti)) || (typeof sub === 'string' && lists.sub.has(sub));
     },
+    state,
     status() {
-      if (copy === undefined) return { ok: false, detail: `not read from Redis yet${lastError === undefined ? '' : `: ${lastError}`}` };
+      const current = state();
+      if (current === undefined) return { ok: false, detail: `not read from Redis yet${lastError === undefined ? '' : `: ${lastError}`}` };
+      const { ageSeconds } = current;
       let entries = 0;
-      for (const lists of copy.values()) entries += lists.jti.size + lists.sub.size;
-      const age = Math.max(0, Math.round((now() - seenAt) / 1000));
-      return { ok: true, detail: `${entries} entr${entries === 1 ? 'y' : 'ies'}, current as of ${age}s ago${lastError === undefined ? '' : `; last read failed: ${lastError}`}` };
+      for (const count of current.entries.values()) entries += count;
+      return { ok: true, detail: `${entries} entr${entries === 1 ? 'y' : 'ies'}, current as of ${ageSeconds}s ago${lastError === undefined ? '' : `; last read failed: ${lastError}`}` };
     },
     refresh,
     start() {

@@ -16,6 +16,8 @@ export interface Metrics {
   jwksAges(source: () => readonly { profile: string; seconds: number | undefined }[]): void;
   storeOperation(store: string, operation: string, ok: boolean, seconds: number): void;
   configReload(ok: boolean): void;
+  /** Where to read the shared bearer deny-list's size and age from (undefined before its first read). */
+  denyListState(source: () => { readonly entries: ReadonlyMap<string, number>; readonly ageSeconds: number } | undefined): void;
 }
 
 /** Recording that does nothing (no metrics listener). */
@@ -27,6 +29,7 @@ export const NO_METRICS: Metrics = Object.freeze({
   jwksAges: () => undefined,
   storeOperation: () => undefined,
   configReload: () => undefined,
+  denyListState: () => undefined,
 });
 
 /** Reason labels are codes; anything else (should a bug produce it) is folded into one value. */
@@ -63,6 +66,28 @@ export function createMetrics(): Metrics {
   const storeSeconds = new Histogram({ name: 'gatehouse_session_store_duration_seconds', help: 'Session store operations, by store, operation and result.', labelNames: ['store', 'operation', 'result'], buckets: [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1], registers: [registry] });
   const storeErrors = new Counter({ name: 'gatehouse_session_store_errors_total', help: 'Session store operations that failed (the check answered 503).', labelNames: ['store', 'operation'], registers: [registry] });
   const reloads = new Counter({ name: 'gatehouse_config_reloads_total', help: 'Configuration reloads, by result (success, failure).', labelNames: ['result'], registers: [registry] });
+  let denyListSource: () => { readonly entries: ReadonlyMap<string, number>; readonly ageSeconds: number } | undefined = () => undefined;
+  new Gauge({
+    name: 'gatehouse_bearer_denylist_entries',
+    help: 'Entries of a profile in this replica’s copy of the bearer deny-list shared through Redis.',
+    labelNames: ['profile'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [profile, entries] of denyListSource()?.entries ?? []) this.set({ profile }, entries);
+    },
+  });
+  new Gauge({
+    name: 'gatehouse_bearer_denylist_age_seconds',
+    help: 'Time since Redis last answered this replica’s reads of the shared bearer deny-list, by profile.',
+    labelNames: ['profile'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const state = denyListSource();
+      for (const profile of state?.entries.keys() ?? []) this.set({ profile }, state?.ageSeconds ?? 0);
+    },
+  });
   const lastReload = new Gauge({ name: 'gatehouse_config_last_reload_success_timestamp_seconds', help: 'When the configuration was last loaded successfully (start or reload).', registers: [registry] });
   lastReload.setToCurrentTime();
   return {
@@ -88,6 +113,9 @@ export function createMetrics(): Metrics {
     configReload(ok) {
       reloads.inc({ result: ok ? 'success' : 'failure' });
       if (ok) lastReload.setToCurrentTime();
+    },
+    denyListState(source) {
+      denyListSource = source;
     },
   };
 }

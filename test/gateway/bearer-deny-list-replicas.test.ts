@@ -28,6 +28,7 @@ let privateKey: CryptoKey;
 let configFile: string;
 let cookieConfigFile: string;
 const replicas: Spawned[] = [];
+let metricsPort: number;
 let a: { port: number };
 let b: { port: number };
 
@@ -66,9 +67,10 @@ function readiness(replica: { port: number }): Promise<RawResponse> {
 }
 
 /** Starts a replica; unless told not to, waits until it has read the deny-list (as a readiness probe would). */
-async function startReplica(waitForList = true): Promise<{ port: number }> {
+async function startReplica(waitForList = true, metricsPort?: number): Promise<{ port: number }> {
   const port = await freePort();
-  const child = spawnLogged('gatehouse', process.execPath, [BIN, 'serve', '--config', configFile, `--listen=127.0.0.1:${port}`, '--shutdown-timeout=1s'], { cwd: ROOT, env: env() });
+  const metrics = metricsPort === undefined ? [] : [`--metrics.listen=127.0.0.1:${metricsPort}`];
+  const child = spawnLogged('gatehouse', process.execPath, [BIN, 'serve', '--config', configFile, `--listen=127.0.0.1:${port}`, '--shutdown-timeout=1s', ...metrics], { cwd: ROOT, env: env() });
   replicas.push(child);
   await child.waitForOutput(/listening on http:\/\//);
   await waitForPort(port, 5000, child);
@@ -110,7 +112,8 @@ before(async () => {
   writeFileSync(configFile, yaml(`{ store: redis, redis: { url: "${redis.url}" } }`, publicPem));
   cookieConfigFile = join(dir, 'cookie-store.yaml');
   writeFileSync(cookieConfigFile, yaml('{ store: cookie }', publicPem));
-  [a, b] = await Promise.all([startReplica(), startReplica()]);
+  metricsPort = await freePort();
+  [a, b] = await Promise.all([startReplica(true, metricsPort), startReplica()]);
 });
 
 after(async () => {
@@ -140,6 +143,9 @@ describe('bearer deny-list shared through Redis, two replicas', () => {
     assert.match(verified.stdout, /^ {2}FAIL {2}token revoked$/m);
     assert.match(verified.stdout, /^outcome: {2}refused \(bearer-revoked\)$/m);
     assert.equal((await cli('token', 'verify', kept.token, '--profile', 'homekit', '--config', configFile)).code, 0);
+    const scraped = await send({ port: metricsPort, path: '/metrics', method: 'GET', headers: { host: `127.0.0.1:${metricsPort}` } });
+    assert.match(scraped.body, /^gatehouse_bearer_denylist_entries\{profile="homekit"\} 1$/m, 'replica A reports the entry');
+    assert.match(scraped.body, /^gatehouse_bearer_denylist_age_seconds\{profile="homekit"\} [0-2]$/m, 'and a copy at most a poll or two old');
     const again = await cli('token', 'revoke', '--jti', lost.jti, '--profile', 'homekit', '--config', configFile);
     assert.equal(again.stdout.trim(), `jti '${lost.jti}' of profile homekit was already revoked`);
     // The time it took, for the record: the replicas poll every second.

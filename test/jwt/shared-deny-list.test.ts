@@ -82,6 +82,9 @@ describe('the shared bearer deny-list', () => {
     assert.equal(a.denies('metrics', 'vmagent', undefined), false, 'a subject entry does not name a jti');
     assert.equal(a.denies('metrics', 42, ['vmagent']), false, 'claims that are not strings name nothing');
     assert.match(a.status().detail, /^1 entry, current as of \d+s ago$/);
+    assert.equal(a.state()?.entries.get('metrics'), 1);
+    assert.equal(a.state()?.entries.get('homekit'), 0);
+    assert.ok((a.state()?.ageSeconds ?? 99) <= 1, 'polled moments ago');
     await changeDenyEntry(writer, PREFIX, { profile: 'metrics', kind: 'sub', value: 'vmagent' }, 'remove');
   });
 
@@ -110,6 +113,7 @@ describe('the shared bearer deny-list', () => {
       (error: unknown) => isGatewayError(error, 'ERR_SESSION_STORE_UNAVAILABLE') && /not been read from Redis yet/.test(error.message),
     );
     assert.equal(blind.status().ok, false);
+    assert.equal(blind.state(), undefined);
     assert.match(blind.status().detail, /^not read from Redis yet/);
     assert.equal(errors.length, 0, 'connection failures are the client error handler’s to report, not repeated per poll');
   });

@@ -72,6 +72,18 @@ test('provider requests, reloads and process metrics are there', async () => {
   assert.match(text, /^process_cpu_user_seconds_total /m);
 });
 
+test('the shared bearer deny-list reports its size and age by profile once read, and nothing before', async () => {
+  const own = createMetrics();
+  const states: ({ entries: ReadonlyMap<string, number>; ageSeconds: number } | undefined)[] = [undefined, { entries: new Map([['homekit', 3], ['metrics', 0]]), ageSeconds: 2 }];
+  own.denyListState(() => states[0]);
+  assert.doesNotMatch(await own.registry!.metrics(), /^gatehouse_bearer_denylist_(entries|age_seconds)\{/m);
+  states.shift();
+  const text = await own.registry!.metrics();
+  assert.match(text, /^gatehouse_bearer_denylist_entries\{profile="homekit"\} 3$/m);
+  assert.match(text, /^gatehouse_bearer_denylist_entries\{profile="metrics"\} 0$/m);
+  assert.match(text, /^gatehouse_bearer_denylist_age_seconds\{profile="homekit"\} 2$/m);
+});
+
 test('without a metrics listener nothing is recorded', () => {
   assert.equal(NO_METRICS.registry, undefined);
   assert.doesNotThrow(() => NO_METRICS.check('allow', 'session-valid', 'route:x', 0.001));
