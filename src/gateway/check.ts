@@ -5,8 +5,9 @@
  * first time it is seen, with no I/O.
  */
 import type { OutgoingHttpHeaders } from 'node:http';
+import { isGatewayError } from '../errors.js';
 import { identityFromClaims, type Identity } from '../identity/index.js';
-import { bearerTokenOf, type BearerProfile, type ProfileResult, type TemplateRequest, type TokenCarrier } from '../jwt/index.js';
+import { bearerTokenOf, PROVIDER_LIST, type BearerProfile, type ProfileResult, type TemplateRequest, type TokenCarrier } from '../jwt/index.js';
 import { authorizeIdentity, authorizeQuery, parseQueryConstraints, type Decision } from '../policy/email-policy.js';
 import { normalizePath } from '../policy/path.js';
 import { evaluatePolicy, type CompiledPolicy, type PolicyRequest } from '../policy/requirements.js';
@@ -223,11 +224,17 @@ export function createCheck(context: GatewayContext, refresher: Refresher, rende
     if (bearer === undefined) return bearerRejected('bearer tokens are not accepted', 'bearer-invalid');
     try {
       const claims = await bearer.verify(token);
+      // Throws (a 503) while the shared list has never been read, like a profile's token.
+      if (context.sharedDenyList?.denies(PROVIDER_LIST, claims.jti, claims.sub) === true) {
+        context.loggers.auth.info({ requestId: request.requestId, reason: 'bearer-revoked' }, 'bearer token rejected');
+        return bearerRejected('token revoked', 'bearer-revoked');
+      }
       const identity = identityFromClaims(claims, config.provider.claims, 'bearer');
       const decision = authorize(request, mode, policy, label, policyRequest, identity, claims, globalDecisionOf(identity));
       if (!decision.allow) return decision.verdict;
       return allow(request, mode, identity, identityHeaders(identity, { idToken: token }, headerOptions), 'bearer-valid', []);
     } catch (error) {
+      if (isGatewayError(error, 'ERR_SESSION_STORE_UNAVAILABLE')) throw error;
       const description = error instanceof Error ? error.message : 'invalid token';
       context.loggers.auth.info({ requestId: request.requestId, reason: 'bearer-invalid', detail: description }, 'bearer token rejected');
       // An invalid bearer never falls back to the cookie (POL-20): the caller meant the token.

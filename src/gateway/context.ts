@@ -26,6 +26,8 @@ export interface GatewayDeps {
   readonly bearer: BearerVerifier | undefined;
   /** Named bearer-token profiles, by name. */
   readonly bearerProfiles: ReadonlyMap<string, BearerProfile>;
+  /** The deny-list shared through Redis (with the Redis store); the provider's tokens use its `provider` list. */
+  readonly sharedDenyList?: { denies(profile: string, jti: unknown, sub: unknown): boolean };
   /** The compiled routes and named policies. */
   readonly policySet: PolicySet;
   readonly apiRoutes: readonly OperatorRegex[];

@@ -10,7 +10,7 @@ import { isAsciiWord } from '../ascii.js';
 import { readEmailsFile, usesDevelopmentProvider, type ListenAddress, type LoadedConfig } from '../config/index.js';
 import type { DevProvider } from '../devidp/index.js';
 import { createGateway, type Gateway, type GatewayRequest, type Verdict } from '../gateway/index.js';
-import { compileProfiles, createProviderBearerVerifier, createSharedDenyList, parseKeyText } from '../jwt/index.js';
+import { compileProfiles, createProviderBearerVerifier, createSharedDenyList, denyListNames, parseKeyText } from '../jwt/index.js';
 import { createBackchannelLogout, MAX_LOGOUT_BODY } from '../gateway/backchannel.js';
 import { GatewayError, isGatewayError } from '../errors.js';
 import type { Loggers } from '../log/index.js';
@@ -189,14 +189,16 @@ export async function createApp(loaded: LoadedConfig, loggers: Loggers, environm
   const redisClient = config.session.store === 'redis' ? createRedisClient(config.session.redis, rateLimited(loggers, 'redis connection error')) : undefined;
   const redisStore = redisClient === undefined ? undefined : createRedisStore({ client: redisClient, cookieName: config.cookie.name, keyPrefix: config.session.redis.keyPrefix, binding, now });
   const store: SessionStore = redisStore !== undefined ? timedStore(redisStore, metrics) : createCookieStore({ name: config.cookie.name, secrets, binding });
-  // With the Redis store, the bearer deny-list is shared through it too (on top of each profile's file).
+  // With the Redis store, the bearer deny-list is shared through it too (on top of each profile's file),
+  // for the named profiles and the provider's own tokens.
+  const denyLists = denyListNames(config.bearer);
   const sharedDenyList =
-    redisClient === undefined || Object.keys(config.bearer.profiles).length === 0
+    redisClient === undefined || denyLists.length === 0
       ? undefined
       : createSharedDenyList({
           client: redisClient,
           keyPrefix: config.session.redis.keyPrefix,
-          profiles: Object.keys(config.bearer.profiles),
+          profiles: denyLists,
           onError: rateLimited(loggers, 'the bearer deny-list could not be read from Redis; the last copy stays in force'),
           // The same Redis and prefix as the configuration this one replaces: start from its copy.
           source: createHash('sha256').update(JSON.stringify(config.session.redis)).digest('base64url'),
@@ -245,6 +247,7 @@ export async function createApp(loaded: LoadedConfig, loggers: Loggers, environm
     emailsFromFile: readEmailsFile(config.authorization.emailsFile),
     bearer,
     bearerProfiles: profiles.named,
+    ...(sharedDenyList === undefined ? {} : { sharedDenyList }),
     policySet: compilePolicySet(config),
     apiRoutes: config.forwardAuth.apiRoutes.map(compileRegex),
     loggers,

@@ -6,4 +6,4 @@ export { compileRequire, type ClaimsCheck } from './require.js';
 export { wildcardMatch } from './match.js';
 export { parseTemplate, isTemplate, templateEnvironment, type Template, type TemplateRequest } from './template.js';
 export { compileProfiles, ProfileCompileError, type CompiledProfiles } from './profiles.js';
-export { createSharedDenyList, listDenyEntries, changeDenyEntry, denyListKeys, denyValueProblem, DENY_LIST_POLL_MS, DENY_LIST_REREAD_MS, MAX_DENY_VALUE_LENGTH, type SharedDenyList, type DenyListCopy, type DenyListState, type DenyEntry, type DenyKind } from './shared-deny-list.js';
+export { createSharedDenyList, denyListNames, PROVIDER_LIST, listDenyEntries, changeDenyEntry, denyListKeys, denyValueProblem, DENY_LIST_POLL_MS, DENY_LIST_REREAD_MS, MAX_DENY_VALUE_LENGTH, type SharedDenyList, type DenyListCopy, type DenyListState, type DenyEntry, type DenyKind } from './shared-deny-list.js';

@@ -34,6 +34,14 @@ export const DENY_LIST_REREAD_MS = 30_000;
 /** The longest `jti` or `sub` an entry may hold. */
 export const MAX_DENY_VALUE_LENGTH = 1024;
 
+/** The name under which the provider's own tokens (`bearer:provider`) have their list. */
+export const PROVIDER_LIST = 'provider';
+
+/** The lists a configuration has: one per named profile, and the provider's own when `bearer.provider` is on. */
+export function denyListNames(bearer: { readonly profiles: Readonly<Record<string, unknown>>; readonly provider: boolean }): string[] {
+  return [...Object.keys(bearer.profiles), ...(bearer.provider ? [PROVIDER_LIST] : [])];
+}
+
 /** The Redis keys of the lists. */
 export function denyListKeys(prefix: string): { readonly version: string; list(profile: string): string } {
   return { version: `${prefix}{denylist}:version`, list: (profile) => `${prefix}{denylist}:profile:${profile}` };

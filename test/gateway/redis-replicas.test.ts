@@ -81,6 +81,8 @@ before(async () => {
       '  store: redis',
       '  redis:',
       `    url: ${JSON.stringify(redis.url)}`,
+      'bearer:',
+      '  provider: true',
       '',
     ].join('\n'),
   );
@@ -162,6 +164,23 @@ function cli(...args: string[]): Promise<CliResult> {
 const logCount = (replica: Gatehouse, message: string) => replica.logs.filter((line) => line.includes(`"msg":"${message}"`)).length;
 
 describe('two replicas, one Redis', () => {
+  test("token revoke --profile provider: the provider's own token, used as a bearer token, is refused on both replicas; unrevoke lets it pass", async () => {
+    const { bearer } = await loginOn(replicaA, 'token-owner@homelab.example.com');
+    assert.ok(bearer?.startsWith('Bearer ') === true, 'the ID token is forwarded, to use as a bearer token');
+    const sub = (JSON.parse(Buffer.from(bearer.slice(7).split('.')[1] ?? '', 'base64url').toString('utf8')) as { sub: string }).sub;
+    const status = async (replica: Gatehouse) => (await replica.request('/dashboard', { headers: { ...API_HEADERS, authorization: bearer } })).status;
+    assert.equal(await status(replicaA), 202);
+    assert.equal(await status(replicaB), 202);
+    const revoked = await cli('token', 'revoke', '--sub', sub, '--profile', 'provider');
+    assert.equal(revoked.code, 0, revoked.stderr);
+    await waitUntil('both replicas to refuse the provider token', async () => (await status(replicaA)) === 401 && (await status(replicaB)) === 401, 5000);
+    const refused = await replicaB.request('/dashboard', { headers: { ...API_HEADERS, authorization: bearer } });
+    assert.equal(refused.headers['www-authenticate'], 'Bearer error="invalid_token", error_description="token revoked"');
+    assert.match((await cli('token', 'revoked', '--profile', 'provider')).stdout, new RegExp(`^provider {2}sub {2}${sub.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`, 'm'));
+    assert.equal((await cli('token', 'unrevoke', '--sub', sub, '--profile', 'provider')).code, 0);
+    await waitUntil('both replicas to accept it again', async () => (await status(replicaA)) === 202 && (await status(replicaB)) === 202, 5000);
+  });
+
   test('a login on replica A is a session on replica B (202 with the identity)', async () => {
     const { cookie } = await loginOn(replicaA, 'shared@homelab.example.com');
     for (const kind of ['api', 'navigation', 'auth'] as const) {

@@ -46,6 +46,7 @@ the token is never printed back in full. Exit 0 valid, 1 refused.
 revoke, unrevoke, revoked: change or show a profile's deny-list shared
 through Redis (session.store: redis); every replica refuses a revoked
 token (by its jti, or every token of a subject) within a few seconds.
+--profile provider names the provider's own tokens (bearer.provider).
 --profile may be left out when there is only one. Exit 1 when Redis
 cannot be reached.
 

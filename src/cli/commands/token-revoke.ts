@@ -2,7 +2,7 @@
  * `gatehouse token revoke`, `token unrevoke` and `token revoked`: the bearer deny-list shared through Redis
  * (with the Redis session store). Every replica refuses a revoked token within about a second.
  */
-import { changeDenyEntry, denyValueProblem, listDenyEntries, type DenyKind } from '../../jwt/index.js';
+import { changeDenyEntry, denyListNames, denyValueProblem, listDenyEntries, type DenyKind } from '../../jwt/index.js';
 import { parseArgs, UsageError } from '../args.js';
 import { EXIT, type CommandIo } from '../io.js';
 import { loadForCommand } from '../load.js';
@@ -33,12 +33,13 @@ export async function runTokenRevocation(command: RevokeCommand, argv: readonly 
   const loaded = loadForCommand(args, io);
   if (typeof loaded === 'number') return loaded;
   const { config } = loaded;
-  const names = Object.keys(config.bearer.profiles);
+  // The named profiles, and `provider` for the provider's own tokens when bearer.provider is on.
+  const names = denyListNames(config.bearer);
   const asked = args.own.get('profile');
   if (asked !== undefined && !names.includes(asked)) throw new UsageError(`no bearer profile '${asked}' (have: ${names.join(', ') || 'none'})`, 'token');
   // Listing covers every profile unless one is named; a change needs its profile, unless there is only one.
   const profiles = asked !== undefined ? [asked] : command === 'revoked' || names.length === 1 ? names : [];
-  if (profiles.length === 0) throw new UsageError(names.length === 0 ? 'the configuration has no bearer profiles' : `name the profile with --profile (one of ${names.join(', ')})`, 'token');
+  if (profiles.length === 0) throw new UsageError(names.length === 0 ? 'the configuration accepts no bearer tokens (no bearer profiles, bearer.provider off)' : `name the profile with --profile (one of ${names.join(', ')})`, 'token');
   if (config.session.store !== 'redis') {
     io.err(`gatehouse: the shared deny-list lives in Redis (session.store: redis). With the cookie store, put '${kind ?? 'jti'}:<id>' lines in the profile's denyList file (bearer.profiles.<name>.denyList) and reload.`);
     return EXIT.usage;
