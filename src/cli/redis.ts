@@ -1,6 +1,7 @@
 /** The Redis connection of the operator commands (`sessions`, `token revoke`): the deployment's own settings. */
 import type { Config } from '../config/index.js';
-import { createRedisClient, type RedisClient } from '../session/index.js';
+import { createRedisClient, quitClient, type RedisClient } from '../session/index.js';
+import { EXIT, type CommandIo } from './io.js';
 
 /** A client of the configured Redis, with the last connection error it reported. */
 export interface CommandRedis {
@@ -21,18 +22,26 @@ export async function connectForCommand(redis: Config['session']['redis']): Prom
     failure = error;
   });
   for (let waited = 0; client.status !== 'ready' && waited < 3000; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50));
-  return {
-    client,
-    failure: () => failure,
-    close: async () => {
-      const late = new Promise((resolve) => setTimeout(resolve, 1000).unref());
-      await Promise.race([client.quit().catch(() => undefined), late]);
-      client.disconnect();
-    },
-  };
+  return { client, failure: () => failure, close: () => quitClient(client) };
 }
 
 /** The line a command prints when Redis did not answer. */
 export function unreachable(redis: CommandRedis, error: unknown): string {
   return `gatehouse: Redis could not be reached: ${(redis.failure() ?? (error instanceof Error ? error : new Error(String(error)))).message}`;
+}
+
+/**
+ * Runs a command's Redis work on a fresh connection: its exit code, or 1 with a clear line when Redis did
+ * not answer; the connection is closed either way.
+ */
+export async function withCommandRedis(redis: Config['session']['redis'], io: CommandIo, work: (client: RedisClient) => Promise<number>): Promise<number> {
+  const connection = await connectForCommand(redis);
+  try {
+    return await work(connection.client);
+  } catch (error) {
+    io.err(unreachable(connection, error));
+    return EXIT.failure;
+  } finally {
+    await connection.close();
+  }
 }

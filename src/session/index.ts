@@ -5,4 +5,4 @@ export type { SessionStore, LoadResult } from './store.js';
 export { GenerationalCache, remembered } from './cache.js';
 export { parseCookies, serializeCookie, chooseCookieDomain, readChunkedCookie, writeChunkedCookie, clearChunkedCookie, MAX_COOKIES, MAX_CHUNKS, COOKIE_BUDGET, type CookieJar, type CookieAttributes, type ChunkedRead } from './cookies.js';
 export { createRedisStore, storeUnavailable, type RedisSessionStore, type RedisStoreOptions, type SessionSummary } from './redis-store.js';
-export { createRedisClient, redisOptions, REDIS_COMMAND_TIMEOUT_MS, type RedisClient } from './redis-client.js';
+export { createRedisClient, quitClient, redisOptions, REDIS_COMMAND_TIMEOUT_MS, type RedisClient } from './redis-client.js';

@@ -82,6 +82,20 @@ export function createRedisClient(redis: Config['session']['redis'], onError: (e
   return client;
 }
 
+/**
+ * Quits a client: QUIT waits for the server, so a server that is gone or failing over is let go of after a
+ * second, and the connection is dropped either way.
+ */
+export async function quitClient(client: RedisClient): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, 1000);
+  });
+  await Promise.race([client.quit().catch(() => undefined), late]);
+  clearTimeout(timer);
+  client.disconnect();
+}
+
 /** The most keys one MGET of {@link createBatchedReader} asks for. */
 export const MAX_READ_BATCH = 128;
 

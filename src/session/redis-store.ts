@@ -9,7 +9,7 @@ import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:
 import { GatewayError } from '../errors.js';
 import { GenerationalCache } from './cache.js';
 import { clearChunkedCookie, readChunkedCookie, serializeCookie } from './cookies.js';
-import { createBatchedReader, type RedisClient } from './redis-client.js';
+import { createBatchedReader, quitClient, type RedisClient } from './redis-client.js';
 import { decodeSession, encodeSession, type Session } from './session.js';
 import type { LoadResult, SessionStore } from './store.js';
 
@@ -264,14 +264,8 @@ export function createRedisStore(options: RedisStoreOptions): RedisSessionStore 
     },
     async close() {
       opened.clear();
-      // QUIT waits for the server; a server that is gone or failing over must not hold up a shutdown.
-      let timer: NodeJS.Timeout | undefined;
-      const late = new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, 1000);
-      });
-      await Promise.race([client.quit().catch(() => undefined), late]);
-      clearTimeout(timer);
-      client.disconnect();
+      // A server that is gone or failing over must not hold up a shutdown.
+      await quitClient(client);
     },
   };
   return store;

@@ -2,7 +2,7 @@
 import { usesDevelopmentProvider } from '../../config/index.js';
 import { loadForCommand } from '../load.js';
 import { createRedisStore, sessionBinding } from '../../session/index.js';
-import { connectForCommand, unreachable } from '../redis.js';
+import { withCommandRedis } from '../redis.js';
 import { parseArgs, UsageError } from '../args.js';
 import { EXIT, type CommandIo } from '../io.js';
 
@@ -42,16 +42,15 @@ export async function runSessions(argv: readonly string[], io: CommandIo): Promi
     io.err('gatehouse: sessions live in cookies (session.store: cookie), so there is nothing to list or revoke on the server; rotate cookie.secrets to end every session');
     return EXIT.usage;
   }
-  const redis = await connectForCommand(config.session.redis);
-  const store = createRedisStore({
-    client: redis.client,
-    cookieName: config.cookie.name,
-    keyPrefix: config.session.redis.keyPrefix,
-    binding: sessionBinding(usesDevelopmentProvider(config) ? '' : config.provider.issuer, config.provider.clientId),
-    now: Date.now,
-  });
   const by = email === undefined ? { sub: subject ?? '' } : { email };
-  try {
+  return withCommandRedis(config.session.redis, io, async (client) => {
+    const store = createRedisStore({
+      client,
+      cookieName: config.cookie.name,
+      keyPrefix: config.session.redis.keyPrefix,
+      binding: sessionBinding(usesDevelopmentProvider(config) ? '' : config.provider.issuer, config.provider.clientId),
+      now: Date.now,
+    });
     if (sub === 'list') {
       const sessions = await store.list(by);
       if (sessions.length === 0) io.out('no sessions');
@@ -63,10 +62,5 @@ export async function runSessions(argv: readonly string[], io: CommandIo): Promi
       io.out(`revoked ${count} session${count === 1 ? '' : 's'}`);
     }
     return EXIT.ok;
-  } catch (error) {
-    io.err(unreachable(redis, error));
-    return EXIT.failure;
-  } finally {
-    await store.close();
-  }
+  });
 }

@@ -6,7 +6,7 @@ import { changeDenyEntry, denyListNames, denyValueProblem, listDenyEntries, type
 import { parseArgs, UsageError } from '../args.js';
 import { EXIT, type CommandIo } from '../io.js';
 import { loadForCommand } from '../load.js';
-import { connectForCommand, unreachable } from '../redis.js';
+import { withCommandRedis } from '../redis.js';
 
 /** The revocation commands. */
 export type RevokeCommand = 'revoke' | 'unrevoke' | 'revoked';
@@ -44,26 +44,20 @@ export async function runTokenRevocation(command: RevokeCommand, argv: readonly 
     io.err(`gatehouse: the shared deny-list lives in Redis (session.store: redis). With the cookie store, put '${kind ?? 'jti'}:<id>' lines in the profile's denyList file (bearer.profiles.<name>.denyList) and reload.`);
     return EXIT.usage;
   }
-  const redis = await connectForCommand(config.session.redis);
   const prefix = config.session.redis.keyPrefix;
-  try {
+  return withCommandRedis(config.session.redis, io, async (client) => {
     if (command === 'revoked') {
-      const entries = await listDenyEntries(redis.client, prefix, profiles);
+      const entries = await listDenyEntries(client, prefix, profiles);
       if (entries.length === 0) io.out('no revoked tokens');
       for (const entry of entries) io.out(`${entry.profile}  ${entry.kind}  ${entry.value}`);
       return EXIT.ok;
     }
     const [profile = ''] = profiles;
     const entry = { profile, kind: kind ?? 'jti', value };
-    const changed = await changeDenyEntry(redis.client, prefix, entry, command === 'revoke' ? 'add' : 'remove');
+    const changed = await changeDenyEntry(client, prefix, entry, command === 'revoke' ? 'add' : 'remove');
     const named = `${entry.kind} '${value}' of profile ${profile}`;
     if (command === 'revoke') io.out(changed ? `revoked ${named}: every replica refuses it within a few seconds` : `${named} was already revoked`);
     else io.out(changed ? `${named} is no longer revoked` : `${named} was not revoked`);
     return EXIT.ok;
-  } catch (error) {
-    io.err(unreachable(redis, error));
-    return EXIT.failure;
-  } finally {
-    await redis.close();
-  }
+  });
 }
