@@ -117,13 +117,20 @@ export function createCheck(context: GatewayContext, refresher: Refresher, rende
   const reasonHeaders = (reason: string): OutgoingHttpHeaders => ({ 'x-gatehouse-reason': reason });
   const anonymousHeaders = Object.freeze(identityHeaders(ANONYMOUS, {}, headerOptions));
 
+  /**
+   * A 403 in the form its reader takes: text for nginx's `/oauth2/auth`, JSON for scripts and API clients
+   * (and whenever `asJson`), else the page `render` makes for a person.
+   */
+  const refusal = (request: GatewayRequest, mode: CheckMode, reason: string, headers: OutgoingHttpHeaders, render: () => Verdict, asJson = false): Verdict => {
+    if (mode === 'auth') return text(403, 'Forbidden', 'deny', reason, headers);
+    if (asJson || isApiRequest(context, request)) return json(403, { error: 'forbidden', reason }, 'deny', reason, headers);
+    return render();
+  };
+
   /** 403 for a request whose host the configuration does not name (FWD-03). */
   const hostRefused = (request: GatewayRequest, mode: CheckMode, cookies: readonly string[]): Verdict => {
-    const reason = 'host-not-allowed';
-    const headers = withCookies(reasonHeaders(reason), cookies);
-    if (mode === 'auth') return text(403, 'Forbidden', 'deny', reason, headers);
-    if (isApiRequest(context, request)) return json(403, { error: 'forbidden', reason }, 'deny', reason, headers);
-    return hostRefusedPage(request.requestId, headers);
+    const headers = withCookies(reasonHeaders('host-not-allowed'), cookies);
+    return refusal(request, mode, 'host-not-allowed', headers, () => hostRefusedPage(request.requestId, headers));
   };
 
   const unauthenticated = (request: GatewayRequest, mode: CheckMode, reason: string, cookies: readonly string[], policy: CompiledPolicy): Verdict => {
@@ -149,12 +156,13 @@ export function createCheck(context: GatewayContext, refresher: Refresher, rende
 
   const forbidden = (request: GatewayRequest, mode: CheckMode, identity: Identity, reason: string): Verdict => {
     const user = identity.email === '' ? identity.sub : identity.email;
-    if (mode === 'auth') return decided(text(403, 'Forbidden', 'deny', reason, reasonHeaders(reason)), undefined, user);
-    if (isApiRequest(context, request) || identity.authMethod === 'bearer') return decided(json(403, { error: 'forbidden', reason }, 'deny', reason, reasonHeaders(reason)), undefined, user);
-    const back = context.returnToFor(request.view);
-    const switchUrl = `${context.originOf(request.view)}/oauth2/sign_out?rd=${encodeURIComponent(`/oauth2/start?prompt=login&rd=${encodeURIComponent(back)}`)}`;
-    const verdict = forbiddenPage(reason, user === '' ? 'nobody' : user, switchUrl, request.requestId);
-    return decided(withHeaders(verdict, reasonHeaders(reason)), undefined, user);
+    const page = () => {
+      const back = context.returnToFor(request.view);
+      const switchUrl = `${context.originOf(request.view)}/oauth2/sign_out?rd=${encodeURIComponent(`/oauth2/start?prompt=login&rd=${encodeURIComponent(back)}`)}`;
+      return withHeaders(forbiddenPage(reason, user === '' ? 'nobody' : user, switchUrl, request.requestId), reasonHeaders(reason));
+    };
+    // A bearer token's caller is a program: JSON even when it navigates.
+    return decided(refusal(request, mode, reason, reasonHeaders(reason), page, identity.authMethod === 'bearer'), undefined, user);
   };
 
   // A session opens to the same Session object on every check while the store's cache holds it, so what
@@ -345,15 +353,12 @@ export function createCheck(context: GatewayContext, refresher: Refresher, rende
     return decided(unauthenticated(request, mode, 'bearer-missing', [], policy), label);
   };
 
-  const denyWithoutPolicy = (request: GatewayRequest, mode: CheckMode, reason: string): Verdict => {
-    if (mode === 'auth' || isApiRequest(context, request)) {
-      return mode === 'auth' ? text(403, 'Forbidden', 'deny', reason, reasonHeaders(reason)) : json(403, { error: 'forbidden', reason }, 'deny', reason, reasonHeaders(reason));
-    }
-    // An absolute link only to a host of the deployment's own (FWD-03); the browser resolves `/` the same.
-    const home = context.hostAllowed(request.view) ? `${context.originOf(request.view)}/` : '/';
-    const verdict = forbiddenPage(reason, 'nobody in particular', home, request.requestId);
-    return withHeaders(verdict, reasonHeaders(reason));
-  };
+  const denyWithoutPolicy = (request: GatewayRequest, mode: CheckMode, reason: string): Verdict =>
+    refusal(request, mode, reason, reasonHeaders(reason), () => {
+      // An absolute link only to a host of the deployment's own (FWD-03); the browser resolves `/` the same.
+      const home = context.hostAllowed(request.view) ? `${context.originOf(request.view)}/` : '/';
+      return withHeaders(forbiddenPage(reason, 'nobody in particular', home, request.requestId), reasonHeaders(reason));
+    });
 
   /**
    * The check. Answers synchronously when nothing needs waiting for (a cookie session that is valid and

@@ -1,6 +1,6 @@
 /** What every gateway action shares: the frozen configuration, the parts built from it, and small helpers. */
 import type { Config } from '../config/index.js';
-import type { BearerProfile, BearerVerifier } from '../jwt/index.js';
+import type { BearerProfile, BearerVerifier, SharedDenyList } from '../jwt/index.js';
 import type { Loggers } from '../log/index.js';
 import type { OidcClient } from '../oidc/index.js';
 import type { EmailPolicy } from '../policy/email-policy.js';
@@ -27,7 +27,7 @@ export interface GatewayDeps {
   /** Named bearer-token profiles, by name. */
   readonly bearerProfiles: ReadonlyMap<string, BearerProfile>;
   /** The deny-list shared through Redis (with the Redis store); the provider's tokens use its `provider` list. */
-  readonly sharedDenyList?: { denies(profile: string, jti: unknown, sub: unknown): boolean };
+  readonly sharedDenyList?: Pick<SharedDenyList, 'denies'>;
   /** The compiled routes and named policies. */
   readonly policySet: PolicySet;
   readonly apiRoutes: readonly OperatorRegex[];
@@ -97,7 +97,7 @@ export function createContext(deps: GatewayDeps): GatewayContext {
       if (!configured.startsWith('/')) return configured;
       // oauth2-proxy: cookie_secure forces https in a relative callback URL.
       const scheme = deps.devMode || !config.cookie.secure ? view.scheme : 'https';
-      return `${scheme}://${originOf(view).split('://')[1] ?? view.host}${configured}`;
+      return `${scheme}://${authorityOf(view)}${configured}`;
     },
     returnToFor: (view) => deps.validateRedirect(`${originOf(view)}${view.uri}`) ?? deps.validateRedirect(view.uri) ?? '/',
     // The host is what counts (cookies ignore ports; an allow-list entry may name one): https whatever the

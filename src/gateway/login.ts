@@ -41,9 +41,10 @@ export function createLoginEndpoints(context: GatewayContext, refresher: Refresh
     const { view } = request;
     const redirectUri = context.redirectUriFor(view);
     const callbackOrigin = new URL(redirectUri).origin;
+    const callbackHere = callbackOrigin === context.originOf(view);
     // FWD-03: a callback on a host that is not the deployment's own is never asked for.
-    if (callbackOrigin === context.originOf(view) && !context.hostAllowed(view)) return hostRefusedPage(request.requestId, { 'x-gatehouse-reason': 'host-not-allowed' });
-    if (callbackOrigin !== context.originOf(view) && !context.devMode) {
+    if (callbackHere && !context.hostAllowed(view)) return hostRefusedPage(request.requestId, { 'x-gatehouse-reason': 'host-not-allowed' });
+    if (!callbackHere && !context.devMode) {
       // A central auth host: start there, so the transaction cookie lives where the callback reads it.
       return redirect(`${callbackOrigin}/oauth2/start?rd=${encodeURIComponent(returnTo)}`, 'login-start-elsewhere');
     }

@@ -15,6 +15,7 @@ import { GenerationalCache } from '../session/cache.js';
 import { parseKeyText, type VerificationKey } from './keys.js';
 import { bearerPrefixLength } from './provider-bearer.js';
 import { createRemoteKeySet, type RemoteKeySet } from './remote-jwks.js';
+import { listsName, type Lists, type SharedDenyList } from './shared-deny-list.js';
 import { compileRequire, type ClaimsCheck } from './require.js';
 import { isTemplate, parseTemplate, templateEnvironment, type Template, type TemplateRequest } from './template.js';
 
@@ -85,7 +86,7 @@ export interface ProfileEnvironment {
   /** Called after every JWKS fetch of a profile, for metrics. */
   readonly onJwksFetch?: (profile: string, ok: boolean, keys: number, seconds: number) => void;
   /** The deny-list shared through Redis (with the Redis session store), read on top of `denyList`. */
-  readonly sharedDenyList?: { denies(profile: string, jti: unknown, sub: unknown): boolean };
+  readonly sharedDenyList?: Pick<SharedDenyList, 'denies'>;
 }
 
 /** For each ASCII code, its base64url value plus one; 0 for every other character. */
@@ -138,7 +139,7 @@ function headerValue(value: unknown): string {
   return text.replace(/[\u0000-\u001f\u007f]/g, '');
 }
 
-function readDenyList(path: string): { jti: Set<string>; sub: Set<string> } {
+function readDenyList(path: string): Lists {
   const jti = new Set<string>();
   const sub = new Set<string>();
   for (const line of readFileSync(path, 'utf8').split(/\r?\n/)) {
@@ -326,7 +327,7 @@ export function compileProfile(name: string, config: ProfileConfig, environment:
   const judge = (result: Verified, token: string, request: TemplateRequest & { ip: string }): ProfileResult => {
     if ('error' in result) return { kind: 'invalid', reason: 'bearer-invalid', description: result.error };
     const { claims } = result;
-    if (denyList !== undefined && ((typeof claims.jti === 'string' && denyList.jti.has(claims.jti)) || (typeof claims.sub === 'string' && denyList.sub.has(claims.sub)))) {
+    if (denyList !== undefined && listsName(denyList, claims.jti, claims.sub)) {
       return { kind: 'invalid', reason: 'bearer-revoked', description: 'token revoked' };
     }
     // Throws (a 503) while the shared list has never been read: a revoked token must not pass meanwhile.

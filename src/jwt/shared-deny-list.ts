@@ -65,6 +65,11 @@ export interface Lists {
   readonly sub: ReadonlySet<string>;
 }
 
+/** True when `lists` name the token's `jti` or `sub` (claims that are not strings name nothing). */
+export function listsName(lists: Lists, jti: unknown, sub: unknown): boolean {
+  return (typeof jti === 'string' && lists.jti.has(jti)) || (typeof sub === 'string' && lists.sub.has(sub));
+}
+
 function parseMembers(members: readonly string[]): Lists {
   const jti = new Set<string>();
   const sub = new Set<string>();
@@ -223,8 +228,7 @@ export function createSharedDenyList(options: SharedDenyListOptions): SharedDeny
     denies(profile, jti, sub) {
       if (copy === undefined) throw new GatewayError('ERR_SESSION_STORE_UNAVAILABLE', 'the bearer deny-list has not been read from Redis yet');
       const lists = copy.get(profile);
-      if (lists === undefined) return false;
-      return (typeof jti === 'string' && lists.jti.has(jti)) || (typeof sub === 'string' && lists.sub.has(sub));
+      return lists !== undefined && listsName(lists, jti, sub);
     },
     state,
     status() {
