@@ -8,8 +8,12 @@
  * these keys are the kilobytes of a cookie or token on every check; their tails (a GCM tag, a
  * signature) differ anyway. Two keys with the same tail only displace each other: a lookup never
  * answers for a key that was not stored.
+ *
+ * Twelve characters (72 bits of a tag or signature) because V8 copies a slice that short into a string
+ * of its own, which hashes at once; a longer slice stays a view into the whole key, and hashing a view
+ * costs several times more (about 80 ns against 30 ns for the lookup on Node 20).
  */
-const INDEX_LENGTH = 32;
+const INDEX_LENGTH = 12;
 
 interface Entry<V> {
   readonly key: string;
