@@ -25,6 +25,8 @@ Commands:
   token mint         sign a device token
   token verify       check a token against a bearer profile
   token revoke       refuse a device token (or subject) on every replica (Redis store)
+  token unrevoke     accept a revoked token (or subject) again (Redis store)
+  token revoked      list the revoked tokens and subjects (Redis store)
   sessions list      show a user's sessions (Redis store)
   sessions revoke    end every session of a user (Redis store)
   doctor             check a set-up from where it runs and say what to change
