@@ -2,8 +2,10 @@
  * OpenID Connect Back-Channel Logout 1.0, the relying party's side: when someone signs out at the provider,
  * the provider POSTs a logout token to `/oauth2/backchannel-logout`, and gatehouse ends every session of
  * that subject on every replica (Redis store). The token is checked as §2.6 says, with `jose` against the
- * provider's key set: signature (asymmetric algorithms only), `iss`, `aud`, `iat` (recent), `jti` (once),
- * the logout event, and no `nonce`, so neither an ID token nor a replayed logout token ends anything.
+ * provider's key set: signature (asymmetric algorithms only), `iss`, `aud`, `iat` (recent), `exp` (required
+ * since errata set 1), `jti` (once), the logout event, and no `nonce`, so neither an ID token nor a
+ * replayed logout token ends anything. Every failure is a 400 (§2.8), an invalid token and a logout that
+ * could not be carried out alike; only a 200 says the sessions are over.
  * @see https://openid.net/specs/openid-connect-backchannel-1_0.html
  */
 import { createHash } from 'node:crypto';
@@ -16,9 +18,18 @@ import type { Verdict } from './types.js';
 export const LOGOUT_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
 /** The largest form body read (a logout token is well under a kilobyte or two). */
 export const MAX_LOGOUT_BODY = 16 * 1024;
-/** How old a logout token may be (its `iat`); its `jti` is remembered a little longer than that. */
+/** How old a logout token may be (its `iat`). */
 const MAX_AGE_SECONDS = 600;
 const CLOCK_TOLERANCE_SECONDS = 30;
+
+/**
+ * How long a token's `jti` must be remembered: until no replica can accept the token any more. A replica
+ * accepts it until `min(iat + MAX_AGE, exp)` plus the tolerance by its own clock, and the replicas' clocks
+ * may differ by up to the tolerance again.
+ */
+export function replayWindowSeconds(iat: number, exp: number, nowSeconds: number): number {
+  return Math.max(1, Math.ceil(Math.min(iat + MAX_AGE_SECONDS, exp) + 2 * CLOCK_TOLERANCE_SECONDS - nowSeconds) + 1);
+}
 
 /** What back-channel logout needs from the rest of gatehouse. */
 export interface BackchannelDeps {
@@ -32,6 +43,8 @@ export interface BackchannelDeps {
   readonly endSessions: (sub: string) => Promise<number>;
   /** True the first time a key is seen within `ttlSeconds` (shared by the replicas). */
   readonly firstSeen: (key: string, ttlSeconds: number) => Promise<boolean>;
+  /** Forgets a key `firstSeen` recorded, so the provider may retry a logout that failed half-way. */
+  readonly forget: (key: string) => Promise<void>;
   readonly timeoutMs: number;
   readonly now: () => number;
   /** Logs what happened (never the token). */
@@ -41,6 +54,18 @@ export interface BackchannelDeps {
 function refused(description: string): Verdict {
   // RFC 6749 §5.2 style, as §2.8 asks: a 400 with an error code and a safe description.
   return json(400, { error: 'invalid_request', error_description: description }, 'deny', 'backchannel-logout-invalid');
+}
+
+/** A valid token whose logout could not be carried out now (§2.8: also a 400); the provider may retry. */
+function failed(description: string): Verdict {
+  return json(400, { error: 'temporarily_unavailable', error_description: description }, 'error', 'backchannel-logout-failed');
+}
+
+/** True for `application/x-www-form-urlencoded`, with parameters or not, in any case; nothing longer. */
+function isFormContentType(contentType: string | undefined): boolean {
+  const semicolon = (contentType ?? '').indexOf(';');
+  const mediaType = semicolon === -1 ? (contentType ?? '') : (contentType ?? '').slice(0, semicolon);
+  return mediaType.trim().toLowerCase() === 'application/x-www-form-urlencoded';
 }
 
 /** Reads the `logout_token` of a form body; undefined when there is not exactly one. */
@@ -71,24 +96,24 @@ export function createBackchannelLogout(deps: BackchannelDeps): (method: string,
 
   return async (method, contentType, form) => {
     if (method !== 'POST') return text(405, 'Method Not Allowed', 'deny', 'method-not-allowed', { allow: 'POST' });
-    if (!(contentType ?? '').toLowerCase().startsWith('application/x-www-form-urlencoded')) return refused('the body must be application/x-www-form-urlencoded');
-    if (form === undefined) return text(413, 'Payload Too Large', 'deny', 'body-too-large');
+    if (!isFormContentType(contentType)) return refused('the body must be application/x-www-form-urlencoded');
+    if (form === undefined) return refused(`the body is larger than ${MAX_LOGOUT_BODY} bytes`);
     const token = logoutTokenOf(form);
     if (token === undefined) return refused('logout_token is missing');
     try {
       await deps.ready(2000);
     } catch {
-      return text(503, 'Service Unavailable', 'error', 'provider-unavailable');
+      return failed('the provider key set cannot be read now');
     }
     const uri = deps.jwksUri();
-    if (uri === undefined) return text(503, 'Service Unavailable', 'error', 'provider-unavailable');
+    if (uri === undefined) return failed('the provider key set cannot be read now');
     let payload: Record<string, unknown>;
     try {
       const verified = await jwtVerify(token, keySet(uri), {
         issuer: deps.issuer,
         audience: deps.clientId,
         algorithms: ASYMMETRIC_ALGORITHMS,
-        requiredClaims: ['iat', 'jti', 'events'],
+        requiredClaims: ['iat', 'exp', 'jti', 'events'],
         maxTokenAge: MAX_AGE_SECONDS,
         clockTolerance: CLOCK_TOLERANCE_SECONDS,
         currentDate: new Date(deps.now()),
@@ -108,13 +133,31 @@ export function createBackchannelLogout(deps: BackchannelDeps): (method: string,
       return refused(problem);
     }
     const sub = payload.sub as string;
-    // Each logout token counts once, on whichever replica it reaches (§2.6 step 10).
+    // Each logout token counts once, on whichever replica it reaches (§2.6 step 10), for as long as any
+    // replica would accept it. jose has checked that iat and exp are numbers.
     const replayKey = createHash('sha256').update(`${deps.issuer}\n${String(payload.jti)}`).digest('base64url');
-    if (!(await deps.firstSeen(replayKey, MAX_AGE_SECONDS + 2 * CLOCK_TOLERANCE_SECONDS))) {
+    const window = replayWindowSeconds(payload.iat as number, payload.exp as number, Math.floor(deps.now() / 1000));
+    let first: boolean;
+    try {
+      first = await deps.firstSeen(replayKey, window);
+    } catch (error) {
+      deps.log({ reason: 'backchannel-logout-failed', detail: error instanceof Error ? error.message : String(error) }, 'back-channel logout failed');
+      return failed('the session store cannot be reached');
+    }
+    if (!first) {
       deps.log({ reason: 'backchannel-logout-replayed' }, 'logout token refused');
       return refused('this logout token was already used');
     }
-    const ended = await deps.endSessions(sub);
+    let ended: number;
+    try {
+      ended = await deps.endSessions(sub);
+    } catch (error) {
+      // Nothing may say the sessions are over when they are not: the token is forgotten (as far as the store
+      // allows) so that the provider's retry counts, and the answer says the logout failed.
+      await deps.forget(replayKey).catch(() => undefined);
+      deps.log({ reason: 'backchannel-logout-failed', sub, detail: error instanceof Error ? error.message : String(error) }, 'back-channel logout failed');
+      return failed('the sessions could not be ended now; retry');
+    }
     deps.log({ sub, sessions: ended }, 'back-channel logout');
     return text(200, 'OK', 'allow', 'backchannel-logout');
   };

@@ -270,6 +270,13 @@ export async function createApp(loaded: LoadedConfig, loggers: Loggers, environm
                 throw storeUnavailable(error);
               },
             ),
+          forget: (key) =>
+            redisClient.del(`${config.session.redis.keyPrefix}backchannel:${key}`).then(
+              () => undefined,
+              (error: unknown) => {
+                throw storeUnavailable(error);
+              },
+            ),
           timeoutMs: config.provider.timeout,
           now,
           log: (fields, message) => loggers.auth.info(fields, message),
