@@ -8,6 +8,7 @@ import { main } from '../../src/cli/main.js';
 import type { CommandIo } from '../../src/cli/io.js';
 import type { DevProvider } from '../../src/devidp/index.js';
 import { COOKIE_SECRET, startGatehouse, startTestProvider, type Gatehouse } from '../support/gatehouse-fixture.js';
+import { freePort, startRedis } from '../support/redis.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'gatehouse-doctor-'));
 const TOKEN = 'doctor-diagnose-token-8d2f61c0';
@@ -25,7 +26,7 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function config(name: string, overrides: Record<string, string> = {}): string {
+function config(name: string, overrides: Record<string, string> = {}, extra = ''): string {
   const values = { issuer: idp.issuer, clientId: idp.clientId, clientSecret: idp.clientSecret, token: TOKEN, domains: '[.homelab.example.com]', ...overrides };
   const file = join(dir, name);
   writeFileSync(
@@ -34,7 +35,7 @@ function config(name: string, overrides: Record<string, string> = {}): string {
 cookie: { secrets: ["${COOKIE_SECRET}"], domains: ${values.domains}, secure: false }
 authorization: { emailDomains: [homelab.example.com] }
 diagnostics: { token: "${values.token}" }
-`,
+${extra}`,
   );
   return file;
 }
@@ -93,6 +94,28 @@ test('the diagnose echo answers only to the exact token, and shows names, never 
   assert.doesNotMatch(echo.body, /sealed-value|abc\.def\.ghi/);
   const wrong = await gatehouse.request('/admin', { headers: { 'x-gatehouse-diagnose': `${TOKEN}x`, accept: 'application/json' } });
   assert.notEqual(wrong.headers['x-gatehouse-reason'], 'diagnose');
+});
+
+test('with the Redis store: Redis reachable, and warnings for an evicting or forgetful Redis', async () => {
+  const redisYaml = (url: string) => `session: { store: redis, redis: { url: "${url}" } }\n`;
+  const careless = await startRedis({ extraArgs: ['--maxmemory-policy', 'allkeys-lru'] });
+  const careful = await startRedis({ extraArgs: ['--appendonly', 'yes'] });
+  try {
+    const warned = await doctor(['--config', config('careless.yaml', {}, redisYaml(careless.url))]);
+    assert.equal(warned.code, 0, 'warnings are not failures');
+    assert.match(warned.out, /^OK +redis: Redis answers$/m);
+    assert.match(warned.out, /^WARN +redis eviction: maxmemory-policy is allkeys-lru: .*revoked tokens pass again\n +fix: set maxmemory-policy noeviction/m);
+    assert.match(warned.out, /^WARN +redis persistence: Redis keeps nothing on disk/m);
+    const fine = await doctor(['--config', config('careful.yaml', {}, redisYaml(careful.url))]);
+    assert.match(fine.out, /^OK +redis eviction: maxmemory-policy noeviction never drops the deny-lists$/m);
+    assert.match(fine.out, /^OK +redis persistence: append-only file$/m);
+    const down = await doctor(['--config', config('no-redis.yaml', {}, redisYaml(`redis://127.0.0.1:${await freePort()}`))]);
+    assert.equal(down.code, 1);
+    assert.match(down.out, /^FAIL +redis: Redis could not be reached: .*\n +fix: check session\.redis/m);
+  } finally {
+    await careless.stop();
+    await careful.stop();
+  }
 });
 
 test('doctor with wrong input: exit 2 and a one-line error', async () => {

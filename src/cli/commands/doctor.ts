@@ -1,8 +1,8 @@
 /**
  * `gatehouse doctor`: checks, from where it runs, what breaks forward-auth set-ups, and says for each
  * finding what to change: discovery, the client credentials, callback URLs against cookie domains and the
- * redirect allow-list, cookie secret strength, clock skew, and (with --url) what a check behind the proxy
- * actually sees.
+ * redirect allow-list, cookie secret strength, clock skew, the Redis store's reachability, eviction policy
+ * and persistence, and (with --url) what a check behind the proxy actually sees.
  */
 import { Buffer } from 'node:buffer';
 import { usesDevelopmentProvider, type Config } from '../../config/index.js';
@@ -11,6 +11,7 @@ import { decodeCookieSecret } from '../../crypto/secret.js';
 import { chooseCookieDomain } from '../../session/index.js';
 import { parseArgs, UsageError } from '../args.js';
 import { EXIT, type CommandIo } from '../io.js';
+import { connectForCommand } from '../redis.js';
 
 export const DOCTOR_HELP = `Usage: gatehouse doctor [--config FILE] [--url URL]
 
@@ -21,6 +22,8 @@ Checks what usually breaks a forward-auth set-up and says what to change:
   - callback URLs consistent with cookie domains and allowed redirect domains
   - cookie secret strength
   - clock skew against the provider
+  - with the Redis store: Redis reachable, an eviction policy that never
+    drops the deny-lists, and persistence so revocations survive a restart
 With --url (a protected address, through your proxy) and diagnostics.token
 configured, it asks gatehouse, through the proxy, what a check sees there:
 host, path, scheme, client address and the forwarded headers that arrived.
@@ -119,6 +122,39 @@ function checkCookiesAndCallbacks(config: Config, findings: Finding[], url: URL 
   }
 }
 
+/** The value of a Redis setting, or undefined when CONFIG is refused (managed Redis often renames it). */
+async function redisSetting(client: Awaited<ReturnType<typeof connectForCommand>>['client'], name: string): Promise<string | undefined> {
+  try {
+    const answer: unknown = await client.call('CONFIG', 'GET', name);
+    return Array.isArray(answer) && typeof answer[1] === 'string' ? answer[1] : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function checkRedis(config: Config, findings: Finding[]): Promise<void> {
+  const redis = await connectForCommand(config.session.redis);
+  try {
+    try {
+      await redis.client.ping();
+    } catch (error) {
+      findings.push({ level: 'fail', check: 'redis', detail: `Redis could not be reached: ${(redis.failure() ?? (error instanceof Error ? error : new Error(String(error)))).message}`, fix: 'check session.redis (url, password, TLS) and the network path from gatehouse to Redis' });
+      return;
+    }
+    findings.push({ level: 'ok', check: 'redis', detail: 'Redis answers' });
+    const policy = await redisSetting(redis.client, 'maxmemory-policy');
+    if (policy === undefined) findings.push({ level: 'warn', check: 'redis eviction', detail: 'the eviction policy could not be read (CONFIG refused)', fix: 'make sure maxmemory-policy is noeviction or volatile-*: an allkeys-* policy may drop the bearer deny-lists' });
+    else if (policy.startsWith('allkeys-')) findings.push({ level: 'warn', check: 'redis eviction', detail: `maxmemory-policy is ${policy}: under memory pressure Redis may drop a bearer deny-list, and revoked tokens pass again`, fix: 'set maxmemory-policy noeviction, or a volatile-* policy (sessions carry a time to live, the deny-lists none)' });
+    else findings.push({ level: 'ok', check: 'redis eviction', detail: `maxmemory-policy ${policy} never drops the deny-lists` });
+    const [appendonly, save] = [await redisSetting(redis.client, 'appendonly'), await redisSetting(redis.client, 'save')];
+    if (appendonly === undefined || save === undefined) findings.push({ level: 'warn', check: 'redis persistence', detail: 'persistence could not be read (CONFIG refused)', fix: 'make sure Redis keeps its data on disk (appendonly yes, or snapshots): a restart otherwise forgets the sessions and the revocations' });
+    else if (appendonly !== 'yes' && save.trim() === '') findings.push({ level: 'warn', check: 'redis persistence', detail: 'Redis keeps nothing on disk: a restart signs everyone out and forgets every revoked token', fix: 'run Redis with appendonly yes (or snapshots with save), or keep lasting revocations in the profiles\' denyList files too' });
+    else findings.push({ level: 'ok', check: 'redis persistence', detail: appendonly === 'yes' ? 'append-only file' : `snapshots (save ${save})` });
+  } finally {
+    await redis.close();
+  }
+}
+
 async function checkThroughProxy(config: Config, url: URL, findings: Finding[]): Promise<void> {
   if (config.diagnostics.token === '') {
     findings.push({ level: 'warn', check: 'through the proxy', detail: 'diagnostics.token is not set, so gatehouse cannot tell what it sees', fix: 'set diagnostics.token (GATEHOUSE_DIAGNOSTICS_TOKEN) to a random value on gatehouse and here, then run doctor again' });
@@ -170,6 +206,7 @@ export async function runDoctor(argv: readonly string[], io: CommandIo): Promise
   if (usesDevelopmentProvider(config)) findings.push({ level: 'warn', check: 'provider', detail: 'no provider.issuer: the development provider is used', fix: 'configure your identity provider for real use' });
   else await checkProvider(config, findings);
   checkCookiesAndCallbacks(config, findings, url);
+  if (config.session.store === 'redis') await checkRedis(config, findings);
   if (url !== undefined) await checkThroughProxy(config, url, findings);
   for (const finding of findings) {
     io.out(`${finding.level.toUpperCase().padEnd(4)}  ${finding.check}: ${finding.detail}`);
