@@ -25,9 +25,17 @@ export async function connectForCommand(redis: Config['session']['redis']): Prom
   return { client, failure: () => failure, close: () => quitClient(client) };
 }
 
-/** The line a command prints when Redis did not answer. */
-export function unreachable(redis: CommandRedis, error: unknown): string {
-  return `gatehouse: Redis could not be reached: ${(redis.failure() ?? (error instanceof Error ? error : new Error(String(error)))).message}`;
+/**
+ * The line a command prints when its Redis work failed: that Redis could not be reached (with the
+ * connection's own error), or else what Redis answered, with the errors behind an aborted transaction
+ * (`EXECABORT` hides a `NOPERM` or `WRONGTYPE`).
+ */
+export function redisFailure(redis: CommandRedis, error: unknown): string {
+  const own = error instanceof Error ? error : new Error(String(error));
+  if (redis.client.status !== 'ready') return `gatehouse: Redis could not be reached: ${(redis.failure() ?? own).message}`;
+  const previous: unknown = (own as { previousErrors?: unknown }).previousErrors;
+  const causes = Array.isArray(previous) ? previous.filter((cause): cause is Error => cause instanceof Error).map((cause) => cause.message) : [];
+  return `gatehouse: Redis failed the command: ${[own.message, ...causes].join('; ')}`;
 }
 
 /**
@@ -39,7 +47,7 @@ export async function withCommandRedis(redis: Config['session']['redis'], io: Co
   try {
     return await work(connection.client);
   } catch (error) {
-    io.err(unreachable(connection, error));
+    io.err(redisFailure(connection, error));
     return EXIT.failure;
   } finally {
     await connection.close();

@@ -3,17 +3,20 @@
  * puts a token's `jti`, or a subject, on a profile's list, and every replica refuses it within about a
  * second: no restart, no file to copy to each replica.
  *
- * A check never waits for Redis. Each replica keeps a copy of the lists in memory, reads a version counter
- * every second and rereads the lists when it moved (and every 30 seconds regardless, for an entry written
- * by hand without moving the counter). Until the first read succeeds a replica does not know what is
+ * A check never waits for Redis. Each replica keeps a copy of the lists in memory, reads a version stamp
+ * every second and rereads the lists when it changed (and every 30 seconds regardless, for an entry written
+ * by hand without changing the stamp). The stamp is random, never a counter: a counter can come back to a
+ * value a replica saw (Redis restored from an older snapshot, a failover that lost writes, then new
+ * revocations) while the lists hold other entries. Until the first read succeeds a replica does not know what is
  * revoked, so the profiles' tokens are refused with 503: a revoked token must not pass because a replica
  * started during an outage. After that, a Redis outage keeps the last copy in force, so tokens keep
  * working while Redis is down.
  *
- * Keys (one Cluster slot, so one MULTI writes an entry and the counter together):
+ * Keys (one Cluster slot, so one MULTI writes an entry and the stamp together):
  * `<prefix>{denylist}:profile:<name>`, a set of `jti:<id>` and `sub:<id>` members, and
- * `<prefix>{denylist}:version`, a counter moved by every change.
+ * `<prefix>{denylist}:version`, a random stamp that every change replaces.
  */
+import { randomBytes } from 'node:crypto';
 import { GatewayError } from '../errors.js';
 import type { RedisClient } from '../session/redis-client.js';
 
@@ -27,9 +30,9 @@ export interface DenyEntry {
   readonly value: string;
 }
 
-/** How often a replica reads the version counter. */
+/** How often a replica reads the version stamp. */
 export const DENY_LIST_POLL_MS = 1000;
-/** How often a replica rereads the lists even when the counter did not move. */
+/** How often a replica rereads the lists even when the stamp did not change. */
 export const DENY_LIST_REREAD_MS = 30_000;
 /** The longest `jti` or `sub` an entry may hold. */
 export const MAX_DENY_VALUE_LENGTH = 1024;
@@ -49,13 +52,15 @@ export function denyListKeys(prefix: string): { readonly version: string; list(p
 
 /**
  * Why `value` cannot be an entry, or undefined when it can: not empty, at most
- * {@link MAX_DENY_VALUE_LENGTH} characters, no control characters.
+ * {@link MAX_DENY_VALUE_LENGTH} characters, no control characters (C0 or C1), line or paragraph separators,
+ * or bidirectional controls, which would make `token revoked` print something other than the entry.
  */
 export function denyValueProblem(value: string): string | undefined {
   if (value === '') return 'is empty';
   if (value.length > MAX_DENY_VALUE_LENGTH) return `is longer than ${MAX_DENY_VALUE_LENGTH} characters`;
   // eslint-disable-next-line no-control-regex
-  if (/[\u0000-\u001f\u007f]/.test(value)) return 'holds a control character';
+  if (/[\u0000-\u001f\u007f-\u009f]/.test(value)) return 'holds a control character';
+  if (/[\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]/.test(value)) return 'holds a line separator or a bidirectional control character';
   return undefined;
 }
 
@@ -110,7 +115,7 @@ export interface SharedDenyList {
   status(): { ok: boolean; detail: string };
   /** Each profile's entries in the copy and how long ago Redis last answered; undefined before the first read. */
   state(): DenyListState | undefined;
-  /** Reads the counter, and the lists when it moved (or when `force`). Rejects when Redis does not answer. */
+  /** Reads the stamp, and the lists when it changed (or when `force`). Rejects when Redis does not answer or a list cannot be read. */
   refresh(force?: boolean): Promise<void>;
   /** Reads the lists now, then keeps the copy current until {@link close}. */
   start(): void;
@@ -160,30 +165,44 @@ export function createSharedDenyList(options: SharedDenyListOptions): SharedDeny
   let closed = false;
 
   const read = async (): Promise<void> => {
-    // The counter and every list in one round trip; their keys share a slot, so a Cluster can answer it too.
+    // The stamp and every list in one round trip; their keys share a slot, so a Cluster can answer it too.
     const pipeline = client.pipeline().get(keys.version);
     for (const profile of profiles) pipeline.smembers(keys.list(profile));
     const results = await pipeline.exec();
     if (results === null) throw new Error('the deny-list read was not answered');
-    const failed = results.find(([error]) => error !== null);
-    if (failed !== undefined) throw failed[0] ?? new Error('the deny-list read failed');
+    const [stampError, stamp] = results[0] ?? [new Error('the deny-list read was not answered'), null];
+    if (stampError !== null) throw stampError;
+    // Each list on its own: one that cannot be read (a key of another type, written by hand) keeps its
+    // last copy, or stays unread, and does not hold back the others.
     const next = new Map<string, Lists>();
+    const unreadable: string[] = [];
     profiles.forEach((profile, index) => {
-      const members = results[index + 1]?.[1];
-      next.set(profile, parseMembers(Array.isArray(members) ? members.filter((member): member is string => typeof member === 'string') : []));
+      const [error, members] = results[index + 1] ?? [new Error('not answered'), null];
+      if (error === null && Array.isArray(members)) {
+        next.set(profile, parseMembers(members.filter((member): member is string => typeof member === 'string')));
+        return;
+      }
+      unreadable.push(`${keys.list(profile)}: ${error?.message ?? 'not a set'}`);
+      const previous = copy?.get(profile);
+      if (previous !== undefined) next.set(profile, previous);
     });
-    const counter = results[0]?.[1];
-    version = typeof counter === 'string' ? counter : null;
     copy = next;
-    readAt = now();
-    seenAt = readAt;
+    seenAt = now();
+    if (unreadable.length > 0) {
+      // Not current: the next poll reads everything again.
+      version = undefined;
+      for (const wake of waiting) wake(true);
+      throw new Error(`a deny-list could not be read (${unreadable.join('; ')})`);
+    }
+    version = typeof stamp === 'string' ? stamp : null;
+    readAt = seenAt;
     for (const wake of waiting) wake(true);
   };
 
   const refresh = async (force = false): Promise<void> => {
-    if (!force && copy !== undefined && now() - readAt < rereadMs) {
-      const counter = await client.get(keys.version);
-      if (counter === version) {
+    if (!force && copy !== undefined && version !== undefined && now() - readAt < rereadMs) {
+      const stamp = await client.get(keys.version);
+      if (stamp === version) {
         seenAt = now();
         return;
       }
@@ -224,16 +243,20 @@ export function createSharedDenyList(options: SharedDenyListOptions): SharedDeny
     return { entries, ageSeconds: Math.max(0, Math.round((now() - seenAt) / 1000)) };
   };
 
+  const listed = new Set(profiles);
   return {
     denies(profile, jti, sub) {
-      if (copy === undefined) throw new GatewayError('ERR_SESSION_STORE_UNAVAILABLE', 'the bearer deny-list has not been read from Redis yet');
-      const lists = copy.get(profile);
+      const lists = copy?.get(profile);
+      // A profile's list that was never read: what it revokes is unknown, so nothing passes meanwhile.
+      if (lists === undefined && (copy === undefined || listed.has(profile))) throw new GatewayError('ERR_SESSION_STORE_UNAVAILABLE', 'the bearer deny-list has not been read from Redis yet');
       return lists !== undefined && listsName(lists, jti, sub);
     },
     state,
     status() {
       const current = state();
       if (current === undefined) return { ok: false, detail: `not read from Redis yet${lastError === undefined ? '' : `: ${lastError}`}` };
+      const unread = profiles.filter((profile) => !current.entries.has(profile));
+      if (unread.length > 0) return { ok: false, detail: `the list of ${unread.join(', ')} has not been read${lastError === undefined ? '' : `: ${lastError}`}` };
       const { ageSeconds } = current;
       let entries = 0;
       for (const count of current.entries.values()) entries += count;
@@ -282,7 +305,7 @@ export async function listDenyEntries(client: RedisClient, keyPrefix: string, pr
 }
 
 /**
- * Adds an entry to a profile's list, or removes it, and moves the counter in the same transaction.
+ * Adds an entry to a profile's list, or removes it, and replaces the stamp in the same transaction.
  * @returns true when the list changed (false: it already held the entry, or did not).
  */
 export async function changeDenyEntry(client: RedisClient, keyPrefix: string, entry: DenyEntry, change: 'add' | 'remove'): Promise<boolean> {
@@ -292,7 +315,7 @@ export async function changeDenyEntry(client: RedisClient, keyPrefix: string, en
   const member = `${entry.kind}:${entry.value}`;
   const list = keys.list(entry.profile);
   const transaction = change === 'add' ? client.multi().sadd(list, member) : client.multi().srem(list, member);
-  const results = await transaction.incr(keys.version).exec();
+  const results = await transaction.set(keys.version, randomBytes(16).toString('base64url')).exec();
   const failed = results?.find(([error]) => error !== null);
   if (results === null || failed !== undefined) throw (failed?.[0] ?? new Error('the deny-list change was not answered'));
   return results[0]?.[1] === 1;

@@ -14,7 +14,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { exportSPKI, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
 import { send, type RawResponse } from '../support/http-client.js';
-import { startRedis, waitUntil, type StandaloneRedis } from '../support/redis.js';
+import { redisConfig, startRedis, waitUntil, type StandaloneRedis } from '../support/redis.js';
+import { createRedisClient, quitClient } from '../../src/session/index.js';
 import { BIN, ensureBuilt, ROOT } from '../e2e/support/build.js';
 import { freePort, spawnLogged, waitForPort, type Spawned } from '../e2e/support/processes.js';
 
@@ -183,6 +184,18 @@ describe('bearer deny-list shared through Redis, two replicas', () => {
     const cookieStore = await cli('token', 'revoke', '--jti', 'x', '--profile', 'homekit', '--config', cookieConfigFile);
     assert.equal(cookieStore.code, 2);
     assert.match(cookieStore.stderr, /the shared deny-list lives in Redis \(session\.store: redis\)\. With the cookie store, put 'jti:<id>' lines in the profile's denyList file/);
+    // A key of another type where the list belongs: Redis's own answer, not "could not be reached".
+    const writer = createRedisClient(redisConfig({ url: redis.url }), () => undefined);
+    try {
+      await waitUntil('the writer to connect', () => writer.status === 'ready', 5000);
+      await writer.set('gatehouse:{denylist}:profile:metrics', 'written by hand');
+      const refused = await cli('token', 'revoke', '--jti', 'x', '--profile', 'metrics', '--config', configFile);
+      assert.equal(refused.code, 1);
+      assert.match(refused.stderr, /^gatehouse: Redis failed the command: WRONGTYPE/);
+      await writer.del('gatehouse:{denylist}:profile:metrics');
+    } finally {
+      await quitClient(writer);
+    }
   });
 
   test('a Redis outage keeps the last copy in force; a replica started during it answers 503 for tokens until it has read the list', async () => {

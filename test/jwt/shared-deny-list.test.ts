@@ -88,7 +88,7 @@ describe('the shared bearer deny-list', () => {
     await changeDenyEntry(writer, PREFIX, { profile: 'metrics', kind: 'sub', value: 'vmagent' }, 'remove');
   });
 
-  test('an entry written by hand without moving the counter is picked up by the periodic reread; members of another shape name nothing', async () => {
+  test('an entry written by hand without changing the stamp is picked up by the periodic reread; members of another shape name nothing', async () => {
     const a = replica(redis.url, [], 300);
     const polling = replica(redis.url);
     await waitUntil('the replicas to read the lists', () => hasRead(a) && hasRead(polling), 5000);
@@ -96,11 +96,11 @@ describe('the shared bearer deny-list', () => {
     await writer.sadd(keys.list('homekit'), 'jti:by-hand', 'by-hand-without-kind', 'JTI:upper');
     await waitUntil('the reread to find the entry', () => a.denies('homekit', 'by-hand', undefined), 3000);
     await new Promise((resolve) => setTimeout(resolve, 300));
-    assert.equal(polling.denies('homekit', 'by-hand', undefined), false, 'the counter did not move, so only a reread finds the entry');
+    assert.equal(polling.denies('homekit', 'by-hand', undefined), false, 'the stamp did not change, so only a reread finds the entry');
     assert.equal(a.denies('homekit', 'by-hand-without-kind', 'by-hand-without-kind'), false);
     assert.equal(a.denies('homekit', 'upper', undefined), false, 'kinds are exact');
     await writer.del(keys.list('homekit'));
-    await writer.incr(keys.version);
+    await writer.set(keys.version, 'changed-by-hand');
   });
 
   test('a replica that never read the lists refuses to answer (503) rather than let a revoked token pass', async () => {
@@ -177,7 +177,58 @@ describe('the shared bearer deny-list', () => {
     assert.equal(denyValueProblem('x'.repeat(MAX_DENY_VALUE_LENGTH + 1)), `is longer than ${MAX_DENY_VALUE_LENGTH} characters`);
     assert.equal(denyValueProblem('a\r\nb'), 'holds a control character');
     assert.equal(denyValueProblem('auth0|64f1c2'), undefined);
+    assert.equal(denyValueProblem('a\u009bb'), 'holds a control character', 'C1 controls too');
+    assert.equal(denyValueProblem('\u202eevil'), 'holds a line separator or a bidirectional control character');
+    assert.equal(denyValueProblem('a\u2028b'), 'holds a line separator or a bidirectional control character');
+    assert.equal(denyValueProblem('jürgen@example.com'), undefined, 'other non-ASCII text is fine');
     await assert.rejects(changeDenyEntry(writer, PREFIX, { profile: 'homekit', kind: 'sub', value: '' }, 'add'), /the sub is empty/);
+    await assert.rejects(changeDenyEntry(writer, PREFIX, { profile: 'homekit', kind: 'jti', value: '\u202eevil' }, 'add'), /bidirectional/);
     assert.deepEqual(await listDenyEntries(writer, PREFIX, ['homekit']), [], 'nothing was written');
+  });
+
+  test('a list that cannot be read (a key of another type) holds back neither the other lists nor a fresh replica', async () => {
+    const keys = denyListKeys(PREFIX);
+    const a = replica(redis.url);
+    await waitUntil('the replica to read', () => hasRead(a), 5000);
+    await writer.set(keys.list('metrics'), 'not a set');
+    await changeDenyEntry(writer, PREFIX, { profile: 'homekit', kind: 'jti', value: 'after-the-bad-key' }, 'add');
+    await waitUntil('the homekit list to be read', () => a.denies('homekit', 'after-the-bad-key', undefined), 3000);
+    assert.equal(a.denies('metrics', 'x', undefined), false, 'the metrics list keeps its last copy');
+    assert.match(a.status().detail, /profile:metrics.*WRONGTYPE/);
+
+    const fresh = replica(redis.url);
+    await waitUntil('the fresh replica to read', () => hasRead(fresh), 5000);
+    assert.equal(fresh.denies('homekit', 'after-the-bad-key', undefined), true);
+    assert.throws(() => fresh.denies('metrics', 'x', undefined), (error: unknown) => isGatewayError(error, 'ERR_SESSION_STORE_UNAVAILABLE'), 'a list never read lets nothing pass');
+    assert.equal(fresh.status().ok, false);
+    assert.match(fresh.status().detail, /list of metrics has not been read/);
+
+    await writer.del(keys.list('metrics'));
+    await waitUntil('the fresh replica to read the metrics list', () => fresh.status().ok, 5000);
+    assert.equal(fresh.denies('metrics', 'x', undefined), false);
+    await changeDenyEntry(writer, PREFIX, { profile: 'homekit', kind: 'jti', value: 'after-the-bad-key' }, 'remove');
+  });
+
+  test('the version is a random stamp: a Redis that lost its data and took new entries is never mistaken for the copy a replica holds', async () => {
+    // Polls only when told, with the 30 s reread far off: as a replica between two polls.
+    const reader = client(redis.url);
+    await waitUntil('the reader to connect', () => reader.status === 'ready', 5000);
+    const list = createSharedDenyList({ client: reader, keyPrefix: PREFIX, profiles: ['homekit'], onError: () => undefined, pollMs: 3_600_000 });
+    lists.push(list);
+    await list.refresh(true);
+    await changeDenyEntry(writer, PREFIX, { profile: 'homekit', kind: 'jti', value: 'old-1' }, 'add');
+    await changeDenyEntry(writer, PREFIX, { profile: 'homekit', kind: 'jti', value: 'old-2' }, 'add');
+    await list.refresh();
+    assert.equal(list.denies('homekit', 'old-1', undefined), true);
+    // Redis loses its data (a restore from an older snapshot or a lossy failover alike), and two
+    // revocations follow before this replica polls again. A counter would be back at the value it saw.
+    await writer.flushall();
+    await changeDenyEntry(writer, PREFIX, { profile: 'homekit', kind: 'jti', value: 'stolen-phone' }, 'add');
+    await changeDenyEntry(writer, PREFIX, { profile: 'homekit', kind: 'jti', value: 'lost-laptop' }, 'add');
+    assert.match((await writer.get(denyListKeys(PREFIX).version)) ?? '', /^[A-Za-z0-9_-]{22}$/);
+    await list.refresh();
+    assert.equal(list.denies('homekit', 'stolen-phone', undefined), true, 'revoked after the loss: refused at the next poll');
+    assert.equal(list.denies('homekit', 'old-1', undefined), false, 'the list in force is the one Redis holds');
+    await writer.flushall();
   });
 });

@@ -10,7 +10,7 @@ import { exportJWK, exportPKCS8, exportSPKI, generateKeyPair, SignJWT } from 'jo
 import { parseDuration } from '../../config/index.js';
 import { loadForCommand } from '../load.js';
 import { compileProfiles, createSharedDenyList, type SharedDenyList } from '../../jwt/index.js';
-import { connectForCommand, unreachable } from '../redis.js';
+import { connectForCommand, redisFailure } from '../redis.js';
 import { runTokenRevocation } from './token-revoke.js';
 import { parseArgs, UsageError } from '../args.js';
 import { EXIT, type CommandIo } from '../io.js';
@@ -190,7 +190,7 @@ async function runTokenVerify(argv: readonly string[], io: CommandIo): Promise<n
     try {
       await sharedDenyList.refresh(true);
     } catch (error) {
-      io.err(unreachable(redis, error));
+      io.err(redisFailure(redis, error));
       await redis.close();
       return EXIT.failure;
     }
