@@ -31,8 +31,13 @@ export interface Refresher {
   refreshWithin(handle: string, session: Session, request: GatewayRequest, budgetMs: number): Promise<Refreshed | undefined>;
 }
 
-/** How long a refresh lease lasts in a shared store, and how long the others wait for its result, ms. */
-const LEASE_MS = 5000;
+/**
+ * How much longer than the provider's timeout a refresh lease lasts in a shared store, ms: the lease must
+ * outlast the whole refresh (the provider's answer, then the store's writes), or a second replica would
+ * use the same refresh token, which a provider with refresh-token rotation treats as theft.
+ */
+const LEASE_MARGIN_MS = 5000;
+/** How long the other replicas wait for the lease holder's result, ms. */
 const WAIT_MS = 2000;
 const POLL_MS = 50;
 
@@ -47,6 +52,7 @@ export function createRefresher(context: GatewayContext): Refresher {
   const { config } = context;
   const refreshAfter = Math.floor(config.cookie.refresh / 1000);
   const forwardsIdToken = config.identityHeaders.authorization;
+  const leaseMs = config.provider.timeout + LEASE_MARGIN_MS;
   const inFlight = new Map<string, Promise<Refreshed | undefined>>();
   const done = new GenerationalCache<Refreshed>(10_000);
   const failed = new GenerationalCache<true>(10_000);
@@ -80,6 +86,11 @@ export function createRefresher(context: GatewayContext): Refresher {
     } catch (error) {
       // A store outage is a 503, never a logout (SESS-11).
       if (isGatewayError(error, 'ERR_SESSION_STORE_UNAVAILABLE')) throw error;
+      if (isGatewayError(error, 'ERR_SESSION_ENDED')) {
+        // Signed out or revoked while the provider answered: the refresh is dropped, the session is over.
+        context.loggers.auth.info({ requestId: request.requestId, reason: 'session-ended-during-refresh' }, 'the session ended while it was being refreshed');
+        return undefined;
+      }
       if (isGatewayError(error, 'ERR_OIDC_UNAVAILABLE')) {
         // The provider is unreachable: keep the session while what it forwards is still valid.
         context.loggers.auth.warn({ requestId: request.requestId, reason: 'session-refresh-unavailable', detail: error.message }, 'the provider could not be reached to refresh a session; trying again later');
@@ -104,7 +115,7 @@ export function createRefresher(context: GatewayContext): Refresher {
       if (current.kind !== 'session') return null;
       return current.session.refreshedAt > session.refreshedAt ? current.session : undefined;
     };
-    if (await lock(handle, LEASE_MS)) {
+    if (await lock(handle, leaseMs)) {
       try {
         // Another replica may have finished a refresh just before this one took the lease.
         const done = await newer();

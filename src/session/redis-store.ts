@@ -16,6 +16,39 @@ import type { LoadResult, SessionStore } from './store.js';
 /** A ticket's shape, checked before any Redis call (SESS-10: no key injection, no wildcard). */
 const TICKET = /^r1\.([A-Za-z0-9_-]{22})\.([A-Za-z0-9_-]{43})$/;
 
+/** An index set larger than this is pruned of ended sessions when a login adds to it. */
+const INDEX_PRUNE_SIZE = 32;
+
+/**
+ * Rewrites a session that still exists (a refresh), its value and its times together: a session that was
+ * signed out or revoked meanwhile stays gone. KEYS: session, meta; ARGV: value, meta, ttl seconds.
+ */
+const REWRITE_SCRIPT = `if redis.call('exists', KEYS[1]) == 0 then return 0 end
+redis.call('set', KEYS[1], ARGV[1], 'EX', ARGV[3])
+redis.call('set', KEYS[2], ARGV[2], 'EX', ARGV[3])
+return 1`;
+
+/**
+ * Adds a session id to an index set and makes the set last at least as long as that session (never
+ * shorter than it already does); works on Redis before 7.0 too. KEYS: index; ARGV: id, ttl seconds.
+ */
+const INDEX_SCRIPT = `redis.call('sadd', KEYS[1], ARGV[1])
+local ttl = redis.call('ttl', KEYS[1])
+if ttl < tonumber(ARGV[2]) then redis.call('expire', KEYS[1], ARGV[2]) end
+return redis.call('scard', KEYS[1])`;
+
+/** Session times as stored beside it, or undefined for a value that is not what gatehouse writes. */
+function parseMeta(text: string): { createdAt: number; expiresAt: number } | undefined {
+  try {
+    const value: unknown = JSON.parse(text);
+    if (typeof value !== 'object' || value === null) return undefined;
+    const { createdAt, expiresAt } = value as Record<string, unknown>;
+    return typeof createdAt === 'number' && typeof expiresAt === 'number' ? { createdAt, expiresAt } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** What an operator sees of a session: never a token. */
 export interface SessionSummary {
   readonly id: string;
@@ -127,32 +160,57 @@ export function createRedisStore(options: RedisStoreOptions): RedisSessionStore 
     return { kind: 'session', session, handle, stale: false };
   };
 
-  const write = async (id: string, key: Buffer, session: Session): Promise<void> => {
+  /** The index sets a session is listed in (hashed email and subject). */
+  const indexesOf = (session: Session): string[] => [
+    ...(session.identity.email === '' ? [] : [indexKey(prefix, 'email', session.identity.email)]),
+    ...(session.identity.sub === '' ? [] : [indexKey(prefix, 'sub', session.identity.sub)]),
+  ];
+
+  /** Drops the ids of sessions that have ended (expired, signed out) from an index set; returns the live ones. */
+  const prune = async (index: string, ids: readonly string[]): Promise<string[]> => {
+    if (ids.length === 0) return [];
+    const alive = await Promise.all(ids.map((id) => client.exists(sessionKey(id))));
+    const ended = ids.filter((_, at) => alive[at] === 0);
+    if (ended.length > 0) await client.srem(index, ...ended);
+    return ids.filter((_, at) => alive[at] !== 0);
+  };
+
+  /**
+   * Writes a session and lists it in its index sets. `onlyIfPresent` (a refresh): only while the session
+   * still exists; false when it was signed out or revoked meanwhile.
+   */
+  const write = async (id: string, key: Buffer, session: Session, onlyIfPresent = false): Promise<boolean> => {
     const ttl = Math.max(1, session.expiresAt - Math.floor(options.now() / 1000));
     // Only times: who the session belongs to is in the encrypted value and, hashed, in the index keys.
     const meta = JSON.stringify({ createdAt: session.createdAt, expiresAt: session.expiresAt });
     try {
-      const results = await client.multi().set(sessionKey(id), seal(id, key, session), 'EX', ttl).set(metaKey(id), meta, 'EX', ttl).exec();
-      const failed = results?.find(([error]) => error !== null);
-      if (results === null || failed !== undefined) throw failed?.[0] ?? new Error('transaction aborted');
-      // Index sets live in their own slots; each lasts as long as its longest session (NX sets a first
-      // TTL, GT only ever lengthens it).
-      const indexes = [session.identity.email === '' ? undefined : indexKey(prefix, 'email', session.identity.email), session.identity.sub === '' ? undefined : indexKey(prefix, 'sub', session.identity.sub)];
-      for (const index of indexes) {
-        if (index === undefined) continue;
-        await client.sadd(index, id);
-        await client.expire(index, ttl, 'NX');
-        await client.expire(index, ttl, 'GT');
+      if (onlyIfPresent) {
+        const written = await client.eval(REWRITE_SCRIPT, 2, sessionKey(id), metaKey(id), seal(id, key, session), meta, ttl);
+        if (written !== 1) return false;
+      } else {
+        const results = await client.multi().set(sessionKey(id), seal(id, key, session), 'EX', ttl).set(metaKey(id), meta, 'EX', ttl).exec();
+        const failed = results?.find(([error]) => error !== null);
+        if (results === null || failed !== undefined) throw failed?.[0] ?? new Error('transaction aborted');
       }
+      // Index sets live in their own slots; each lasts as long as its longest session. A set that has
+      // grown is pruned of the sessions that ended, so a user who signs in often does not grow it forever.
+      for (const index of indexesOf(session)) {
+        const size = await client.eval(INDEX_SCRIPT, 1, index, id, ttl);
+        if (typeof size === 'number' && size > INDEX_PRUNE_SIZE) await prune(index, await client.smembers(index));
+      }
+      return true;
     } catch (error) {
       throw storeUnavailable(error);
     }
   };
 
-  const remove = async (ids: readonly string[]): Promise<void> => {
+  /** Deletes sessions, and takes them out of the index sets named (when known). */
+  const remove = async (ids: readonly string[], indexes: readonly string[] = []): Promise<void> => {
     if (ids.length === 0) return;
     try {
       await Promise.all(ids.map((id) => client.del(sessionKey(id), metaKey(id))));
+      // Only the ids removed: an id a login added meanwhile stays listed (and revocable).
+      await Promise.all(indexes.map((index) => client.srem(index, ...ids)));
     } catch (error) {
       throw storeUnavailable(error);
     }
@@ -177,20 +235,24 @@ export function createRedisStore(options: RedisStoreOptions): RedisSessionStore 
     },
     reload: loadTicket,
     async save(session, jar, attributes) {
-      // A refresh of the session this request holds keeps its ticket; anything else gets a new one, so a
-      // planted ticket is never promoted into a signed-in session (SESS-07).
       const read = readChunkedCookie(cookieName, jar);
       const current = read.kind === 'value' ? parseTicket(read.value) : undefined;
-      if (current !== undefined && session.createdAt !== session.refreshedAt) {
-        const existing = await client.get(sessionKey(current.id)).catch((error: unknown) => {
-          throw storeUnavailable(error);
-        });
-        const previous = existing === null ? undefined : open(current.id, current.key, existing);
-        if (previous !== undefined && previous.identity.sub === session.identity.sub && previous.createdAt === session.createdAt) {
-          await write(current.id, current.key, session);
-          return [];
+      if (session.createdAt !== session.refreshedAt) {
+        // A refresh rewrites the session this request holds, under its ticket, and only while it still
+        // exists: a session signed out or revoked while its refresh ran stays over (never a new ticket).
+        const existing =
+          current === undefined
+            ? null
+            : await client.get(sessionKey(current.id)).catch((error: unknown) => {
+                throw storeUnavailable(error);
+              });
+        const previous = current === undefined || existing === null ? undefined : open(current.id, current.key, existing);
+        if (current === undefined || previous === undefined || previous.identity.sub !== session.identity.sub || previous.createdAt !== session.createdAt || !(await write(current.id, current.key, session, true))) {
+          throw new GatewayError('ERR_SESSION_ENDED', 'the session ended while it was being refreshed');
         }
+        return [];
       }
+      // A login gets a new ticket, so a planted ticket is never promoted into a signed-in session (SESS-07).
       const id = randomBytes(16).toString('base64url');
       const key = randomBytes(32);
       await write(id, key, session);
@@ -202,7 +264,14 @@ export function createRedisStore(options: RedisStoreOptions): RedisSessionStore 
     async clear(jar, attributes) {
       const read = readChunkedCookie(cookieName, jar);
       const ticket = read.kind === 'value' ? parseTicket(read.value) : undefined;
-      if (ticket !== undefined) await remove([ticket.id]);
+      if (ticket !== undefined) {
+        // Who it belonged to is in the encrypted value: read it to take the id out of the index sets too.
+        const stored = await client.get(sessionKey(ticket.id)).catch((error: unknown) => {
+          throw storeUnavailable(error);
+        });
+        const session = stored === null ? undefined : open(ticket.id, ticket.key, stored);
+        await remove([ticket.id], session === undefined ? [] : indexesOf(session));
+      }
       return clearChunkedCookie(cookieName, attributes, jar);
     },
     async lock(handle, ttlMs) {
@@ -226,33 +295,32 @@ export function createRedisStore(options: RedisStoreOptions): RedisSessionStore 
       await client.eval("if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end", 1, lockKey(ticket.id), token).catch(() => undefined);
     },
     async list(by) {
-      const { ids } = await summaries(by);
-      if (ids.length === 0) return [];
+      const { key, ids } = await summaries(by);
       let metas: (string | null)[];
       try {
-        metas = await Promise.all(ids.map((id) => client.get(metaKey(id))));
+        const alive = await prune(key, ids);
+        metas = await Promise.all(alive.map((id) => client.get(metaKey(id))));
+        return alive.flatMap((id, index) => {
+          const meta = parseMeta(metas[index] ?? '');
+          // A value gatehouse did not write is shown without times rather than failing the whole list.
+          return [{ id: id.slice(0, 8), email: by.email?.toLowerCase() ?? '', sub: by.sub ?? '', createdAt: meta?.createdAt ?? 0, expiresAt: meta?.expiresAt ?? 0 }];
+        });
       } catch (error) {
         throw storeUnavailable(error);
       }
-      return ids.flatMap((id, index) => {
-        const meta = metas[index];
-        if (meta === null || meta === undefined) return [];
-        const parsed = JSON.parse(meta) as { createdAt: number; expiresAt: number };
-        return [{ id: id.slice(0, 8), email: by.email?.toLowerCase() ?? '', sub: by.sub ?? '', createdAt: parsed.createdAt, expiresAt: parsed.expiresAt }];
-      });
     },
     async revoke(by) {
       const { key, ids } = await summaries(by);
       if (ids.length === 0) return 0;
-      let existing: number;
+      let alive: string[];
       try {
-        existing = (await Promise.all(ids.map((id) => client.exists(sessionKey(id))))).reduce((sum, count) => sum + count, 0);
-        await remove(ids);
-        await client.del(key);
+        alive = await prune(key, ids);
       } catch (error) {
         throw storeUnavailable(error);
       }
-      return existing;
+      // Only the ids read are taken out of the set: a login that lands meanwhile stays listed.
+      await remove(ids, [key]);
+      return alive.length;
     },
     async ready() {
       try {
