@@ -94,7 +94,7 @@ const ProviderSchema = z
 
 const CookieSchema = z
   .strictObject({
-    name: str('Name of the session cookie; the login-transaction cookies are named `<name>_tx_<id>`.', '_gatehouse'),
+    name: str('Name of the session cookie; the login-transaction cookies are named `__Host-<name>_tx_<id>` (`<name>_tx_<id>` without secure cookies).', '_gatehouse'),
     secrets: leaf(z.array(z.string()).default([]), {
       kind: 'secretList',
       description:

@@ -399,8 +399,10 @@ export function createCheck(context: GatewayContext, refresher: Refresher, rende
     if (policy.auth.public) {
       // Public: allowed, with the identity headers of a session if there is one (oauth2-proxy does the
       // same), and empty ones otherwise so the proxy still overwrites whatever the client sent.
+      // A public route refreshes nothing, so a session whose forwarded ID token has expired passes as
+      // anonymous: the upstream never receives an expired token.
       const loaded = context.store.loadSync?.(request.jar, now);
-      const session = loaded?.kind === 'session' ? loaded.session : undefined;
+      const session = loaded?.kind === 'session' && !refresher.forwardedTokenExpired(loaded.session, now) ? loaded.session : undefined;
       return decided(allow(request, mode, session?.identity ?? ANONYMOUS, session === undefined ? anonymousHeaders : headersOfSession(session), 'route-public', []), label);
     }
 

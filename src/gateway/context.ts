@@ -83,8 +83,9 @@ export function createContext(deps: GatewayDeps): GatewayContext {
       httpOnly: config.cookie.httpOnly,
       sameSite: config.cookie.sameSite,
     }),
+    // Host-only: the login starts on the host of its callback, and nothing else reads it.
     transactionCookie: (view) => ({
-      domain: chooseCookieDomain(view.host, config.cookie.domains),
+      domain: undefined,
       path: '/oauth2/',
       maxAge: Math.floor(config.cookie.csrfExpire / 1000),
       secure: secure(view),

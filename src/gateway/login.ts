@@ -142,9 +142,18 @@ export function createLoginEndpoints(context: GatewayContext, refresher: Refresh
     return { ...redirect(target, 'login-complete', [endTransaction, ...sessionCookies]), outcome: 'allow', user: identity.email };
   };
 
+  const startEndpoint = async (request: GatewayRequest): Promise<Verdict> => {
+    // Starting a login ends any session first, as the sign-in page does (SESS-09, GHSA-f24x-5g9q-753f).
+    const cleared = request.jar.has(config.cookie.name) || request.jar.has(`${config.cookie.name}_0`) ? await context.store.clear(request.jar, context.sessionCookie(request.view, 0)) : [];
+    const verdict = await start(request, requestedReturn(request));
+    return cleared.length === 0 ? verdict : { ...verdict, headers: withCookies(verdict.headers, cleared) };
+  };
+
   const signIn = async (request: GatewayRequest): Promise<Verdict> => {
+    // FWD-03: no sign-in (page or login) on a host that is not the deployment's own.
+    if (!context.hostAllowed(request.view)) return hostRefusedPage(request.requestId, { 'x-gatehouse-reason': 'host-not-allowed' });
+    if (config.forwardAuth.skipProviderButton) return startEndpoint(request);
     const returnTo = requestedReturn(request);
-    if (config.forwardAuth.skipProviderButton) return start(request, returnTo);
     // Showing the sign-in page ends any session first (GHSA-f24x-5g9q-753f).
     const cleared = await context.store.clear(request.jar, context.sessionCookie(request.view, 0));
     const name = config.provider.displayName === '' ? (context.devMode ? 'the development provider' : 'your identity provider') : config.provider.displayName;
@@ -190,13 +199,6 @@ export function createLoginEndpoints(context: GatewayContext, refresher: Refresh
       return { ...verdict, headers: withCookies(verdict.headers, cleared) };
     }
     return redirect(returnTo, 'session-refreshed', refreshed.cookies);
-  };
-
-  const startEndpoint = async (request: GatewayRequest): Promise<Verdict> => {
-    // Starting a login ends any session first, as the sign-in page does (SESS-09, GHSA-f24x-5g9q-753f).
-    const cleared = request.jar.has(config.cookie.name) || request.jar.has(`${config.cookie.name}_0`) ? await context.store.clear(request.jar, context.sessionCookie(request.view, 0)) : [];
-    const verdict = await start(request, requestedReturn(request));
-    return cleared.length === 0 ? verdict : { ...verdict, headers: withCookies(verdict.headers, cleared) };
   };
 
   return { start: startEndpoint, callback, signIn, signOut, userinfo, refresh: refreshEndpoint };

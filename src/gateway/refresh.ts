@@ -22,6 +22,8 @@ export interface Refreshed {
 export interface Refresher {
   /** `refresh` when a refresh is due, `relogin` when one is needed but impossible. */
   due(session: Session, nowSeconds: number): 'none' | 'refresh' | 'relogin';
+  /** True when the session's ID token is forwarded upstream and has expired (or is about to). */
+  forwardedTokenExpired(session: Session, nowSeconds: number): boolean;
   /** Refreshes; `undefined` when the provider refused (the session is over). */
   refresh(handle: string, session: Session, request: GatewayRequest): Promise<Refreshed | undefined>;
   /**
@@ -137,9 +139,12 @@ export function createRefresher(context: GatewayContext): Refresher {
     return tokenExpired ? undefined : { session, cookies: [] };
   };
 
+  const forwardedTokenExpired = (session: Session, nowSeconds: number): boolean => forwardsIdToken && session.idTokenExpiresAt !== undefined && session.idTokenExpiresAt - EXPIRY_MARGIN <= nowSeconds;
+
   return {
+    forwardedTokenExpired,
     due(session, nowSeconds) {
-      const tokenExpired = forwardsIdToken && session.idTokenExpiresAt !== undefined && session.idTokenExpiresAt - EXPIRY_MARGIN <= nowSeconds;
+      const tokenExpired = forwardedTokenExpired(session, nowSeconds);
       const old = refreshAfter > 0 && nowSeconds - session.refreshedAt >= refreshAfter;
       if (!tokenExpired && !old) return 'none';
       if (session.refreshToken !== undefined) return 'refresh';

@@ -204,7 +204,7 @@ export async function createApp(loaded: LoadedConfig, loggers: Loggers, environm
           source: createHash('sha256').update(JSON.stringify(config.session.redis)).digest('base64url'),
           ...(environment.previous?.denyListCopy === undefined ? {} : { seed: environment.previous.denyListCopy() }),
         });
-  const transactions = createLoginTransactions({ cookieName: config.cookie.name, secrets });
+  const transactions = createLoginTransactions({ cookieName: config.cookie.name, secrets, hostOnly: config.cookie.secure && !devMode });
   const noDowngrade = config.cookie.secure && !devMode;
   const redirectPolicy = createRedirectPolicy([...config.proxy.allowedRedirectDomains, ...config.cookie.domains]);
   const emailPolicy = emailPolicyFromConfig(config, devMode);

@@ -217,6 +217,14 @@ export function createOidcClient(options: OidcClientOptions): OidcClient {
       if (claims !== undefined && (claims.sub !== expected.sub || claims.iss !== expected.issuer)) {
         throw new GatewayError('ERR_OIDC_REFRESH', 'the refreshed ID token names another subject or issuer');
       }
+      // The same bindings as at login (OIDC-17, OIDC-20): openid-client checks azp only with several audiences.
+      if (claims !== undefined && response.id_token !== undefined) {
+        try {
+          checkIdTokenBindings(response.id_token, claims, response.access_token, options.clientId);
+        } catch (error) {
+          throw new GatewayError('ERR_OIDC_REFRESH', error instanceof Error ? error.message : String(error), { cause: error });
+        }
+      }
       return {
         claims,
         idToken: response.id_token,

@@ -114,14 +114,15 @@ export type ChunkedRead = { kind: 'absent' } | { kind: 'ambiguous' } | { kind: '
 
 /**
  * Reads a cookie written by {@link writeChunkedCookie}: the whole cookie, else `_0`, `_1`, … up to the
- * first gap. A name sent twice (cookie tossing from a sibling domain, SESS-08) is ambiguous.
+ * first gap. A name sent twice, or a whole cookie beside chunks, is ambiguous: gatehouse never leaves both
+ * (each write clears the other form), so the second is cookie tossing from a sibling domain (SESS-08).
  */
 export function readChunkedCookie(name: string, jar: CookieJar): ChunkedRead {
   const whole = jar.get(name);
   if (whole !== undefined) {
     if (whole.length > 1) return { kind: 'ambiguous' };
     const [value = ''] = whole;
-    if (value !== '') return { kind: 'value', value };
+    if (value !== '') return jar.has(`${name}_0`) ? { kind: 'ambiguous' } : { kind: 'value', value };
   }
   let joined = '';
   for (let index = 0; index < MAX_CHUNKS; index += 1) {

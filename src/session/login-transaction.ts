@@ -2,6 +2,10 @@
  * The login transaction: state, nonce, PKCE verifier and the validated return URL of one login, sealed in
  * its own short-lived cookie named after the state. Several tabs can log in at once (oauth2-proxy #817),
  * and a callback only completes in the browser that started it.
+ *
+ * With secure cookies the name carries the `__Host-` prefix, so the browser keeps it only host-only, on
+ * `Path=/` and `Secure`: a sibling subdomain cannot plant its own login's cookie, and with it the
+ * attacker's callback URL cannot sign the victim in as the attacker (login CSRF, SESS-08).
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createKeyring, type Keyring } from '../crypto/keyring.js';
@@ -47,11 +51,17 @@ function sameText(a: string, b: string): boolean {
   return left.length === right.length && timingSafeEqual(left, right);
 }
 
-/** Creates the login-transaction cookie codec for a session cookie name. */
-export function createLoginTransactions(options: { cookieName: string; secrets: readonly string[] }): LoginTransactions {
+/**
+ * Creates the login-transaction cookie codec for a session cookie name. `hostOnly` (secure cookies, not
+ * development mode): `__Host-` names, and every cookie host-only on `Path=/` and `Secure`, whatever
+ * attributes the caller passes.
+ */
+export function createLoginTransactions(options: { cookieName: string; secrets: readonly string[]; hostOnly?: boolean }): LoginTransactions {
   const keyring: Keyring = createKeyring(options.secrets, 'login-transaction');
-  const prefix = `${options.cookieName}_tx_`;
+  const hostOnly = options.hostOnly === true;
+  const prefix = `${hostOnly ? '__Host-' : ''}${options.cookieName}_tx_`;
   const cookieName = (state: string) => prefix + stateId(state);
+  const attributesFor = (attributes: CookieAttributes): CookieAttributes => (hostOnly ? { ...attributes, domain: undefined, path: '/', secure: true } : attributes);
 
   const open = (name: string, value: string): LoginTransaction | undefined => {
     const bytes = keyring.open(value, name);
@@ -68,7 +78,8 @@ export function createLoginTransactions(options: { cookieName: string; secrets: 
 
   return {
     cookieName,
-    begin(transaction, jar, attributes, nowSeconds) {
+    begin(transaction, jar, given, nowSeconds) {
+      const attributes = attributesFor(given);
       const name = cookieName(transaction.state);
       const sealed = keyring.seal(Buffer.from(JSON.stringify(transaction), 'utf8'), name);
       const out = [serializeCookie(name, sealed, attributes)];
@@ -103,7 +114,7 @@ export function createLoginTransactions(options: { cookieName: string; secrets: 
       return sameText(transaction.state, state) ? transaction : undefined;
     },
     end(state, attributes) {
-      return serializeCookie(cookieName(state), '', { ...attributes, maxAge: 0 });
+      return serializeCookie(cookieName(state), '', { ...attributesFor(attributes), maxAge: 0 });
     },
   };
 }

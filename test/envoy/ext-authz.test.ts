@@ -384,7 +384,7 @@ describe('gatehouse answers Envoy', () => {
     const start = await browser.request(location, { headers: NAVIGATION });
     assert.equal(start.status, 302);
     assert.ok(start.location?.href.startsWith(idp.issuer), `to the provider: ${String(start.location)}`);
-    const transaction = start.setCookies.map(parseSetCookie).find((cookie) => cookie.name.startsWith('_gatehouse_tx_'));
+    const transaction = start.setCookies.map(parseSetCookie).find((cookie) => cookie.name.startsWith('__Host-_gatehouse_tx_'));
     assert.ok(transaction !== undefined, `a login-transaction cookie: ${JSON.stringify(start.setCookies)}`);
     assert.ok(transaction.attributes.has('httponly') && transaction.attributes.has('secure'));
     assert.ok(browser.allCookies().some((cookie) => cookie.name === transaction.name), 'the browser keeps it');

@@ -29,7 +29,8 @@ import {
 } from '../support/gatehouse-fixture.js';
 import { startHostileIdp, type HostileIdp, type TokenRequest } from '../support/hostile-idp.js';
 
-const TX_PREFIX = `${COOKIE_NAME}_tx_`;
+// Secure cookies: the login-transaction cookies carry the __Host- prefix (SESS-08).
+const TX_PREFIX = `__Host-${COOKIE_NAME}_tx_`;
 
 let idp: DevProvider;
 let gatehouse: Gatehouse;
@@ -69,8 +70,8 @@ function assertCallbackFailed(response: RawResponse, status: number, reason: str
 
 /** True when the answer deletes the transaction cookie of `state`. */
 function deletesTransaction(response: RawResponse, state: string): boolean {
-  const name = createLoginTransactions({ cookieName: COOKIE_NAME, secrets: [COOKIE_SECRET] }).cookieName(state);
-  return response.setCookies.map(parseSetCookie).some((cookie) => cookie.name === name && isDeletion(cookie) && cookie.attributes.get('path') === '/oauth2/');
+  const name = createLoginTransactions({ cookieName: COOKIE_NAME, secrets: [COOKIE_SECRET], hostOnly: true }).cookieName(state);
+  return response.setCookies.map(parseSetCookie).some((cookie) => cookie.name === name && isDeletion(cookie) && cookie.attributes.get('path') === (name.startsWith('__Host-') ? '/' : '/oauth2/'));
 }
 
 function withParams(url: URL, change: (params: URLSearchParams) => void): URL {
@@ -281,7 +282,7 @@ describe('the callback', () => {
     const other = gatehouse.browser();
     await startLogin(other, idp.issuer);
     const otherTx = other.allCookies().find((cookie) => cookie.name.startsWith(TX_PREFIX))!;
-    const foreign = createLoginTransactions({ cookieName: COOKIE_NAME, secrets: [OTHER_SECRET] });
+    const foreign = createLoginTransactions({ cookieName: COOKIE_NAME, secrets: [OTHER_SECRET], hostOnly: true });
     const forgedSetCookie = foreign.begin(
       { state, nonce: 'attacker-nonce', codeVerifier: 'attacker-known-verifier-attacker-known-verifier', returnTo: 'https://evil.example.net/', redirectUri: CALLBACK_URL, expiresAt: Math.floor(Date.now() / 1000) + 900 },
       new Map(),

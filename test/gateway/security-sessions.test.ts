@@ -34,7 +34,8 @@ import {
   type Gatehouse,
 } from '../support/gatehouse-fixture.js';
 
-const TX_PREFIX = `${COOKIE_NAME}_tx_`;
+// Secure cookies: the login-transaction cookies carry the __Host- prefix (SESS-08).
+const TX_PREFIX = `__Host-${COOKIE_NAME}_tx_`;
 
 let idp: DevProvider;
 let gatehouse: Gatehouse;
@@ -102,12 +103,12 @@ describe('SESS-01: cookie attributes', () => {
     assert.deepEqual(Object.fromEntries(session.attributes), { path: '/', domain: '.homelab.example.com', 'max-age': String(168 * 3600), httponly: '', secure: '', samesite: 'Lax' });
   });
 
-  test('the transaction cookie is HttpOnly, Secure, SameSite=Lax, scoped to /oauth2/, and lives at most 15 minutes', async () => {
+  test('the transaction cookie is __Host-: host-only on Path=/, HttpOnly, Secure, SameSite=Lax, and lives at most 15 minutes', async () => {
     const response = await gatehouse.request('/oauth2/start?rd=%2F', { headers: NAVIGATION_HEADERS });
     const tx = response.setCookies.map(parseSetCookie).find((cookie) => cookie.name.startsWith(TX_PREFIX));
     assert.ok(tx !== undefined);
-    assert.equal(tx.attributes.get('path'), '/oauth2/');
-    assert.equal(tx.attributes.get('domain'), '.homelab.example.com');
+    assert.equal(tx.attributes.get('path'), '/');
+    assert.equal(tx.attributes.get('domain'), undefined, 'host-only: a sibling subdomain cannot set or read it');
     assert.ok(Number(tx.attributes.get('max-age')) > 0 && Number(tx.attributes.get('max-age')) <= 900);
     assert.ok(tx.attributes.has('httponly') && tx.attributes.has('secure'));
     assert.equal(tx.attributes.get('samesite'), 'Lax');
@@ -308,7 +309,7 @@ describe('SESS-05: chunked session cookies', () => {
       ['chunks reordered', header([{ name: first!.name, value: second!.value }, { name: second!.name, value: first!.value }, ...rest]), 'session-cookie-invalid'],
       ['a chunk duplicated', `${header(chunks)}; ${second!.name}=${second!.value}`, 'session-cookie-ambiguous'],
       ['an extra chunk appended', `${header(chunks)}; ${COOKIE_NAME}_${chunks.length}=AAAAAAAA`, 'session-cookie-invalid'],
-      ['a whole cookie of garbage next to the chunks', `${header(chunks)}; ${COOKIE_NAME}=v1.AAAA`, 'session-cookie-invalid'],
+      ['a whole cookie of garbage next to the chunks', `${header(chunks)}; ${COOKIE_NAME}=v1.AAAA`, 'session-cookie-ambiguous'],
     ];
     for (const [what, cookie, reason] of tricks) assertDenied(await checkAllModes(gatehouse, cookie), reason, what);
   });

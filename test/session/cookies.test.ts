@@ -234,8 +234,10 @@ describe('writeChunkedCookie and readChunkedCookie', () => {
     assert.deepEqual(readChunkedCookie(NAME, parseCookies('_gatehouse_0=a; _gatehouse_0=a')), { kind: 'ambiguous' });
   });
 
-  test('SESS-05: a whole cookie takes precedence over chunks; an extra high chunk is never read', () => {
-    assert.deepEqual(readChunkedCookie(NAME, parseCookies('_gatehouse_0=a; _gatehouse=whole')), { kind: 'value', value: 'whole' });
+  test('SESS-05/SESS-08: a whole cookie beside chunks is ambiguous (gatehouse never leaves both); an extra high chunk is never read', () => {
+    assert.deepEqual(readChunkedCookie(NAME, parseCookies('_gatehouse_0=a; _gatehouse=whole')), { kind: 'ambiguous' });
+    assert.deepEqual(readChunkedCookie(NAME, parseCookies('_gatehouse_1=b; _gatehouse=whole')), { kind: 'value', value: 'whole' }, 'a chunk without _0 is no chunked cookie');
+    assert.deepEqual(readChunkedCookie(NAME, parseCookies('_gatehouse_0=a; _gatehouse=')), { kind: 'value', value: 'a' }, 'an emptied whole cookie is absent');
     assert.deepEqual(readChunkedCookie(NAME, parseCookies('_gatehouse_99999999=x; _gatehouse_0=a')), { kind: 'value', value: 'a' });
     assert.deepEqual(readChunkedCookie(NAME, parseCookies(`_gatehouse_${MAX_CHUNKS}=x`)), { kind: 'absent' });
   });

@@ -54,6 +54,21 @@ describe('begin and find', () => {
     assert.deepEqual(transactions.find(tx.state, jar, NOW), tx);
   });
 
+  test('with secure cookies: a __Host- name, host-only on Path=/ and Secure, whatever attributes are passed (SESS-08)', () => {
+    const hostOnly = createLoginTransactions({ cookieName: '_gatehouse', secrets: [SECRET], hostOnly: true });
+    const tx = transaction();
+    const setCookies = hostOnly.begin(tx, new Map(), ATTRIBUTES, NOW);
+    const name = hostOnly.cookieName(tx.state);
+    assert.match(name, /^__Host-_gatehouse_tx_[A-Za-z0-9_-]{12}$/);
+    assert.ok(setCookies[0]!.endsWith('; Path=/; Max-Age=900; HttpOnly; Secure; SameSite=Lax'), setCookies[0]);
+    assert.doesNotMatch(setCookies[0]!, /Domain=/);
+    assert.deepEqual(hostOnly.find(tx.state, store(setCookies), NOW), tx);
+    assert.equal(hostOnly.end(tx.state, ATTRIBUTES), `${name}=; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; Secure; SameSite=Lax`);
+    // A cookie of the same login without the prefix (which a sibling domain could set) is not read.
+    const unprefixed = store(transactions.begin(tx, new Map(), ATTRIBUTES, NOW));
+    assert.equal(hostOnly.find(tx.state, unprefixed, NOW), undefined);
+  });
+
   test('the sealed cookie does not show the state, nonce, verifier or return URL', () => {
     const tx = transaction({ returnTo: 'https://app.homelab.example.com/secret-path' });
     const [setCookie] = begin(tx).setCookies;

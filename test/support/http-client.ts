@@ -235,6 +235,10 @@ export class Browser {
     else if (expiresText !== undefined) expires = Date.parse(expiresText);
     const secure = parsed.attributes.has('secure');
     if (secure && target.protocol !== 'https:') return;
+    // Cookie name prefixes, as browsers enforce them (RFC 6265bis §4.1.3): `__Secure-` needs Secure;
+    // `__Host-` also needs no Domain and Path=/.
+    if (parsed.name.startsWith('__Secure-') && !secure) return;
+    if (parsed.name.startsWith('__Host-') && (!secure || !hostOnly || path !== '/')) return;
     this.#cookies = this.#cookies.filter((cookie) => !(cookie.name === parsed.name && cookie.domain === domain && cookie.path === path && cookie.hostOnly === hostOnly));
     if (expires !== undefined && expires <= Date.now()) return;
     this.#cookies.push({
