@@ -208,6 +208,12 @@ export function createCheck(context: GatewayContext, refresher: Refresher, rende
     return reason === undefined ? { allow: true } : { allow: false, verdict: forbidden(request, mode, identity, reason) };
   };
 
+  /**
+   * A description for `WWW-Authenticate` (RFC 6750 §3): printable ASCII without quotes or backslashes, and
+   * short. It can quote a token's own header (its `alg`), which must not break the header or the answer.
+   */
+  const quotable = (description: string): string => description.replace(/[^\x20-\x7e]|["\\]/g, '').slice(0, 200);
+
   // The same few refusals answer every junk token: built once each, by reason (a few, all gatehouse's own)
   // and description (which can quote a token's header, so that memo is bounded).
   const rejections = new Map<string, GenerationalCache<Verdict>>();
@@ -218,7 +224,7 @@ export function createCheck(context: GatewayContext, refresher: Refresher, rende
     if (verdict === undefined) {
       verdict = json(401, { error: 'invalid_token', reason }, 'deny', reason, {
         'x-gatehouse-reason': reason,
-        'www-authenticate': `Bearer error="invalid_token", error_description="${description.replace(/["\\]/g, '')}"`,
+        'www-authenticate': `Bearer error="invalid_token", error_description="${quotable(description)}"`,
       });
       Object.freeze(verdict.headers);
       if (description.length <= 256) byDescription.set(description, verdict);
@@ -283,7 +289,7 @@ export function createCheck(context: GatewayContext, refresher: Refresher, rende
       }
       return (
         redirectTo(profile.redirectForbidden ?? profile.redirectUnauthorized, result.reason) ??
-        json(403, { error: 'insufficient_scope', reason: result.reason }, 'deny', result.reason, { 'x-gatehouse-reason': result.reason, 'www-authenticate': `Bearer error="insufficient_scope", error_description="${result.description.replace(/["\\]/g, '')}"` })
+        json(403, { error: 'insufficient_scope', reason: result.reason }, 'deny', result.reason, { 'x-gatehouse-reason': result.reason, 'www-authenticate': `Bearer error="insufficient_scope", error_description="${quotable(result.description)}"` })
       );
     }
     const decision = authorize(request, mode, policy, label, policyRequest, identity, result.claims, undefined);

@@ -85,9 +85,12 @@ function bind(kid: string | undefined, key: KeyObject, jwkAlg?: unknown): Verifi
  */
 export function parseKeyText(kid: string | undefined, text: string, base64 = false): VerificationKey[] {
   let value = text;
+  let decoded: Buffer | undefined;
   if (base64) {
     if (!/^[A-Za-z0-9_+/=-]+$/.test(value.trim())) throw new TypeError('is not base64 (secretBase64Encoded is on)');
-    value = Buffer.from(value.trim(), 'base64url').toString('utf8');
+    decoded = Buffer.from(value.trim(), 'base64url');
+    if (decoded.length === 0) throw new TypeError('is empty');
+    value = decoded.toString('utf8');
   }
   if (value.trim() === '') throw new TypeError('is empty');
   if (value.includes('-----BEGIN ')) return [bind(kid, fromPem(value))];
@@ -109,6 +112,7 @@ export function parseKeyText(kid: string | undefined, text: string, base64 = fal
     }
     return [bind(typeof record.kid === 'string' ? record.kid : kid, fromJwk(record), record.alg)];
   }
-  // jwt-middleware takes any other text as an HMAC secret.
-  return [bind(kid, hmac(Buffer.from(value, 'utf8')))];
+  // jwt-middleware takes any other text as an HMAC secret; a base64 one is its decoded bytes as they are
+  // (a random secret is seldom valid UTF-8, and a round trip through text would change it).
+  return [bind(kid, hmac(decoded ?? Buffer.from(value, 'utf8')))];
 }

@@ -10,6 +10,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { errors, jwtVerify } from 'jose';
 import { parseDuration, type ProfileConfig } from '../config/index.js';
+import { headerSafe } from '../header-value.js';
 import { compileSources } from '../policy/matchers/source.js';
 import { GenerationalCache } from '../session/cache.js';
 import { parseKeyText, type VerificationKey } from './keys.js';
@@ -131,12 +132,14 @@ function decodeHeader(token: string): Record<string, unknown> | undefined {
   }
 }
 
+/**
+ * A claim as a header value: control characters removed (a claim must not split a header, FWD-17), and
+ * non-ASCII and `%` percent-encoded as in the identity headers (Node refuses a header value beyond
+ * Latin-1, which would make every check with that token a 500).
+ */
 function headerValue(value: unknown): string {
   if (value === undefined || value === null) return '';
-  const text = typeof value === 'string' ? value : JSON.stringify(value);
-  // A claim value must not split a header (FWD-17).
-  // eslint-disable-next-line no-control-regex
-  return text.replace(/[\u0000-\u001f\u007f]/g, '');
+  return headerSafe(typeof value === 'string' ? value : JSON.stringify(value));
 }
 
 function readDenyList(path: string): Lists {

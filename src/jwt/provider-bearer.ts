@@ -111,8 +111,11 @@ export function createProviderBearerVerifier(options: ProviderBearerOptions): Be
       } catch {
         throw new GatewayError('ERR_JWT_INVALID', 'malformed header');
       }
-      const { alg, kid } = header;
+      const { alg, kid, typ } = header;
       if (typeof alg !== 'string' || !ASYMMETRIC_ALGORITHMS.includes(alg)) throw new GatewayError('ERR_JWT_INVALID', 'algorithm not allowed');
+      // The provider's back-channel logout tokens are signed with the same keys for the same audience:
+      // never a bearer token (JWT-19b).
+      if (typeof typ === 'string' && /^(application\/)?logout\+jwt$/i.test(typ)) throw new GatewayError('ERR_JWT_INVALID', 'a logout token is not a bearer token');
       let key;
       if (typeof kid === 'string' && kid !== '' && kid.length <= 256) key = await set.get(kid);
       if (key === 'pending') throw new GatewayError('ERR_JWT_KEYS_UNAVAILABLE', 'the provider keys are still being fetched');
@@ -132,8 +135,10 @@ export function createProviderBearerVerifier(options: ProviderBearerOptions): Be
           // JSON.parse reads 1e400 as Infinity, which would never expire (JWT-24).
           if (value !== undefined && !Number.isFinite(value)) throw new GatewayError('ERR_JWT_INVALID', `claim ${claim} is not a finite number`);
         }
+        if ('events' in payload) throw new GatewayError('ERR_JWT_INVALID', 'a logout token is not a bearer token');
         return payload;
       } catch (error) {
+        if (error instanceof GatewayError) throw error;
         const description = error instanceof errors.JWTExpired ? 'token expired' : error instanceof errors.JOSEError ? error.code : 'invalid token';
         throw new GatewayError('ERR_JWT_INVALID', description, { cause: error });
       }

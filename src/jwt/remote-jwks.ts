@@ -87,12 +87,14 @@ export function createRemoteKeySet(options: RemoteKeySetOptions): RemoteKeySet {
     try {
       const document = (await get(`${base}/.well-known/openid-configuration`)) as { jwks_uri?: unknown };
       if (typeof document.jwks_uri !== 'string') throw new Error('no jwks_uri in the discovery document');
+      // Only a discovered address is kept.
       jwksUri = document.jwks_uri;
+      return jwksUri;
     } catch {
-      // jwt-middleware's fallback for issuers without discovery.
-      jwksUri = `${base}/.well-known/jwks.json`;
+      // jwt-middleware's fallback for issuers without discovery, for this fetch only: an issuer that was
+      // down at start is asked for its discovery document again next time.
+      return `${base}/.well-known/jwks.json`;
     }
-    return jwksUri;
   };
 
   const load = async (): Promise<void> => {
@@ -105,6 +107,9 @@ export function createRemoteKeySet(options: RemoteKeySetOptions): RemoteKeySet {
       const list: VerificationKey[] = [];
       for (const jwk of document.keys.slice(0, MAX_KEYS)) {
         try {
+          // A published key set is public: a symmetric (oct) key in it would let anyone sign, so it is
+          // skipped, as jose and jwt-middleware do. HMAC secrets come only from the configuration.
+          if (typeof jwk === 'object' && jwk !== null && (jwk as { kty?: unknown }).kty === 'oct') continue;
           // A key gatehouse cannot use (another kty, use:enc, too small) is skipped, not fatal (JWT-33).
           const [key] = parseKeyText(undefined, JSON.stringify(jwk));
           if (key === undefined) continue;

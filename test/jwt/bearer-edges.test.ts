@@ -1,0 +1,161 @@
+/**
+ * Edges of bearer verification: binary base64 HMAC secrets, discovery that fails once, claims that are not
+ * Latin-1 in `headerMap`, symmetric keys in a published key set, the provider's logout tokens offered as
+ * bearer tokens (JWT-19b), and a token header that would break `WWW-Authenticate`.
+ */
+import { after, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { compileProfile, type BearerProfile, type ProfileEnvironment } from '../../src/jwt/index.js';
+import { createProviderBearerVerifier } from '../../src/jwt/provider-bearer.js';
+import { createRemoteKeySet } from '../../src/jwt/remote-jwks.js';
+import { b64url, ecKeys, indent, publicJwk, REQUEST, seedPem, signJws, startJwksServer, startProfileGatehouse } from './support.js';
+
+const NOW = 1_800_000_000;
+const ISS = 'https://idp.test/realms/home';
+const API = 'https://api.homelab.example.com';
+const ec = ecKeys();
+const payload = (extra: Record<string, unknown> = {}) => ({ iss: ISS, sub: 'device-1', aud: API, iat: NOW - 10, exp: NOW + 3600, ...extra });
+const opened: BearerProfile[] = [];
+after(() => {
+  for (const profile of opened) profile.close();
+});
+const env = (extra: Partial<ProfileEnvironment> = {}): ProfileEnvironment => ({ env: {}, timeoutMs: 500, now: () => NOW * 1000, ...extra });
+
+describe('bearer verification edges', () => {
+  test('secretBase64Encoded: a binary HMAC secret verifies tokens signed with those bytes', async () => {
+    // A random 32-byte secret, as `openssl rand -base64 32` gives: most such secrets are not valid UTF-8.
+    const secret = randomBytes(32);
+    secret[0] = 0xff; // make sure at least one byte is not UTF-8
+    const profile = compileProfile('b64', { issuers: [ISS], skipPrefetch: true, audiences: [API], secret: secret.toString('base64url'), secretBase64Encoded: true }, env());
+    opened.push(profile);
+    const token = signJws({ alg: 'HS256', typ: 'JWT' }, payload(), secret, 'HS256');
+    const result = await profile.check(token, REQUEST);
+    assert.equal(result.kind, 'valid', JSON.stringify(result));
+  });
+
+  test('discovery that fails once is tried again (the jwks.json fallback is not kept forever)', async () => {
+    let discoveryUp = false;
+    const jwk = publicJwk(ec.publicKey, 'k1');
+    const fetchFn = ((input: string | URL | Request) => {
+      const url = input instanceof Request ? input.url : input.toString();
+      if (url.endsWith('/.well-known/openid-configuration')) {
+        return Promise.resolve(discoveryUp ? new Response(JSON.stringify({ jwks_uri: 'https://idp.test/certs' }), { status: 200 }) : new Response('down', { status: 503 }));
+      }
+      if (url === 'https://idp.test/certs') return Promise.resolve(new Response(JSON.stringify({ keys: [jwk] }), { status: 200 }));
+      return Promise.resolve(new Response('not found', { status: 404 }));
+    }) as typeof fetch;
+    let clock = 0;
+    const set = createRemoteKeySet({ issuer: 'https://idp.test', timeoutMs: 500, cooldownMs: 10, fetch: fetchFn, now: () => clock });
+    try {
+      await set.refresh(); // the issuer is briefly down at start
+      discoveryUp = true;
+      clock += 1000;
+      await set.refresh();
+      clock += 1000;
+      assert.notEqual(await set.get('k1'), undefined, 'the key from the discovered jwks_uri is never found');
+    } finally {
+      set.close();
+    }
+  });
+
+  test('a valid token whose mapped claim is not Latin-1 is allowed (headerMap), not a 500', async () => {
+    const host = 'api.homelab.example.com';
+    const gatehouse = await startProfileGatehouse(`bearer:
+  profiles:
+    devices:
+      issuers: [${ISS}]
+      skipPrefetch: true
+      audiences: [${API}]
+      headerMap:
+        X-Name: name
+      secrets:
+        k-es: |
+${indent(seedPem(ec.publicKey), 10)}
+routes:
+  - name: api
+    hosts: [${host}]
+    auth: [bearer:devices]
+`);
+    try {
+      const nowS = Math.floor(Date.now() / 1000);
+      const token = signJws({ alg: 'ES256', kid: 'k-es' }, { ...payload(), iat: nowS, exp: nowS + 600, name: '山田 太郎' }, ec.privateKey, 'ES256');
+      const ok = await gatehouse.check(host, '/', { headers: { authorization: `Bearer ${token}` } });
+      assert.equal(ok.status, 202, `status ${ok.status}`);
+      assert.equal(ok.headers['x-name'], '%E5%B1%B1%E7%94%B0 %E5%A4%AA%E9%83%8E', 'percent-encoded as the identity headers are');
+    } finally {
+      await gatehouse.close();
+    }
+  });
+
+  test('a symmetric (oct) key in a fetched key set is never used: a published secret would let anyone sign', async () => {
+    const secret = randomBytes(32);
+    const jwks = await startJwksServer([{ kty: 'oct', kid: 'pub-oct', k: b64url(secret), alg: 'HS256' }, publicJwk(ec.publicKey, 'k-ec')]);
+    const set = createRemoteKeySet({ issuer: jwks.issuer, jwksUri: jwks.jwksUri, timeoutMs: 500 });
+    try {
+      await set.refresh();
+      assert.equal(await set.get('pub-oct'), undefined);
+      assert.notEqual(await set.get('k-ec'), undefined, 'the asymmetric key beside it is used');
+      const profile = compileProfile('remote', { issuers: [{ issuer: ISS, jwks: jwks.jwksUri }], audiences: [API] }, env({ now: Date.now }));
+      opened.push(profile);
+      const nowS = Math.floor(Date.now() / 1000);
+      const forged = signJws({ alg: 'HS256', kid: 'pub-oct' }, { ...payload(), iat: nowS, exp: nowS + 600, sub: 'admin' }, secret, 'HS256');
+      const result = await profile.check(forged, REQUEST);
+      assert.equal(result.kind, 'invalid', JSON.stringify(result));
+    } finally {
+      set.close();
+      await jwks.close();
+    }
+  });
+
+  test("JWT-19b: the provider's logout token is not a bearer token, by its typ or by its events claim", async () => {
+    const jwks = await startJwksServer([publicJwk(ec.publicKey, 'k-ec', { alg: 'ES256' })]);
+    const verifier = createProviderBearerVerifier({ issuer: jwks.issuer, audiences: ['gatehouse'], jwksUri: () => jwks.jwksUri, timeoutMs: 500, clockToleranceSeconds: 30 });
+    try {
+      verifier.warm();
+      const nowS = Math.floor(Date.now() / 1000);
+      const claims = { iss: jwks.issuer, aud: 'gatehouse', sub: 'alice', iat: nowS, exp: nowS + 120 };
+      const events = { events: { 'http://schemas.openid.net/event/backchannel-logout': {} }, jti: 'j-1' };
+      const honest = signJws({ alg: 'ES256', kid: 'k-ec' }, claims, ec.privateKey, 'ES256');
+      await new Promise((resolve) => setTimeout(resolve, 150));
+      assert.equal((await verifier.verify(honest)).sub, 'alice', 'control: an ID token-shaped token passes');
+      const byType = signJws({ alg: 'ES256', kid: 'k-ec', typ: 'logout+jwt' }, { ...claims, ...events }, ec.privateKey, 'ES256');
+      await assert.rejects(verifier.verify(byType), /a logout token is not a bearer token/);
+      const byEvents = signJws({ alg: 'ES256', kid: 'k-ec', typ: 'JWT' }, { ...claims, ...events }, ec.privateKey, 'ES256');
+      await assert.rejects(verifier.verify(byEvents), /a logout token is not a bearer token/);
+    } finally {
+      verifier.close();
+      await jwks.close();
+    }
+  });
+
+  test('a token whose alg holds line breaks or non-Latin-1 text is a 401 with a clean WWW-Authenticate, not a 500', async () => {
+    const host = 'api.homelab.example.com';
+    const gatehouse = await startProfileGatehouse(`bearer:
+  profiles:
+    devices:
+      issuers: [${ISS}]
+      skipPrefetch: true
+      audiences: [${API}]
+      secrets:
+        k-es: |
+${indent(seedPem(ec.publicKey), 10)}
+routes:
+  - name: api
+    hosts: [${host}]
+    auth: [bearer:devices]
+`);
+    try {
+      for (const alg of ['ES256\r\nSet-Cookie: x=1', 'ES256\u2603"\\']) {
+        const token = `${b64url(JSON.stringify({ alg, kid: 'k-es' }))}.${b64url(JSON.stringify(payload()))}.${b64url('sig')}`;
+        const answer = await gatehouse.check(host, '/', { headers: { authorization: `Bearer ${token}` } });
+        assert.equal(answer.status, 401, JSON.stringify(alg));
+        const challenge = String(answer.headers['www-authenticate']);
+        assert.match(challenge, /^Bearer error="invalid_token", error_description="the algorithm ES256(Set-Cookie: x=1)? is not allowed"$/, challenge);
+        assert.equal(answer.headers['set-cookie'], undefined);
+      }
+    } finally {
+      await gatehouse.close();
+    }
+  });
+});
