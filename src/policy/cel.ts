@@ -40,7 +40,7 @@ export interface CelContext {
 /** A compiled expression. */
 export interface CompiledExpression {
   readonly source: string;
-  /** Evaluates to a boolean; throws when evaluation fails (a missing key, a bad address). */
+  /** Evaluates to a boolean; throws when evaluation fails (a missing key, a bad address) or yields anything else. */
   evaluate(context: CelContext): boolean;
 }
 
@@ -100,6 +100,13 @@ export function compileExpression(source: string): CompiledExpression {
   }
   return {
     source,
-    evaluate: (context) => evaluate(context) === true,
+    // An expression of type `dyn` (a claim, a header, a query value) may yield anything at run time. Only
+    // a boolean is an answer: anything else throws, and the policy counts it as an expression error, which
+    // denies. Reading `false` into it would let a `deny` whose claim is the text "true" or 1 pass.
+    evaluate: (context) => {
+      const value = evaluate(context);
+      if (typeof value !== 'boolean') throw new TypeError(`the expression yielded ${value === null ? 'null' : typeof value}, not a boolean`);
+      return value;
+    },
   };
 }

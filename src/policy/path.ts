@@ -1,7 +1,8 @@
 /**
  * Path normalization before matching, so a rule sees the path the application will serve: query and
- * fragment dropped, `;` parameters dropped, unreserved percent-escapes decoded once, duplicate slashes
- * merged, `.` and `..` resolved. Encodings whose meaning differs between a proxy and an application
+ * fragment dropped, `;` parameters dropped, percent-escapes of characters a path may hold as they are
+ * (unreserved, `:`, `@` and the sub-delimiters but `;`) decoded once, since applications read them as those
+ * characters (`/v1/secrets%3Alist` is `/v1/secrets:list`), duplicate slashes merged, `.` and `..` resolved. Encodings whose meaning differs between a proxy and an application
  * (`%2F`, `%5C`, `%25`, `%3B`, `%23`, `%3F`, controls) and raw backslashes are refused outright, because
  * no single reading of them is safe (CVE-2025-47952, CVE-2025-66490, CVE-2026-41059).
  * @see RFC 3986 §2.3 (unreserved), §5.2.4 (remove_dot_segments)
@@ -26,6 +27,9 @@ function hexValue(code: number): number {
 function isUnreserved(code: number): boolean {
   return (code >= 0x41 && code <= 0x5a) || (code >= 0x61 && code <= 0x7a) || (code >= 0x30 && code <= 0x39) || code === 0x2d || code === 0x2e || code === 0x5f || code === 0x7e;
 }
+
+/** `!$&'()*+,=` (the sub-delimiters but `;`), `:` and `@`: RFC 3986 `pchar`, the same as or escaped. */
+const PATH_CHARACTERS = new Set([0x21, 0x24, 0x26, 0x27, 0x28, 0x29, 0x2a, 0x2b, 0x2c, 0x3d, 0x3a, 0x40]);
 
 /** Decodes one segment's unreserved escapes; `undefined` when it holds a refused byte or escape. */
 function decodeSegment(segment: string): string | undefined {
@@ -71,7 +75,7 @@ function decodeSegment(segment: string): string | undefined {
       i = end - 1;
       continue;
     }
-    out += isUnreserved(byte) ? String.fromCharCode(byte) : `%${HEX[high] ?? ''}${HEX[low] ?? ''}`;
+    out += isUnreserved(byte) || PATH_CHARACTERS.has(byte) ? String.fromCharCode(byte) : `%${HEX[high] ?? ''}${HEX[low] ?? ''}`;
     i += 2;
   }
   return out;

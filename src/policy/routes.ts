@@ -68,10 +68,6 @@ function attempt<T>(problems: PolicyProblem[], path: string, build: () => T): T 
 
 function compileRoute(route: RouteConfig, index: number, policies: ReadonlyMap<string, CompiledPolicy>, bearerProvider: boolean, problems: PolicyProblem[]): CompiledRoute | undefined {
   const at = `routes[${index}]`;
-  const host: HostMatcher | undefined = route.hosts === undefined ? always : attempt(problems, `${at}.hosts`, () => compileHosts(route.hosts ?? []));
-  const path: PathMatcher | undefined = route.paths === undefined ? always : attempt(problems, `${at}.paths`, () => compilePaths(route.paths ?? [], route.caseSensitive === true));
-  const method: MethodMatcher | undefined = route.methods === undefined ? always : attempt(problems, `${at}.methods`, () => compileMethods(route.methods ?? []));
-  const source: SourceMatcher | undefined = route.sources === undefined ? always : attempt(problems, `${at}.sources`, () => compileSources(route.sources ?? []));
   let policy: CompiledPolicy | undefined;
   if (route.policy !== undefined) {
     const inline = ['auth', 'require', 'allow', 'deny', 'mode'].filter((key) => route[key as keyof RouteConfig] !== undefined);
@@ -81,6 +77,12 @@ function compileRoute(route: RouteConfig, index: number, policies: ReadonlyMap<s
   } else {
     policy = attempt(problems, at, () => compilePolicy(route, { bearerProvider }));
   }
+  const host: HostMatcher | undefined = route.hosts === undefined ? always : attempt(problems, `${at}.hosts`, () => compileHosts(route.hosts ?? []));
+  // A route that is not public also takes its paths' other trailing-slash spelling (matchers/path.ts).
+  const eitherSlash = policy?.auth.public !== true;
+  const path: PathMatcher | undefined = route.paths === undefined ? always : attempt(problems, `${at}.paths`, () => compilePaths(route.paths ?? [], route.caseSensitive === true, eitherSlash));
+  const method: MethodMatcher | undefined = route.methods === undefined ? always : attempt(problems, `${at}.methods`, () => compileMethods(route.methods ?? []));
+  const source: SourceMatcher | undefined = route.sources === undefined ? always : attempt(problems, `${at}.sources`, () => compileSources(route.sources ?? []));
   if (host === undefined || path === undefined || method === undefined || source === undefined || policy === undefined) return undefined;
   return {
     name: route.name,

@@ -45,15 +45,23 @@ describe('compileExpression: the documented forms', () => {
     { source: 'identity.authMethod == "session" && request.scheme == "https" && request.host == "app.homelab.example.com"', context: context(), expected: true },
     { source: 'identity.claims.role == "ops"', context: context({ claims: { role: 'ops' } }), expected: true },
     { source: 'size(identity.groups) >= 2', context: context(), expected: true },
-    // A `dyn` result counts only when it is exactly true.
-    { source: 'identity.claims.flag', context: context({ claims: { flag: 'true' } }), expected: false },
     { source: 'identity.claims.flag', context: context({ claims: { flag: true } }), expected: true },
+    { source: 'identity.claims.flag', context: context({ claims: { flag: false } }), expected: false },
   ];
   for (const { source, context: variables, expected } of CASES) {
     test(`${source} → ${expected}`, () => {
       const compiled = compileExpression(source);
       assert.equal(compiled.source, source);
       assert.equal(compiled.evaluate(variables), expected);
+    });
+  }
+});
+
+describe('compileExpression: a `dyn` result that is not a boolean throws (the policy then denies)', () => {
+  for (const [flag, type] of [['true', 'string'], [1, 'number'], [null, 'null'], [[true], 'object']] as const) {
+    test(`a claim ${JSON.stringify(flag)} yields ${type}`, () => {
+      const compiled = compileExpression('identity.claims.flag');
+      assert.throws(() => compiled.evaluate(context({ claims: { flag } })), new RegExp(`yielded ${type}, not a boolean`));
     });
   }
 });

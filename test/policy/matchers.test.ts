@@ -50,9 +50,15 @@ describe('compileHosts', () => {
 });
 
 describe('compilePaths', () => {
-  const CASES: readonly { patterns: string[]; path: string; match: boolean; caseSensitive?: boolean }[] = [
+  const CASES: readonly { patterns: string[]; path: string; match: boolean; caseSensitive?: boolean; eitherSlash?: boolean }[] = [
     { patterns: ['/api/health'], path: '/api/health', match: true },
     { patterns: ['/api/health'], path: '/api/health/', match: false },
+    { patterns: ['/api/health'], path: '/api/health/', match: true, eitherSlash: true },
+    { patterns: ['/api/health/'], path: '/api/health', match: true, eitherSlash: true },
+    { patterns: ['/api/health/'], path: '/api/health', match: false },
+    { patterns: ['/'], path: '/x', match: false, eitherSlash: true },
+    { patterns: ['/api/*/status'], path: '/api/v1/status/', match: true, eitherSlash: true },
+    { patterns: ['/api/*/status'], path: '/api/v1/status/', match: false },
     { patterns: ['/api/health'], path: '/api/healthz', match: false },
     { patterns: ['/api/*/status'], path: '/api/v1/status', match: true },
     { patterns: ['/api/*/status'], path: '/api//status', match: true },
@@ -89,9 +95,9 @@ describe('compilePaths', () => {
     { patterns: [], path: '/', match: false },
     { patterns: ['/a', '/b/**'], path: '/b/c', match: true },
   ];
-  for (const { patterns, path, match, caseSensitive = false } of CASES) {
-    test(`${JSON.stringify(patterns)}${caseSensitive ? ' (case-sensitive)' : ''} ${match ? 'matches' : 'does not match'} ${path}`, () => {
-      assert.equal(compilePaths(patterns, caseSensitive)(path), match);
+  for (const { patterns, path, match, caseSensitive = false, eitherSlash = false } of CASES) {
+    test(`${JSON.stringify(patterns)}${caseSensitive ? ' (case-sensitive)' : ''}${eitherSlash ? ' (either slash)' : ''} ${match ? 'matches' : 'does not match'} ${path}`, () => {
+      assert.equal(compilePaths(patterns, caseSensitive, eitherSlash)(path), match);
     });
   }
 

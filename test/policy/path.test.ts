@@ -155,7 +155,12 @@ const RFC3986: readonly PathCase[] = [
   { id: 'edge', input: '/a//', expected: '/a/' },
   { id: 'edge', input: '/a/;x', expected: '/a/' },
   { id: 'edge', input: '/a/%7Eb/%7eb/%2D%5F', expected: '/a/~b/~b/-_' },
-  { id: 'edge', input: '/a/%3a/%40/%21', expected: '/a/%3A/%40/%21' },
+  // `:`, `@` and the sub-delimiters but `;` are read as themselves by applications (Go, Python, Java decode them).
+  { id: 'edge', input: '/a/%3a/%40/%21', expected: '/a/:/@/!' },
+  { id: 'edge', input: '/v1/secrets%3Alist', expected: '/v1/secrets:list' },
+  { id: 'edge', input: '/users/%40admin/keys', expected: '/users/@admin/keys' },
+  { id: 'edge', input: "/x/%24%26%27%28%29%2A%2B%2C%3D", expected: "/x/$&'()*+,=" },
+  { id: 'edge', input: '/a/%22%3C%3E%60%7B%7D', expected: '/a/%22%3C%3E%60%7B%7D' },
   { id: 'edge', input: '/my%20file.pdf', expected: '/my%20file.pdf' },
   { id: 'edge', input: '/caf%C3%A9', expected: '/caf%C3%A9' },
   { id: 'edge', input: '/a%', expected: BAD },

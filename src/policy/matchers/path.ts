@@ -1,6 +1,10 @@
 /**
  * Path matching on the normalized path: exact (`/api/health`), `*` within one segment, `**` as a whole
  * segment for any number of segments (`/admin/**` is /admin and everything below it; at most one `**`).
+ * With `eitherSlash` (every route but a public one) one trailing slash makes no difference
+ * (`/admin/settings` is also `/admin/settings/`): most frameworks serve both the same, so a rule that
+ * protects one spelling must not let the other fall to a broader route. A public route matches only the
+ * spelling it names, so it never opens more than is written.
  * Matched segment by segment with a linear-backtracking wildcard, never a regular expression, so no
  * pattern can make a long path expensive (DOS-09).
  */
@@ -56,12 +60,27 @@ function compilePattern(raw: string, caseSensitive: boolean): CompiledPattern {
   return { head: segments.slice(0, at), tail: segments.slice(at + 1) };
 }
 
-function matchesPattern(pattern: CompiledPattern, segments: readonly string[]): boolean {
-  const { head, tail } = pattern;
+/** The segments without the empty last one of a trailing slash (the root `/` keeps its one). */
+function withoutTrailingSlash(segments: readonly string[]): readonly string[] {
+  return segments.length > 1 && segments[segments.length - 1] === '' ? segments.slice(0, -1) : segments;
+}
+
+/** The other spelling of a path as to its trailing slash (`/a` and `/a/`); the root has none. */
+function otherSpelling(path: string): string | undefined {
+  if (path === '/') return undefined;
+  return path.endsWith('/') ? path.slice(0, -1) : `${path}/`;
+}
+
+function matchesPattern(pattern: CompiledPattern, all: readonly string[], eitherSlash: boolean): boolean {
+  const { tail } = pattern;
   if (tail === undefined) {
+    const head = eitherSlash ? withoutTrailingSlash(pattern.head) : pattern.head;
+    const segments = eitherSlash ? withoutTrailingSlash(all) : all;
     if (segments.length !== head.length) return false;
     return head.every((segment, index) => segmentMatches(segment, segments[index] ?? ''));
   }
+  const { head } = pattern;
+  const segments = all;
   if (segments.length < head.length + tail.length) return false;
   for (let index = 0; index < head.length; index++) if (!segmentMatches(head[index] ?? '', segments[index] ?? '')) return false;
   const offset = segments.length - tail.length;
@@ -73,19 +92,23 @@ function matchesPattern(pattern: CompiledPattern, segments: readonly string[]): 
  * Compiles path patterns.
  * @throws TypeError for a pattern that does not start with `/`, is not normalized, or misuses `**`.
  */
-export function compilePaths(patterns: readonly string[], caseSensitive: boolean): PathMatcher {
+export function compilePaths(patterns: readonly string[], caseSensitive: boolean, eitherSlash = false): PathMatcher {
   const exact = new Set<string>();
   const compiled: CompiledPattern[] = [];
   for (const raw of patterns) {
     const pattern = compilePattern(raw, caseSensitive);
-    if (pattern.tail === undefined && !raw.includes('*')) exact.add(caseSensitive ? raw : raw.toLowerCase());
-    else compiled.push(pattern);
+    if (pattern.tail === undefined && !raw.includes('*')) {
+      const text = caseSensitive ? raw : raw.toLowerCase();
+      exact.add(text);
+      const other = eitherSlash ? otherSpelling(text) : undefined;
+      if (other !== undefined) exact.add(other);
+    } else compiled.push(pattern);
   }
   return (path) => {
     const subject = caseSensitive ? path : path.toLowerCase();
     if (exact.has(subject)) return true;
     if (compiled.length === 0) return false;
     const segments = subject.slice(1).split('/');
-    return compiled.some((pattern) => matchesPattern(pattern, segments));
+    return compiled.some((pattern) => matchesPattern(pattern, segments, eitherSlash));
   };
 }
