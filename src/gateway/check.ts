@@ -36,6 +36,9 @@ const NO_CLAIMS: Readonly<Record<string, unknown>> = Object.freeze({});
 
 const firstHeader = (value: string | string[] | undefined): string | undefined => (Array.isArray(value) ? value[0] : value);
 
+/** The check URL's own parameters: the proxy's choice of policy, and oauth2-proxy's `/oauth2/auth` constraints. */
+const CHECK_PARAMETERS = ['policy', 'allowed_groups', 'allowed_emails', 'allowed_email_domains'];
+
 /** Where a request carries a bearer token, for a profile to read: one object per check, methods shared. */
 class RequestCarrier implements TokenCarrier {
   constructor(readonly request: GatewayRequest) {}
@@ -392,6 +395,12 @@ export function createCheck(context: GatewayContext, refresher: Refresher, rende
       ip: view.clientIp,
       headers: request.headers,
     };
+    if (request.endpointSearch !== '' && request.endpointSearch === policyRequest.search && CHECK_PARAMETERS.some((name) => request.query.has(name))) {
+      // The check URL carries the browser's own query (a proxy that passes it on, as Caddy's `uri /` does):
+      // a visitor would pick the policy or the constraints. Never read as the proxy's choice.
+      context.loggers.auth.warn({ requestId: request.requestId, reason: 'check-query-from-client' }, "the check URL's query is the browser's own: configure the proxy not to pass it on (Caddy: uri /?)");
+      return decided(denyWithoutPolicy(request, mode, 'check-query-from-client'), undefined);
+    }
     const policyName = request.endpointSearch === '' ? undefined : (request.query.getAll('policy').length > 1 ? '' : (request.query.get('policy') ?? undefined));
     const selection = context.policySet.select(policyRequest, policyName);
     const policy = selection.policy;

@@ -284,6 +284,7 @@ export async function createApp(loaded: LoadedConfig, loggers: Loggers, environm
       : undefined;
 
   const reasonHeader = config.forwardAuth.reasonHeader;
+  const uriHeader = config.proxy.headers === 'x-original' ? 'x-original-url' : 'x-forwarded-uri';
   const envoyPrefix = config.envoy.pathPrefix;
   const publishedKeys = config.bearer.publishKeys.length === 0 ? undefined : JSON.stringify(publishedJwks(config.bearer.publishKeys));
   const diagnoseToken = config.diagnostics.token === '' ? undefined : Buffer.from(config.diagnostics.token, 'utf8');
@@ -299,6 +300,12 @@ export async function createApp(loaded: LoadedConfig, loggers: Loggers, environm
         if (backchannelLogout === undefined) break;
         return { run: () => readForm(incoming, MAX_LOGOUT_BODY).then((form) => backchannelLogout(incoming.method ?? 'GET', incoming.headers['content-type'], form)), own: true };
       case '/oauth2/auth':
+        // Never the original request itself: without the proxy's X-Forwarded-Uri (or X-Original-URL) the
+        // check would judge gatehouse's own endpoint (POL-13). The other checks may be the original
+        // request, passed on by a proxy, whose target is its path.
+        if (incoming.headers[uriHeader] === undefined) {
+          return { run: () => ({ status: 400, headers: { 'content-type': 'text/plain; charset=utf-8', 'x-gatehouse-reason': 'missing-forwarded-uri' }, body: 'Bad Request\n', outcome: 'deny', reason: 'missing-forwarded-uri' }), own: false };
+        }
         return { run: () => gateway.check(request, 'auth'), own: false };
       case '/oauth2/start':
         return { run: () => gateway.start(request), own: true };

@@ -90,6 +90,17 @@ describe('FWD-03: a forwarded Host that is not the deployment’s own', () => {
   });
 });
 
+describe('POL-13: /oauth2/auth without the original URI', () => {
+  test('is 400 missing-forwarded-uri, never a decision about gatehouse\'s own URL; with it, the route decides', async () => {
+    const without = await started.gatehouse.request('/oauth2/auth', { headers: { ...API_HEADERS } });
+    assert.equal(without.status, 400);
+    assert.equal(without.headers['x-gatehouse-reason'], 'missing-forwarded-uri');
+    assert.deepEqual(identityHeadersOf(without), {});
+    const withUri = await started.gatehouse.request('/oauth2/auth', { headers: { ...API_HEADERS, 'x-forwarded-uri': '/admin' } });
+    assert.equal(withUri.status, 401);
+  });
+});
+
 describe('FWD-18 and FWD-19: health-check agents and CORS preflights get nothing for free', () => {
   test('a health-check User-Agent on a protected path is authenticated like anyone; /ping answers on its exact path only', async () => {
     for (const agent of ['kube-probe/1.29', 'GoogleHC/1.0', 'ELB-HealthChecker/2.0', 'Consul Health Check']) {

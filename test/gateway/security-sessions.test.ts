@@ -728,7 +728,7 @@ describe('DOS-11: internal errors fail closed', () => {
         endpointPath: path,
         endpointSearch: '',
         query: new URLSearchParams(),
-        headers: { accept, cookie: header },
+        headers: { accept, cookie: header, 'x-forwarded-uri': path },
         jar: parseCookies(header),
         requestId: 'dos-11',
       };

@@ -75,7 +75,7 @@ describe('tracing', () => {
   test("a check continues the proxy's traceparent and records the decision", async () => {
     const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
     const parentId = '00f067aa0ba902b7';
-    const answer = await gatehouse.request('/oauth2/auth', { headers: { ...API_HEADERS, traceparent: `00-${traceId}-${parentId}-01` } });
+    const answer = await gatehouse.request('/oauth2/auth', { headers: { ...API_HEADERS, 'x-forwarded-uri': '/dashboard', traceparent: `00-${traceId}-${parentId}-01` } });
     assert.equal(answer.status, 401);
     await waitUntil('the check span was not exported', () => received.spans.some((span) => span.traceId === traceId));
     const span = received.spans.find((candidate) => candidate.traceId === traceId)!;
@@ -91,10 +91,10 @@ describe('tracing', () => {
 
   test('a traceparent whose sampled flag is off is not traced', async () => {
     const traceId = 'aaaabbbbccccddddeeeeffff00001111';
-    await gatehouse.request('/oauth2/auth', { headers: { ...API_HEADERS, traceparent: `00-${traceId}-00f067aa0ba902b7-00` } });
+    await gatehouse.request('/oauth2/auth', { headers: { ...API_HEADERS, 'x-forwarded-uri': '/dashboard', traceparent: `00-${traceId}-00f067aa0ba902b7-00` } });
     // A sampled check sent after it is exported; the unsampled one never is.
     const marker = 'aaaabbbbccccddddeeeeffff00002222';
-    await gatehouse.request('/oauth2/auth', { headers: { ...API_HEADERS, traceparent: `00-${marker}-00f067aa0ba902b7-01` } });
+    await gatehouse.request('/oauth2/auth', { headers: { ...API_HEADERS, 'x-forwarded-uri': '/dashboard', traceparent: `00-${marker}-00f067aa0ba902b7-01` } });
     await waitUntil('the sampled check was not exported', () => received.spans.some((span) => span.traceId === marker));
     assert.equal(received.spans.filter((span) => span.traceId === traceId).length, 0);
   });

@@ -18,7 +18,7 @@ export const CADDY_TEMPLATE = `{{GRAFANA_SITE}} {
 	# headers copied onto it; any other answer (the sign-in redirect, 401, the 403 page) goes to the browser.
 	handle {
 		forward_auth {{GATEHOUSE}} {
-			uri /
+			uri /?
 			copy_headers X-Auth-Request-User X-Auth-Request-Email X-Auth-Request-Groups X-Auth-Request-Preferred-Username Authorization
 		}
 		reverse_proxy {{GRAFANA_APP}}
@@ -31,7 +31,7 @@ export const CADDY_TEMPLATE = `{{GRAFANA_SITE}} {
 	}
 	handle {
 		forward_auth {{GATEHOUSE}} {
-			uri /
+			uri /?
 			copy_headers X-Auth-Request-User X-Auth-Request-Email X-Auth-Request-Groups X-Auth-Request-Preferred-Username Authorization
 		}
 		reverse_proxy {{TRAEFIK_APP}}

@@ -36,7 +36,7 @@ export const VMINSERT_CADDY_TEMPLATE = `{{VMINSERT_SITE}} {
 	}
 	handle {
 		forward_auth {{GATEHOUSE}} {
-			uri /
+			uri /?
 			copy_headers X-Auth-Request-User X-Auth-Request-Email X-Auth-Request-Groups X-Auth-Request-Preferred-Username Authorization X-Device
 		}
 		reverse_proxy {{VMINSERT_APP}}
