@@ -21,6 +21,24 @@ after(() => {
   for (const profile of opened) profile.close();
 });
 const env = (extra: Partial<ProfileEnvironment> = {}): ProfileEnvironment => ({ env: {}, timeoutMs: 500, now: () => NOW * 1000, ...extra });
+const host = 'api.homelab.example.com';
+
+/** A gatehouse whose one route takes the `devices` profile's ES256 tokens; `profileExtra` adds profile keys. */
+const devicesGatehouse = (profileExtra = '') =>
+  startProfileGatehouse(`bearer:
+  profiles:
+    devices:
+      issuers: [${ISS}]
+      skipPrefetch: true
+      audiences: [${API}]${profileExtra}
+      secrets:
+        k-es: |
+${indent(seedPem(ec.publicKey), 10)}
+routes:
+  - name: api
+    hosts: [${host}]
+    auth: [bearer:devices]
+`);
 
 describe('bearer verification edges', () => {
   test('secretBase64Encoded: a binary HMAC secret verifies tokens signed with those bytes', async () => {
@@ -60,23 +78,7 @@ describe('bearer verification edges', () => {
   });
 
   test('a valid token whose mapped claim is not Latin-1 is allowed (headerMap), not a 500', async () => {
-    const host = 'api.homelab.example.com';
-    const gatehouse = await startProfileGatehouse(`bearer:
-  profiles:
-    devices:
-      issuers: [${ISS}]
-      skipPrefetch: true
-      audiences: [${API}]
-      headerMap:
-        X-Name: name
-      secrets:
-        k-es: |
-${indent(seedPem(ec.publicKey), 10)}
-routes:
-  - name: api
-    hosts: [${host}]
-    auth: [bearer:devices]
-`);
+    const gatehouse = await devicesGatehouse('\n      headerMap:\n        X-Name: name');
     try {
       const nowS = Math.floor(Date.now() / 1000);
       const token = signJws({ alg: 'ES256', kid: 'k-es' }, { ...payload(), iat: nowS, exp: nowS + 600, name: '山田 太郎' }, ec.privateKey, 'ES256');
@@ -130,21 +132,7 @@ routes:
   });
 
   test('a token whose alg holds line breaks or non-Latin-1 text is a 401 with a clean WWW-Authenticate, not a 500', async () => {
-    const host = 'api.homelab.example.com';
-    const gatehouse = await startProfileGatehouse(`bearer:
-  profiles:
-    devices:
-      issuers: [${ISS}]
-      skipPrefetch: true
-      audiences: [${API}]
-      secrets:
-        k-es: |
-${indent(seedPem(ec.publicKey), 10)}
-routes:
-  - name: api
-    hosts: [${host}]
-    auth: [bearer:devices]
-`);
+    const gatehouse = await devicesGatehouse();
     try {
       for (const alg of ['ES256\r\nSet-Cookie: x=1', 'ES256\u2603"\\']) {
         const token = `${b64url(JSON.stringify({ alg, kid: 'k-es' }))}.${b64url(JSON.stringify(payload()))}.${b64url('sig')}`;
