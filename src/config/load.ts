@@ -152,19 +152,23 @@ export function loadConfig(options: LoadOptions): LoadedConfig {
   const badPaths = new Set<string>();
   if (!parsed.success) {
     problems.push(...schemaProblems(parsed.error, origins));
-    // Validate the rest too, with the broken values set aside, so every problem is reported in one go.
-    for (const issue of parsed.error.issues) {
-      const path = issue.path.filter((part) => typeof part === 'string').join('.');
-      badPaths.add(path);
-      deletePath(raw, path);
+    // Validate the rest too, with the broken values set aside, so every problem is reported in one go. A
+    // problem inside a list (a route, a profile's list) sets the whole top-level section aside.
+    for (let round = 0; round < 3 && !parsed.success; round++) {
+      for (const issue of parsed.error.issues) {
+        const inList = issue.path.some((part) => typeof part === 'number');
+        const path = inList ? String(issue.path[0] ?? '') : issue.path.filter((part) => typeof part === 'string').join('.');
+        badPaths.add(path);
+        deletePath(raw, path);
+      }
+      parsed = ConfigSchema.safeParse(raw);
     }
-    parsed = ConfigSchema.safeParse(raw);
     if (!parsed.success) throw new ConfigError(problems);
   }
   const config = parsed.data;
   for (const problem of validateConfig(config)) {
     const leaf = problem.path.replace(/\[\d+\]$/, '');
-    if (badPaths.has(leaf)) continue;
+    if (badPaths.has(leaf) || badPaths.has(problem.path.split(/[.[]/)[0] ?? '')) continue;
     const origin = origins.get(leaf);
     problems.push(origin === undefined || origin.kind === 'default' ? problem : { ...problem, source: `${origin.kind} ${origin.name ?? ''}` });
   }

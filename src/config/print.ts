@@ -16,6 +16,11 @@ function getPath(root: unknown, path: string): unknown {
   return node;
 }
 
+/** A URL's user and password replaced by `***` (a Redis or collector address may carry them). */
+function withoutCredentials(text: string): string {
+  return text.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@?#]*@/i, '$1***@');
+}
+
 function display(kind: string, value: unknown): string {
   if (kind === 'structured') {
     // Routes and profiles can hold keys and secrets: show their shape, never their content.
@@ -24,8 +29,8 @@ function display(kind: string, value: unknown): string {
     return names.length === 0 ? '{}' : `{${names.join(', ')}}`;
   }
   if (kind === 'duration' && typeof value === 'number') return formatDuration(value);
-  if (Array.isArray(value)) return `[${value.map((item) => JSON.stringify(item)).join(', ')}]`;
-  if (typeof value === 'string') return JSON.stringify(value);
+  if (Array.isArray(value)) return `[${value.map((item) => JSON.stringify(typeof item === 'string' ? withoutCredentials(item) : item)).join(', ')}]`;
+  if (typeof value === 'string') return JSON.stringify(withoutCredentials(value));
   return String(value);
 }
 

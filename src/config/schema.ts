@@ -35,8 +35,19 @@ function enumOf<const T extends readonly [string, ...string[]]>(values: T, fallb
   return leaf(z.enum(values).default(fallback as never), { kind: 'enum', description });
 }
 
-/** A Go-style duration (`1h30m`, `168h0m0s`, `0`), held as milliseconds after parsing. */
-function duration(fallback: string, description: string) {
+/** How a duration is written back in a message: the largest whole unit. */
+function spell(ms: number): string {
+  if (ms % 3_600_000 === 0) return `${ms / 3_600_000}h`;
+  if (ms % 60_000 === 0) return `${ms / 60_000}m`;
+  if (ms % 1000 === 0) return `${ms / 1000}s`;
+  return `${ms}ms`;
+}
+
+/**
+ * A Go-style duration (`1h30m`, `168h0m0s`, `0`), held as milliseconds after parsing. `range` bounds one
+ * that drives a timer or a request timeout (Node's timers hold at most 2^31-1 ms and fire at once beyond).
+ */
+function duration(fallback: string, description: string, range?: { readonly min: number; readonly max: number }) {
   const schema = z
     .union([z.string(), z.number()])
     .transform((value, ctx) => {
@@ -49,10 +60,19 @@ function duration(fallback: string, description: string) {
         });
         return z.NEVER;
       }
+      if (range !== undefined && (ms < range.min || ms > range.max)) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `'${String(value)}' is out of range`,
+          params: { fix: `write a duration from ${spell(range.min)} to ${spell(range.max)}` },
+        });
+        return z.NEVER;
+      }
       return ms;
     })
     .prefault(fallback);
-  return leaf(schema, { kind: 'duration', description: `${description} (Go duration)` });
+  const bounds = range === undefined ? '' : `, from ${spell(range.min)} to ${spell(range.max)}`;
+  return leaf(schema, { kind: 'duration', description: `${description} (Go duration${bounds})` });
 }
 
 function integer(fallback: number, min: number, max: number, description: string) {
@@ -88,7 +108,7 @@ const ProviderSchema = z
     displayName: str('Provider name shown on the sign-in page.', ''),
     endSessionRedirect: bool('On sign-out, also end the session at the provider through its `end_session_endpoint`.', false),
     backchannelLogout: bool('Accept OpenID Connect back-channel logout at `POST /oauth2/backchannel-logout`: a logout token from the provider ends every session of its subject. Needs the Redis session store.', false),
-    timeout: duration('5s', 'Timeout of every request to the provider (discovery, token, JWKS)'),
+    timeout: duration('5s', 'Timeout of every request to the provider (discovery, token, JWKS)', { min: 100, max: 600_000 }),
   })
   .prefault({});
 
@@ -124,7 +144,7 @@ const RedisSchema = z
     clusterUrls: list('Cluster node URLs.'),
     caPath: str('PEM file of the CA that signed the Redis server certificate.'),
     insecureSkipTlsVerify: bool('Do not verify the Redis server certificate. Insecure.', false),
-    idleTimeout: duration('0', 'TCP keep-alive interval of the Redis connection, so an idle connection is not cut by the server `timeout` (oauth2-proxy `redis_connection_idle_timeout`); 0 uses the system default'),
+    idleTimeout: duration('0', 'TCP keep-alive interval of the Redis connection, so an idle connection is not cut by the server `timeout` (oauth2-proxy `redis_connection_idle_timeout`); 0 uses the system default', { min: 0, max: 86_400_000 }),
     keyPrefix: str('Prefix of every Redis key.', 'gatehouse:'),
   })
   .prefault({});
@@ -326,7 +346,7 @@ export const ConfigSchema = z
         samplePercent: integer(100, 0, 100, 'Share of checks traced, in percent, when the proxy sent no `traceparent`; a `traceparent` from the proxy decides by its sampled flag.'),
       })
       .prefault({}),
-    shutdownTimeout: duration('10s', 'How long in-flight requests may take to finish on SIGTERM'),
+    shutdownTimeout: duration('10s', 'How long in-flight requests may take to finish on SIGTERM', { min: 0, max: 3_600_000 }),
     provider: ProviderSchema,
     cookie: CookieSchema,
     session: SessionSchema,

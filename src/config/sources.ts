@@ -100,6 +100,12 @@ export function readOauth2ProxyToml(file: string): SourceResult {
       result.problems.push({ code: 'ERR_CONFIG_UNKNOWN_KEY', path: key, message: 'is an oauth2-proxy option gatehouse does not implement (or not an oauth2-proxy option)', fix: 'remove it; docs/oauth2-proxy.md lists the supported options', source: `file ${file}` });
       continue;
     }
+    // A TOML array's items are items as they are: a comma inside one (a regular expression's {1,2}) is
+    // not a separator, as it would be in a variable.
+    if (Array.isArray(value) && spec.kind === 'list' && spec.map === undefined && spec.path !== undefined) {
+      result.assignments.push({ path: spec.path, value: value.map(String).map((item) => item.trim()).filter((item) => item !== ''), origin });
+      continue;
+    }
     const text = Array.isArray(value) ? value.map(String).join(',') : String(value);
     applyOption(spec, text, origin, result);
   }

@@ -7,7 +7,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { isAsciiWord } from '../ascii.js';
-import { readEmailsFile, usesDevelopmentProvider, type ListenAddress, type LoadedConfig } from '../config/index.js';
+import { isLoopbackHost, readEmailsFile, usesDevelopmentProvider, type ListenAddress, type LoadedConfig } from '../config/index.js';
 import type { DevProvider } from '../devidp/index.js';
 import { createGateway, type Gateway, type GatewayRequest, type Verdict } from '../gateway/index.js';
 import { compileProfiles, createProviderBearerVerifier, createSharedDenyList, denyListNames, parseKeyText } from '../jwt/index.js';
@@ -166,6 +166,9 @@ export async function createApp(loaded: LoadedConfig, loggers: Loggers, environm
   let clientId = config.provider.clientId;
   let clientSecret = config.provider.clientSecret;
   if (devMode) {
+    // The development provider signs anyone in: only ever behind a listener this machine alone reaches,
+    // checked here against the address actually bound (a reload keeps the listener it had).
+    if (!isLoopbackHost(environment.listen.host)) throw new GatewayError('ERR_CONFIG_DEV_PROVIDER_EXPOSED', `the development identity provider would run behind ${environment.listen.host}, beyond this machine; set provider.issuer`);
     const port = environment.listen.port;
     const hosts = ['localhost', '127.0.0.1', '[::1]'];
     // Loaded only in development mode: production never loads oidc-provider.
@@ -430,11 +433,18 @@ export async function createApp(loaded: LoadedConfig, loggers: Loggers, environm
         return;
       }
       // A verdict that needed no waiting is written at once, without a trip through the microtask queue,
-      // unless the request declares a body: then the parser must first read that body's framing, so a
-      // smuggling attempt is refused as a whole (400) before anything is answered (DOS-07).
+      // unless the request declares a body. A forward-auth proxy sends none, so the whole body is read
+      // first (a check reads nothing from it): a body whose framing is broken (a smuggling attempt) is then
+      // refused by the parser as a whole (400) before anything is answered, even when it arrives in a later
+      // packet (DOS-07). Envoy may stream the application's body after the check starts, and its check must
+      // not wait for it: there the parser reads only what has arrived, one microtask later.
       const declaresBody = request.headers['transfer-encoding'] !== undefined || (request.headers['content-length'] ?? '0') !== '0';
-      if (outcome instanceof Promise) outcome.then(answer, fail);
-      else if (declaresBody) Promise.resolve(outcome).then(answer, fail);
+      if (declaresBody && !envoy && !request.complete) {
+        const pending = outcome;
+        request.once('end', () => void Promise.resolve(pending).then(answer, fail));
+        request.resume();
+      } else if (outcome instanceof Promise) outcome.then(answer, fail);
+      else if (declaresBody) void Promise.resolve(outcome).then(answer, fail);
       else answer(outcome);
     },
     ready: () => {

@@ -2,9 +2,9 @@
 import { createHash } from 'node:crypto';
 import { readFileSync, watch, type FSWatcher } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { ConfigError, formatProblems, loadConfig, parseListenAddress, type LoadedConfig, type LoadOptions } from '../../config/index.js';
+import { ConfigError, formatProblems, isLoopbackHost, loadConfig, parseListenAddress, usesDevelopmentProvider, type LoadedConfig, type LoadOptions } from '../../config/index.js';
 import { GatewayError } from '../../errors.js';
-import { createApp, startServer, type App } from '../../http/index.js';
+import { createApp, startServer, type App, type RunningServer } from '../../http/index.js';
 import { send, sendText } from '../../http/respond.js';
 import type { RequestHandler } from '../../http/index.js';
 import { createMetrics, loadTracing } from '../../metrics/index.js';
@@ -120,10 +120,18 @@ export async function runServe(argv: readonly string[], io: CommandIo): Promise<
     app.handle(request, response);
   });
   const metrics = loaded.config.metrics.listen === '' ? undefined : createMetrics();
-  const tracing = await loadTracing(loaded.config.tracing);
+  let tracing: Awaited<ReturnType<typeof loadTracing>>;
+  let metricsServer: RunningServer | undefined;
+  try {
+    tracing = await loadTracing(loaded.config.tracing);
+    const metricsListen = loaded.config.metrics.listen === '' ? undefined : parseListenAddress(loaded.config.metrics.listen);
+    metricsServer = metrics?.registry === undefined || metricsListen === undefined ? undefined : await startServer(metricsListen, metricsHandler(metrics.registry));
+  } catch (error) {
+    // The main listener is up already: close it, or the process would answer 503 for ever.
+    await server.close(0);
+    throw error;
+  }
   const observers = { ...(metrics === undefined ? {} : { metrics }), ...(tracing === undefined ? {} : { tracing }) };
-  const metricsListen = loaded.config.metrics.listen === '' ? undefined : parseListenAddress(loaded.config.metrics.listen);
-  const metricsServer = metrics?.registry === undefined || metricsListen === undefined ? undefined : await startServer(metricsListen, metricsHandler(metrics.registry));
   if (metricsServer !== undefined) loggers.standard.info({ address: `${metricsServer.address.host}:${metricsServer.address.port}` }, 'metrics listening');
   try {
     app = await createApp(loaded, loggers, { listen: server.address, ...observers });
@@ -142,7 +150,13 @@ export async function runServe(argv: readonly string[], io: CommandIo): Promise<
   const reload = async () => {
     try {
       const next = loadConfig(loadOptions);
+      // The listener stays where it is: the development provider may only come up behind a loopback one,
+      // whatever the new file's listen says (it was checked against that, not against this).
+      if (usesDevelopmentProvider(next.config) && !isLoopbackHost(server.address.host)) {
+        throw new ConfigError([{ code: 'ERR_CONFIG_DEV_PROVIDER_EXPOSED', path: 'provider.issuer', message: `is empty, so the development identity provider would run, but gatehouse listens on ${where}, beyond this machine`, fix: 'set provider.issuer to your identity provider; a move to 127.0.0.1 needs a restart' }]);
+      }
       if (next.config.listen !== loaded.config.listen) loggers.standard.warn('listen changed: restart gatehouse to move the listener');
+      if (JSON.stringify(next.config.logging) !== JSON.stringify(loaded.config.logging)) loggers.standard.warn('logging changed: restart gatehouse to apply it');
       if (next.config.metrics.listen !== loaded.config.metrics.listen) loggers.standard.warn('metrics.listen changed: restart gatehouse to move the metrics listener');
       if (JSON.stringify(next.config.tracing) !== JSON.stringify(loaded.config.tracing)) loggers.standard.warn('tracing changed: restart gatehouse to apply it');
       const nextApp = await createApp(next, loggers, { listen: server.address, ...observers, previous: app });
