@@ -39,10 +39,22 @@ export function text(status: number, body: string, outcome: Outcome, reason: str
   return { status, headers: Object.assign({ 'content-type': 'text/plain; charset=utf-8' }, extra), body: `${body}\n`, outcome, reason };
 }
 
+/**
+ * What every gatehouse page may load and where it may be shown: its own inline style and nothing else, no
+ * script at all, forms only to gatehouse, never in a frame. A 403 page answered to a forward-auth check
+ * reaches the browser through the proxy without the `/oauth2/` security headers, so the page carries them.
+ */
+const PAGE_HEADERS: Readonly<OutgoingHttpHeaders> = Object.freeze({
+  'content-type': 'text/html; charset=utf-8',
+  'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+  'x-frame-options': 'DENY',
+  'x-content-type-options': 'nosniff',
+});
+
 /** An HTML page answer. */
 export function page(status: number, title: string, bodyHtml: string, outcome: Outcome, reason: string, requestId: string, extra: OutgoingHttpHeaders = {}): Verdict {
   const html = renderPage({ title, body: bodyHtml, tone: status >= 400 ? 'error' : 'normal', meta: `Request ${requestId}` });
-  return { status, headers: Object.assign({ 'content-type': 'text/html; charset=utf-8' }, extra), body: html, outcome, reason };
+  return { status, headers: Object.assign({}, PAGE_HEADERS, extra), body: html, outcome, reason };
 }
 
 /** Plain words for a denial, without naming the rule that denied (no policy internals). */

@@ -405,7 +405,7 @@ export function createCheck(context: GatewayContext, refresher: Refresher, rende
     const selection = context.policySet.select(policyRequest, policyName);
     const policy = selection.policy;
     if (policy === undefined) {
-      if (policyName !== undefined) context.loggers.standard.error({ requestId: request.requestId, policy: policyName }, 'the proxy named a policy that is not configured');
+      if (policyName !== undefined) context.loggers.standard.warn({ requestId: request.requestId, policy: policyName.slice(0, 64) }, 'the proxy named a policy that is not configured');
       return decided(denyWithoutPolicy(request, mode, policyName === undefined ? 'no-route-matched' : 'policy-unknown'), selection.label);
     }
     const label = selection.label;

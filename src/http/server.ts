@@ -39,6 +39,9 @@ export async function startServer(listen: ListenAddress, handler: RequestHandler
       insecureHTTPParser: false,
       requireHostHeader: true,
       joinDuplicateHeaders: false,
+      // How often the headers and request timeouts are enforced: Node's default (30 s) would let a client
+      // trickling its headers hold a connection three times longer than `headersTimeout` says.
+      connectionsCheckingInterval: 1000,
     },
     handler,
   );
@@ -59,8 +62,13 @@ export async function startServer(listen: ListenAddress, handler: RequestHandler
       new Promise<void>((resolve) => {
         const timer = setTimeout(() => server.closeAllConnections(), timeoutMs);
         timer.unref();
+        // A keep-alive connection whose request is still running becomes idle once it is answered: close
+        // it then, rather than wait out the whole timeout for a connection that is doing nothing.
+        const sweep = setInterval(() => server.closeIdleConnections(), 50);
+        sweep.unref();
         server.close(() => {
           clearTimeout(timer);
+          clearInterval(sweep);
           resolve();
         });
         server.closeIdleConnections();

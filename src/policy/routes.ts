@@ -139,7 +139,8 @@ export function compilePolicySet(config: Pick<Config, 'routes' | 'policies' | 'r
     select(request, policyName) {
       if (policyName !== undefined) {
         const policy = policies.get(policyName);
-        return { route: undefined, policy, label: `policy:${policyName}` };
+        // Labels feed metrics and traces: only configured names, so no request can add a series.
+        return { route: undefined, policy, label: policy === undefined ? 'policy:unknown' : `policy:${policyName}` };
       }
       for (const route of routes) if (route.matches(request)) return { route, policy: route.policy, label: `route:${route.name}` };
       return { route: undefined, policy: fallback, label: fallbackLabel };

@@ -626,16 +626,16 @@ describe('?policy=NAME: the proxy names the policy', () => {
     for (const name of ['nope', '', '__proto__', 'constructor', 'toString']) {
       const selection = FIXTURE.select(policyRequest('/public/x'), name);
       assert.equal(selection.policy, undefined, name);
-      assert.equal(selection.label, `policy:${name}`);
+      assert.equal(selection.label, 'policy:unknown', 'labels feed metrics: a client-chosen name never becomes one');
     }
   });
 
   const GATEWAY_CASES: readonly { search: string; who: string; status: number; reason: string; route: string }[] = [
     { search: '?policy=admins', who: 'user', status: 403, reason: 'group-not-allowed', route: 'policy:admins' },
     { search: '?policy=admins', who: 'admin', status: 202, reason: 'session-valid', route: 'policy:admins' },
-    { search: '?policy=nope', who: 'admin', status: 403, reason: 'policy-unknown', route: 'policy:nope' },
-    { search: '?policy=', who: 'admin', status: 403, reason: 'policy-unknown', route: 'policy:' },
-    { search: '?policy=admins&policy=admins', who: 'admin', status: 403, reason: 'policy-unknown', route: 'policy:' },
+    { search: '?policy=nope', who: 'admin', status: 403, reason: 'policy-unknown', route: 'policy:unknown' },
+    { search: '?policy=', who: 'admin', status: 403, reason: 'policy-unknown', route: 'policy:unknown' },
+    { search: '?policy=admins&policy=admins', who: 'admin', status: 403, reason: 'policy-unknown', route: 'policy:unknown' },
     { search: '?other=1', who: 'user', status: 202, reason: 'route-public', route: 'route:public' },
   ];
   for (const { search, who, status, reason, route } of GATEWAY_CASES) {

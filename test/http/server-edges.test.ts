@@ -1,0 +1,124 @@
+/**
+ * The HTTP layer at its edges: metric labels a client cannot grow, a declared body read whole before any
+ * answer (DOS-07), a shutdown that does not wait on keep-alive connections that are done, and headers
+ * trickled in that are cut close to `headersTimeout` (DOS-06).
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
+import { connect } from 'node:net';
+import { loadConfig } from '../../src/config/index.js';
+import { createApp, startServer, type App, type RunningServer } from '../../src/http/index.js';
+import { createLoggers } from '../../src/log/index.js';
+import { createMetrics, type Metrics } from '../../src/metrics/index.js';
+import { send } from '../support/http-client.js';
+import { APP_HOST, cookieHeader, login, startGatehouse } from '../support/gatehouse-fixture.js';
+
+let metrics: Metrics;
+let server: RunningServer;
+let app: App;
+
+before(async () => {
+  const loaded = loadConfig({
+    env: {},
+    flags: [
+      { name: 'provider.issuer', text: 'http://127.0.0.1:9/' },
+      { name: 'provider.client-id', text: 'c' },
+      { name: 'provider.client-secret', text: 's' },
+      { name: 'cookie.secrets', text: 'q3Jx0l7m2YkR5vT8wN1bC4dF6gH9jK0LzXcVbNmAsDf' },
+      { name: 'authorization.email-domains', text: 'example.com' },
+      { name: 'proxy.reverse-proxy', text: 'true' },
+      { name: 'proxy.trusted', text: '127.0.0.1/32' },
+    ],
+  });
+  metrics = createMetrics();
+  const sink = new Writable({ write: (_chunk, _encoding, callback) => callback() });
+  const loggers = createLoggers({ ...loaded.config.logging, format: 'json', destination: sink });
+  server = await startServer({ host: '127.0.0.1', port: 0 }, (request, response) => app.handle(request, response));
+  app = await createApp(loaded, loggers, { listen: server.address, metrics });
+});
+
+after(async () => {
+  await server.close(100);
+  await app.close();
+});
+
+/** Writes `first`, then `later` after 200 ms, and returns everything answered before `waitMs`. */
+function rawExchange(port: number, first: string, later: string | undefined, waitMs: number): Promise<string> {
+  return new Promise<string>((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port });
+    const chunks: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    socket.on('error', () => undefined);
+    socket.on('close', () => resolve(Buffer.concat(chunks).toString('latin1')));
+    socket.on('connect', () => {
+      socket.write(first);
+      if (later !== undefined) setTimeout(() => socket.write(later), 200);
+      setTimeout(() => socket.destroy(), waitMs);
+    });
+  });
+}
+
+test('metrics: a client-chosen ?policy= name never becomes a route label', async () => {
+  for (let index = 0; index < 20; index++) {
+    const response = await send({
+      port: server.address.port,
+      path: `/oauth2/auth?policy=attacker-${index}`,
+      headers: { host: 'gatehouse', 'x-forwarded-host': 'app.example.com', 'x-forwarded-proto': 'https', 'x-forwarded-uri': '/' },
+    });
+    assert.equal(response.status, 403);
+    assert.equal(response.headers['x-gatehouse-reason'], 'policy-unknown');
+  }
+  const text = await metrics.registry!.metrics();
+  const series = text.split('\n').filter((line) => line.startsWith('gatehouse_checks_total{') && line.includes('attacker-'));
+  assert.deepEqual(series, [], 'one gatehouse_checks_total series per client-chosen policy name');
+  assert.match(text, /gatehouse_checks_total\{[^}]*route="policy:unknown"[^}]*\} 20/);
+});
+
+test('DOS-07: a chunked GET whose body arrives in a later packet is not answered 202 before its framing is refused', async () => {
+  const gatehouse = await startGatehouse();
+  try {
+    const browser = gatehouse.browser();
+    await login(browser, { email: 'framing@homelab.example.com' });
+    const head = `GET /a HTTP/1.1\r\nHost: gatehouse\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Host: ${APP_HOST}\r\nAccept: application/json\r\nCookie: ${cookieHeader(browser)}\r\nTransfer-Encoding: chunked\r\n\r\n`;
+    const raw = await rawExchange(gatehouse.port, head, 'zz-not-a-chunk\r\n\r\n', 800);
+    assert.deepEqual(raw.match(/^HTTP\/1\.1 \d{3}/gm), ['HTTP/1.1 400'], 'answered as allowed before the body framing was read');
+  } finally {
+    await gatehouse.close();
+  }
+});
+
+test('shutdown: a keep-alive connection whose request finishes after close() does not hold the stop for the whole timeout', async () => {
+  const running = await startServer({ host: '127.0.0.1', port: 0 }, (_request, response) => {
+    setTimeout(() => response.end('x'), 300);
+  });
+  const socket = connect({ host: '127.0.0.1', port: running.address.port });
+  socket.on('error', () => undefined);
+  await new Promise((resolve) => socket.once('connect', resolve));
+  socket.write('GET / HTTP/1.1\r\nHost: a\r\n\r\n');
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  const started = Date.now();
+  await running.close(5000);
+  socket.destroy();
+  assert.ok(Date.now() - started < 2000, `close() took ${Date.now() - started} ms for a 300 ms request`);
+});
+
+test('DOS-06: a client trickling headers is cut soon after headersTimeout (10 s), not at Node\'s 30 s check', { timeout: 60_000 }, async () => {
+  const running = await startServer({ host: '127.0.0.1', port: 0 }, (_request, response) => response.end());
+  const socket = connect({ host: '127.0.0.1', port: running.address.port });
+  socket.on('error', () => undefined);
+  await new Promise((resolve) => socket.once('connect', resolve));
+  const started = Date.now();
+  socket.write('GET / HTTP/1.1\r\nHost: a\r\n');
+  const trickle = setInterval(() => {
+    if (!socket.destroyed) socket.write('X-A: b\r\n');
+  }, 2000);
+  const closedAfter = await Promise.race([
+    new Promise<number>((resolve) => socket.once('close', () => resolve(Date.now() - started))),
+    new Promise<number>((resolve) => setTimeout(() => resolve(Date.now() - started), 25_000)),
+  ]);
+  clearInterval(trickle);
+  socket.destroy();
+  await running.close(100);
+  assert.ok(closedAfter >= 9_000 && closedAfter < 20_000, `cut after ${closedAfter} ms`);
+});
