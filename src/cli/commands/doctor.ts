@@ -5,7 +5,7 @@
  * and persistence, and (with --url) what a check behind the proxy actually sees.
  */
 import { Buffer } from 'node:buffer';
-import { usesDevelopmentProvider, type Config } from '../../config/index.js';
+import { isLoopbackHost, usesDevelopmentProvider, type Config } from '../../config/index.js';
 import { loadForCommand } from '../load.js';
 import { decodeCookieSecret } from '../../crypto/secret.js';
 import { chooseCookieDomain } from '../../session/index.js';
@@ -76,6 +76,17 @@ async function checkProvider(config: Config, findings: Finding[]): Promise<void>
   const tokenEndpoint = metadata.token_endpoint;
   if (typeof tokenEndpoint !== 'string') {
     findings.push({ level: 'fail', check: 'credentials', detail: 'the discovery document names no token_endpoint', fix: 'use the issuer of an OpenID Connect provider' });
+    return;
+  }
+  // The client secret goes only to the provider the configuration names, and never in clear beyond this
+  // machine: not after a discovery that named another issuer, not to a plain-http endpoint elsewhere.
+  if (metadata.issuer !== issuer) {
+    findings.push({ level: 'warn', check: 'credentials', detail: 'not checked: the discovery document names another issuer, so the client secret was not sent', fix: 'fix provider.issuer first, then run doctor again' });
+    return;
+  }
+  const endpoint = URL.canParse(tokenEndpoint) ? new URL(tokenEndpoint) : undefined;
+  if (endpoint === undefined || (endpoint.protocol !== 'https:' && !(endpoint.protocol === 'http:' && isLoopbackHost(endpoint.hostname.replace(/^\[|\]$/g, ''))))) {
+    findings.push({ level: 'fail', check: 'credentials', detail: `the token endpoint ${tokenEndpoint} is not https, so the client secret was not sent`, fix: 'the provider must serve its token endpoint over https' });
     return;
   }
   try {

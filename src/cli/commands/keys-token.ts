@@ -3,7 +3,7 @@
  * instead of pasting a private key into a website.
  */
 import { randomUUID } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createPrivateKey } from 'node:crypto';
 import { exportJWK, exportPKCS8, exportSPKI, generateKeyPair, SignJWT } from 'jose';
@@ -71,15 +71,26 @@ function runKeysGenerate(argv: readonly string[], io: CommandIo): Promise<number
   if (!/^[A-Za-z0-9_.-]{1,64}$/.test(kid)) throw new UsageError(`--kid must be 1 to 64 letters, digits, _ . -`, 'keys');
   const out = resolve(args.own.get('out') ?? '.');
   const files = { private: join(out, `${kid}.key.pem`), public: join(out, `${kid}.pub.pem`), jwk: join(out, `${kid}.jwk.json`) };
-  for (const file of Object.values(files)) if (existsSync(file)) throw new UsageError(`'${file}' exists; gatehouse never overwrites a key`, 'keys');
+  // lstat, not exists: a dangling symbolic link is a name that is taken too.
+  for (const file of Object.values(files)) if (taken(file)) throw new UsageError(`'${file}' exists; gatehouse never overwrites a key`, 'keys');
+  if (taken(out) && !lstatSync(out).isDirectory()) throw new UsageError(`--out '${out}' is not a directory`, 'keys');
   return (async () => {
     const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true, ...(alg === 'RS256' ? { modulusLength: 3072 } : {}) });
     mkdirSync(out, { recursive: true, mode: 0o700 });
-    writeFileSync(files.private, await exportPKCS8(privateKey), { mode: 0o600 });
+    // 'wx': created here or not at all, never through a link or over a file that appeared meanwhile.
+    const create = (file: string, text: string, mode: number) => {
+      try {
+        writeFileSync(file, text, { mode, flag: 'wx' });
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'EEXIST') throw new UsageError(`'${file}' exists; gatehouse never overwrites a key`, 'keys');
+        throw error;
+      }
+    };
+    create(files.private, await exportPKCS8(privateKey), 0o600);
     chmodSync(files.private, 0o600);
     const pem = await exportSPKI(publicKey);
-    writeFileSync(files.public, pem);
-    writeFileSync(files.jwk, `${JSON.stringify({ ...(await exportJWK(publicKey)), kid, alg, use: 'sig' }, null, 2)}\n`);
+    create(files.public, pem, 0o644);
+    create(files.jwk, `${JSON.stringify({ ...(await exportJWK(publicKey)), kid, alg, use: 'sig' }, null, 2)}\n`, 0o644);
     io.err(`wrote ${files.private} (private, mode 0600), ${files.public}, ${files.jwk}`);
     io.out(`# gatehouse.yaml: a bearer profile that accepts tokens signed by this key
 bearer:
@@ -94,6 +105,22 @@ ${pem.trim().split('\n').map((line) => `          ${line}`).join('\n')}`);
     return EXIT.ok;
   })();
 }
+
+/** True when something (a file, a directory, a link, even a dangling one) has this name. */
+function taken(path: string): boolean {
+  try {
+    lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The latest expiry `token mint` writes: the end of year 9999, which every JWT library can read. */
+const MAX_EXP = 253_402_300_799;
+
+/** Claims gatehouse sets itself from their own flags; `--claim` may not set them. */
+const REGISTERED = new Set(['iss', 'sub', 'aud', 'exp', 'nbf', 'iat', 'jti']);
 
 /** Parses a lifetime with day and year units too (`90d`, `1y`), on top of Go durations. */
 function parseLifetime(text: string): number | undefined {
@@ -137,7 +164,8 @@ async function runTokenMint(argv: readonly string[], io: CommandIo): Promise<num
     exp = now + Math.floor(ttl / 1000);
   }
   if (exp <= now) throw new UsageError('the token would already be expired', 'token');
-  const claims: Record<string, unknown> = {};
+  if (exp > MAX_EXP) throw new UsageError('the token would expire after the year 9999; give a shorter --ttl or an earlier --exp', 'token');
+  const claims: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
   const claimText = args.own.get('claim');
   // parseArgs keeps the last value of a repeated own flag; collect every --claim from argv instead.
   const claimArgs = argv.flatMap((arg, index) => (arg === '--claim' ? [argv[index + 1] ?? ''] : arg.startsWith('--claim=') ? [arg.slice('--claim='.length)] : []));
@@ -146,13 +174,15 @@ async function runTokenMint(argv: readonly string[], io: CommandIo): Promise<num
     if (at <= 0) throw new UsageError(`--claim '${pair}' is not key=value`, 'token');
     const name = pair.slice(0, at);
     const text = pair.slice(at + 1);
+    if (REGISTERED.has(name)) throw new UsageError(`--claim ${name}=… is set with its own flag (--${name === 'exp' ? 'exp or --ttl' : name === 'iat' || name === 'nbf' ? 'ttl' : name})`, 'token');
+    if (name === '__proto__' || name === 'constructor' || name === 'prototype') throw new UsageError(`--claim '${name}' is not a usable claim name`, 'token');
     try {
       claims[name] = JSON.parse(text);
     } catch {
       claims[name] = text;
     }
   }
-  const jwt = new SignJWT(claims)
+  const jwt = new SignJWT({ ...claims })
     .setProtectedHeader({ alg, typ: 'JWT', kid: args.own.get('kid') ?? '' })
     .setIssuer(args.own.get('iss') ?? '')
     .setSubject(args.own.get('sub') ?? '')
@@ -161,8 +191,9 @@ async function runTokenMint(argv: readonly string[], io: CommandIo): Promise<num
     .setExpirationTime(exp);
   if (args.own.get('jti') === 'auto') jwt.setJti(randomUUID());
   else if (args.own.has('jti')) jwt.setJti(args.own.get('jti') ?? '');
+  const expires = new Date(exp * 1000).toISOString();
   io.out(await jwt.sign(key));
-  io.err(`expires ${new Date(exp * 1000).toISOString()}`);
+  io.err(`expires ${expires}`);
   return EXIT.ok;
 }
 
@@ -181,6 +212,12 @@ async function runTokenVerify(argv: readonly string[], io: CommandIo): Promise<n
   const name = args.own.get('profile') ?? (names.length === 1 ? names[0] : undefined);
   if (name === undefined) throw new UsageError(names.length === 0 ? 'the configuration has no bearer profiles' : `name the profile with --profile (one of ${names.join(', ')})`, 'token');
   if (!names.includes(name)) throw new UsageError(`no bearer profile '${name}' (have: ${names.join(', ') || 'none'})`, 'token');
+  let url: URL;
+  try {
+    url = new URL(args.own.get('url') ?? 'https://localhost/');
+  } catch {
+    throw new UsageError(`--url '${args.own.get('url') ?? ''}' is not an absolute URL`, 'token');
+  }
   // With the Redis store the profile's deny-list is also the one shared through Redis: read it once.
   const { config } = loaded;
   const redis = config.session.store === 'redis' ? await connectForCommand(config.session.redis) : undefined;
@@ -195,10 +232,18 @@ async function runTokenVerify(argv: readonly string[], io: CommandIo): Promise<n
       return EXIT.failure;
     }
   }
-  const profiles = compileProfiles(config, { env: io.env, timeoutMs: config.provider.timeout, ...(sharedDenyList === undefined ? {} : { sharedDenyList }) });
+  let profiles: ReturnType<typeof compileProfiles>;
+  try {
+    profiles = compileProfiles(config, { env: io.env, timeoutMs: config.provider.timeout, ...(sharedDenyList === undefined ? {} : { sharedDenyList }) });
+  } catch (error) {
+    await redis?.close();
+    throw error;
+  }
   const profile = profiles.named.get(name);
-  if (profile === undefined) throw new UsageError(`no bearer profile '${name}' (have: ${names.join(', ') || 'none'})`, 'token');
-  const url = new URL(args.own.get('url') ?? 'https://localhost/');
+  if (profile === undefined) {
+    await redis?.close();
+    throw new UsageError(`no bearer profile '${name}' (have: ${names.join(', ') || 'none'})`, 'token');
+  }
   const shown = token.length > 24 ? `${token.slice(0, 12)}…${token.slice(-6)}` : '(short)';
   io.out(`token:    ${shown} (${token.length} characters)`);
   io.out(`profile:  ${name}`);

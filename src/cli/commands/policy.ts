@@ -151,8 +151,18 @@ function readCases(file: string): { config?: string; cases: TestCase[] } {
   }
   const root = parsed as { config?: unknown; cases?: unknown } | null;
   if (root === null || typeof root !== 'object' || !Array.isArray(root.cases)) throw new UsageError(`'${file}' has no list of cases`, 'policy');
+  if (root.cases.length === 0) throw new UsageError(`'${file}' has an empty list of cases`, 'policy');
+  const known = new Set(['name', 'url', 'expect', 'method', 'email', 'groups', 'token', 'ip', 'policy', 'reason']);
   const cases = root.cases.map((raw: unknown, index: number): TestCase => {
+    if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new UsageError(`case ${index + 1} of '${file}' is not a mapping of url, expect, …`, 'policy');
     const item = raw as Record<string, unknown>;
+    // A misspelt key would make a case check less than it says.
+    const unknown = Object.keys(item).filter((key) => !known.has(key));
+    if (unknown.length > 0) throw new UsageError(`case ${index + 1} of '${file}' has unknown keys: ${unknown.join(', ')} (known: ${[...known].join(', ')})`, 'policy');
+    for (const key of ['name', 'method', 'email', 'token', 'ip', 'policy', 'reason']) {
+      if (item[key] !== undefined && typeof item[key] !== 'string') throw new UsageError(`case ${index + 1} of '${file}': ${key} must be text`, 'policy');
+    }
+    if (item.groups !== undefined && !(Array.isArray(item.groups) && item.groups.every((group) => typeof group === 'string'))) throw new UsageError(`case ${index + 1} of '${file}': groups must be a list of names, such as [admins]`, 'policy');
     const text = (key: string): string | undefined => {
       const value = item[key];
       return typeof value === 'string' ? value : undefined;
