@@ -176,8 +176,13 @@ export function resolveRequest(facts: RequestFacts, trust: ProxyTrust): ResolveR
     if (absolute !== null) {
       schemeText = absolute[1];
       hostText = absolute[2];
+    } else if (uriText === undefined) {
+      // Not an auth subrequest: ingress-nginx's own route to gatehouse's /oauth2/ endpoints, where it
+      // writes X-Forwarded-Proto itself. Without it the scheme would read http, and /oauth2/start would
+      // send an https browser to https again, for ever. Only the scheme is taken; the host is Host.
+      schemeText = lastValue(headers['x-forwarded-proto']);
     }
-    forwarded = method !== undefined || uriText !== undefined;
+    forwarded = method !== undefined || uriText !== undefined || schemeText !== undefined;
   } else if (trusted) {
     // X-Original-* are never read here (FWD-12): a client behind Traefik or Caddy could send them.
     const method = lastValue(headers['x-forwarded-method']);

@@ -189,6 +189,14 @@ describe('resolveRequest from each front proxy', () => {
     assert.deepEqual([request.host, request.uri, request.method, request.scheme], [APP, '/admin/', 'DELETE', 'https']);
   });
 
+  test("ingress-nginx (headers: x-original): its own route to /oauth2/ (no X-Original-URL) takes the scheme from X-Forwarded-Proto, and nothing else", () => {
+    // Without it an https browser would be sent from /oauth2/start to https again, for ever.
+    const request = resolved(facts({ host: APP, 'x-forwarded-proto': 'https', 'x-forwarded-host': 'evil.example.net', 'x-forwarded-uri': '/elsewhere' }, { url: '/oauth2/start?rd=%2F' }), ingress);
+    assert.deepEqual([request.scheme, request.host, request.uri, request.forwarded], ['https', APP, '/oauth2/start?rd=%2F', true]);
+    const plain = resolved(facts({ host: APP }, { url: '/oauth2/start' }), ingress);
+    assert.deepEqual([plain.scheme, plain.forwarded], ['http', false]);
+  });
+
   test('FWD-12 (headers: x-forwarded): X-Original-URL and X-Original-Method are never read', () => {
     const request = resolved(traefik({ 'x-original-url': 'https://evil.example/elsewhere', 'x-original-method': 'DELETE' }));
     assert.deepEqual([request.host, request.uri, request.method], [APP, '/dashboard?tab=1', 'GET']);
