@@ -7,6 +7,7 @@ import { compileRegex } from '../policy/regex.js';
 import { compileProfiles, ProfileCompileError } from '../jwt/profiles.js';
 import { compilePolicySet, PolicyCompileError } from '../policy/routes.js';
 import { isLoopbackHost, parseCidr, parseListenAddress } from './address.js';
+import { readEmailsFile } from './emails-file.js';
 import type { Problem } from './problems.js';
 import type { Config } from './schema.js';
 
@@ -80,6 +81,14 @@ export function validateConfig(config: Config): Problem[] {
         'no email domains or emails are allowed, so nobody could sign in',
         'list the allowed domains (OAUTH2_PROXY_EMAIL_DOMAINS=example.com), or `*` to allow every verified email',
       );
+    }
+  }
+  if (config.authorization.emailsFile !== '') {
+    // Read now, so `config check` says what `serve` would refuse to start with.
+    try {
+      readEmailsFile(config.authorization.emailsFile);
+    } catch (error) {
+      add('ERR_CONFIG_EMAILS_FILE', 'authorization.emailsFile', error instanceof Error ? error.message.replace(/^authorization\.emailsFile: /, '') : String(error), 'point it at a readable file of one address per line');
     }
   }
   if (!config.provider.scopes.includes('openid')) {

@@ -204,6 +204,8 @@ describe('usage errors: exit 2, one line, then usage, on stderr', () => {
     { args: ['config', 'lint'], error: "gatehouse: unknown command 'config lint'", usage: /^Usage: gatehouse config check/ },
     { args: ['secret', 'rotate'], error: "gatehouse: unknown command 'secret rotate'", usage: /^Usage: gatehouse secret generate/ },
     { args: ['secret', 'generate', '--length', '32'], error: "gatehouse: unknown flag '--length'", usage: /^Usage: gatehouse secret generate/ },
+    { args: ['secret', 'generate', '--bytes', '0x10'], error: "gatehouse: --bytes must be 16, 24 or 32, not '0x10'", usage: /^Usage: gatehouse secret generate/ },
+    { args: ['secret', 'generate', '--bytes', '1.6e1'], error: "gatehouse: --bytes must be 16, 24 or 32, not '1.6e1'", usage: /^Usage: gatehouse secret generate/ },
     { args: ['serve', '--upstream'], error: "gatehouse: flag '--upstream' needs a value", usage: /^Usage: gatehouse serve/ },
     { args: ['help', 'bogus'], error: "gatehouse: no help for unknown command 'bogus'", usage: /^Usage: gatehouse <command>/ },
     // A sub-command's own usage line, not the command's first one.
@@ -224,6 +226,15 @@ describe('usage errors: exit 2, one line, then usage, on stderr', () => {
       assert.match(lines[1]!, usage);
       assert.match(lines[2]!, /^Run 'gatehouse .*--help' for more\.$/);
     });
+  }
+});
+
+test('a command without its sub-command is a usage error whose help goes to stderr, never into $(…)', async () => {
+  for (const command of ['secret', 'config', 'policy', 'sessions', 'keys']) {
+    const result = await run([command]);
+    assert.equal(result.code, 2, command);
+    assert.equal(result.stdout, '', command);
+    assert.match(result.stderr, /^Usage: gatehouse /, command);
   }
 });
 

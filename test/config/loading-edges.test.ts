@@ -48,6 +48,15 @@ describe('configuration loading', () => {
     });
   }
 
+  test('an authorization.emailsFile that cannot be read is a problem of the configuration, as serve would find', () => {
+    const problems = problemsOf({ env: { ...PROVIDER_ENV, GATEHOUSE_AUTHORIZATION_EMAILS_FILE: '/nonexistent/emails.txt' } });
+    assert.deepEqual(
+      problems.map((problem) => [problem.code, problem.path]),
+      [['ERR_CONFIG_EMAILS_FILE', 'authorization.emailsFile']],
+    );
+    assert.match(problems[0]?.message ?? '', /cannot read '\/nonexistent\/emails\.txt' \(ENOENT\)/);
+  });
+
   test('config check does not print passwords in Redis sentinel/cluster URLs', () => {
     const loaded = loadConfig({
       env: {

@@ -35,6 +35,9 @@ interface Row {
 
 const { GATEHOUSE_PROVIDER_ISSUER: _issuer, ...PROVIDER_WITHOUT_ISSUER } = PROVIDER_ENV;
 
+// An emails file that exists: validation reads it.
+const EMAILS_FILE = tempDir('gatehouse-emails-').write('emails.txt', 'alice@example.com\n');
+
 const ROWS: readonly Row[] = [
   { key: 'provider', text: 'oidc' },
   { key: 'oidc_issuer_url', text: 'https://login.example.org/', path: 'provider.issuer', value: 'https://login.example.org/', base: PROVIDER_WITHOUT_ISSUER },
@@ -61,7 +64,7 @@ const ROWS: readonly Row[] = [
   { key: 'cookie_csrf_expire', text: '5m', path: 'cookie.csrfExpire', value: 300_000 },
   { key: 'cookie_csrf_per_request', text: 'true', warning: 'its own transaction cookie' },
   { key: 'email_domains', text: 'example.com,.example.org', path: 'authorization.emailDomains', value: ['example.com', '.example.org'] },
-  { key: 'authenticated_emails_file', text: '/etc/gatehouse/emails.txt', path: 'authorization.emailsFile', value: '/etc/gatehouse/emails.txt' },
+  { key: 'authenticated_emails_file', text: EMAILS_FILE, path: 'authorization.emailsFile', value: EMAILS_FILE },
   { key: 'allowed_groups', text: 'admins,ops', path: 'authorization.groups', value: ['admins', 'ops'] },
   { key: 'whitelist_domains', text: '.example.com,app.example.org:8443', path: 'proxy.allowedRedirectDomains', value: ['.example.com', 'app.example.org:8443'] },
   { key: 'redirect_url', text: 'https://auth.example.com/oauth2/callback', path: 'proxy.redirectUrl', value: 'https://auth.example.com/oauth2/callback' },

@@ -23,7 +23,9 @@ Examples:
 export function runConfig(argv: readonly string[], io: CommandIo): number {
   const [sub, ...rest] = argv;
   if (sub === undefined || sub === '--help' || sub === '-h') {
-    io.out(CONFIG_HELP);
+    // Without a sub-command it is a usage error: the help goes to stderr, never into a captured output.
+    if (sub === undefined) io.err(CONFIG_HELP);
+    else io.out(CONFIG_HELP);
     return sub === undefined ? EXIT.usage : EXIT.ok;
   }
   if (sub !== 'check') throw new UsageError(`unknown command 'config ${sub}'`, 'config');

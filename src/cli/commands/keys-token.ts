@@ -30,7 +30,7 @@ Examples:
   gatehouse keys generate --alg EdDSA --kid homekit-2026`;
 
 export const TOKEN_HELP = `Usage: gatehouse token mint --key FILE --kid K --iss I --sub S --aud A [options]
-       gatehouse token verify TOKEN [--config FILE] [--profile NAME] [--url URL]
+       gatehouse token verify TOKEN [--config FILE] [--profile NAME] [--url URL] [--ip A]
        gatehouse token revoke   --jti ID | --sub S [--profile NAME] [--config FILE]
        gatehouse token unrevoke --jti ID | --sub S [--profile NAME] [--config FILE]
        gatehouse token revoked  [--profile NAME] [--config FILE]

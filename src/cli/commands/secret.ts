@@ -16,7 +16,9 @@ Examples:
 export function runSecret(argv: readonly string[], io: CommandIo): number {
   const [sub, ...rest] = argv;
   if (sub === undefined || sub === '--help' || sub === '-h') {
-    io.out(SECRET_HELP);
+    // Without a sub-command it is a usage error: the help goes to stderr, so $(gatehouse secret) is no secret.
+    if (sub === undefined) io.err(SECRET_HELP);
+    else io.out(SECRET_HELP);
     return sub === undefined ? 2 : 0;
   }
   if (sub !== 'generate') throw new UsageError(`unknown command 'secret ${sub}'`, 'secret');
@@ -26,7 +28,8 @@ export function runSecret(argv: readonly string[], io: CommandIo): number {
     return 0;
   }
   if (args.positional.length > 0) throw new UsageError(`unexpected argument '${args.positional[0] ?? ''}'`, 'secret');
-  const bytes = Number(args.own.get('bytes') ?? '32');
+  const text = args.own.get('bytes') ?? '32';
+  const bytes = /^\d{2}$/.test(text) ? Number(text) : Number.NaN;
   if (![16, 24, 32].includes(bytes)) throw new UsageError(`--bytes must be 16, 24 or 32, not '${args.own.get('bytes') ?? ''}'`, 'secret');
   io.out(randomBytes(bytes).toString('base64url'));
   return 0;
