@@ -83,6 +83,9 @@ export function validateConfig(config: Config): Problem[] {
       );
     }
   }
+  if (config.diagnostics.token !== '' && config.diagnostics.token.length < 16) {
+    add('ERR_CONFIG_DIAGNOSTICS_TOKEN_SHORT', 'diagnostics.token', `has ${config.diagnostics.token.length} characters; it unlocks what a check sees, so it must not be guessable`, 'use at least 16 random characters: gatehouse secret generate');
+  }
   if (config.authorization.emailsFile !== '') {
     // Read now, so `config check` says what `serve` would refuse to start with.
     try {

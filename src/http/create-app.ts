@@ -421,7 +421,7 @@ export async function createApp(loaded: LoadedConfig, loggers: Loggers, environm
           return;
         }
         // Fail closed: any unexpected error is a 500, never an allow (DOS-11).
-        loggers.standard.error({ requestId, err: error instanceof Error ? { message: error.message, code: (error as { code?: string }).code } : String(error) }, 'request failed');
+        loggers.standard.error({ requestId, err: error instanceof Error ? { message: error.message, errorCode: (error as { code?: string }).code } : String(error) }, 'request failed');
         logRequest(loggers, request, response, started, { requestId, outcome: 'error', reason: 'internal-error' });
         if (!response.headersSent) sendText(response, 500, 'Internal Server Error\n', { 'cache-control': 'no-store' });
       };

@@ -131,6 +131,7 @@ const CASES: readonly Case[] = [
   { name: 'unknown enum member', code: 'ERR_CONFIG_TYPE', path: 'logging.level', options: () => ({ env: { GATEHOUSE_LOGGING_LEVEL: 'loud' } }), source: 'env GATEHOUSE_LOGGING_LEVEL' },
   { name: 'SameSite not an enum member', code: 'ERR_CONFIG_TYPE', path: 'cookie.sameSite', options: () => ({ env: { OAUTH2_PROXY_COOKIE_SAMESITE: 'Lax' } }) },
   { name: 'not a duration', code: 'ERR_CONFIG_TYPE', path: 'shutdownTimeout', options: () => ({ env: { GATEHOUSE_SHUTDOWN_TIMEOUT: '10' } }) },
+  { name: 'a guessable diagnostics token', code: 'ERR_CONFIG_DIAGNOSTICS_TOKEN_SHORT', path: 'diagnostics.token', options: () => ({ env: { ...PROVIDER_ENV, GATEHOUSE_DIAGNOSTICS_TOKEN: 'short' } }) },
   { name: 'an emails file that cannot be read', code: 'ERR_CONFIG_EMAILS_FILE', path: 'authorization.emailsFile', options: () => ({ env: { ...PROVIDER_ENV, GATEHOUSE_AUTHORIZATION_EMAILS_FILE: '/nonexistent/emails.txt' } }) },
   { name: 'status above 299', code: 'ERR_CONFIG_TYPE', path: 'forwardAuth.status', options: () => ({ env: { GATEHOUSE_FORWARD_AUTH_STATUS: '302' } }) },
   { name: 'YAML string for a boolean', code: 'ERR_CONFIG_TYPE', path: 'proxy.reverseProxy', options: () => ({ env: {}, file: files.write('string-bool.yaml', 'proxy:\n  reverseProxy: "yes"\n') }) },
