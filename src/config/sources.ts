@@ -134,7 +134,15 @@ export function readYamlFile(file: string, env: NodeJS.ProcessEnv): SourceResult
     }
     return result;
   }
-  const root: unknown = document.toJS();
+  let root: unknown;
+  try {
+    // The yaml library refuses alias expansion beyond a bound (a "billion laughs" file): a problem of the
+    // file like any other, not a failure of gatehouse.
+    root = document.toJS({ maxAliasCount: 100 });
+  } catch (error) {
+    result.problems.push({ code: 'ERR_CONFIG_YAML_SYNTAX', path: file, message: (error instanceof Error ? error.message : String(error)).split('\n')[0] ?? 'invalid YAML', fix: 'write the values out instead of expanding aliases over and over' });
+    return result;
+  }
   if (root === null || root === undefined) return result;
   if (typeof root !== 'object' || Array.isArray(root)) {
     result.problems.push({ code: 'ERR_CONFIG_YAML_SHAPE', path: file, message: 'the file is not a mapping of keys', fix: 'start the file with keys such as `listen:` and `provider:`' });

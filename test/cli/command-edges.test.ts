@@ -63,6 +63,10 @@ describe('command-line edges', () => {
     assert.equal(result.stdout, '', 'a token was printed although the command failed');
     assert.equal(result.code, 2, result.stderr);
     assert.match(result.stderr, /after the year 9999/);
+    for (const extra of [['--alg', 'HS256'], ['stray-argument']]) {
+      const refused = await run(['token', 'mint', '--key', join(out, 'ttl.key.pem'), '--kid', 'ttl', '--iss', 'i', '--sub', 's', '--aud', 'a', ...extra]);
+      assert.equal(refused.code, 2, `${extra.join(' ')}: ${refused.stderr}`);
+    }
     for (const claim of ['iss=evil', 'exp=99999999999', 'aud=x', '__proto__={"a":1}']) {
       const refused = await run(['token', 'mint', '--key', join(out, 'ttl.key.pem'), '--kid', 'ttl', '--iss', 'i', '--sub', 's', '--aud', 'a', '--claim', claim]);
       assert.equal(refused.code, 2, `${claim}: ${refused.stderr}`);

@@ -54,7 +54,7 @@ test('a healthy set-up: discovery, credentials, clock, cookie secret and what a 
   for (const line of [/^OK +discovery: issuer .* discovered$/m, /^OK +credentials: client credentials accepted/m, /^OK +clock: /m, /^OK +cookie secret: /m, /^OK +trusted proxy: /m, /^OK +forwarded path: path \/dashboard\?x=1 arrives$/m]) {
     assert.match(result.out, line);
   }
-  assert.match(result.out, /^\d+ passed, 0 failed$/m);
+  assert.match(result.out, /^\d+ passed, \d+ warnings?, 0 failed$/m);
   assert.doesNotMatch(result.out, new RegExp(`${TOKEN}|${idp.clientSecret}`), 'a secret was printed');
 });
 
@@ -106,6 +106,7 @@ test('with the Redis store: Redis reachable, and warnings for an evicting or for
     assert.match(warned.out, /^OK +redis: Redis answers$/m);
     assert.match(warned.out, /^WARN +redis eviction: maxmemory-policy is allkeys-lru: .*revoked tokens pass again\n +fix: set maxmemory-policy noeviction/m);
     assert.match(warned.out, /^WARN +redis persistence: Redis keeps nothing on disk/m);
+    assert.match(warned.out, /^\d+ passed, 2 warnings, 0 failed$/m, 'warnings are counted as warnings');
     const fine = await doctor(['--config', config('careful.yaml', {}, redisYaml(careful.url))]);
     assert.match(fine.out, /^OK +redis eviction: maxmemory-policy noeviction never drops the deny-lists$/m);
     assert.match(fine.out, /^OK +redis persistence: append-only file$/m);

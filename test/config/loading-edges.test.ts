@@ -57,6 +57,15 @@ describe('configuration loading', () => {
     assert.match(problems[0]?.message ?? '', /cannot read '\/nonexistent\/emails\.txt' \(ENOENT\)/);
   });
 
+  test('a YAML file that expands aliases over and over is a problem of the file (exit 78), not a crash', () => {
+    const rows = ['a: &a ["x","x","x","x","x","x","x","x","x","x"]'];
+    for (const [name, previous] of [['b', 'a'], ['c', 'b'], ['d', 'c'], ['e', 'd']] as const) rows.push(`${name}: &${name} [${Array.from({ length: 10 }, () => `*${previous}`).join(',')}]`);
+    const file = files.write('laughs.yaml', `${rows.join('\n')}\n`);
+    const problems = problemsOf({ file, env: {} });
+    assert.deepEqual(problems.map((problem) => problem.code), ['ERR_CONFIG_YAML_SYNTAX']);
+    assert.match(problems[0]?.message ?? '', /alias/i);
+  });
+
   test('config check does not print passwords in Redis sentinel/cluster URLs', () => {
     const loaded = loadConfig({
       env: {

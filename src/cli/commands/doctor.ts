@@ -224,6 +224,7 @@ export async function runDoctor(argv: readonly string[], io: CommandIo): Promise
     if (finding.fix !== undefined) io.out(`      fix: ${finding.fix}`);
   }
   const failed = findings.filter((finding) => finding.level === 'fail').length;
-  io.out(`${findings.length - failed} passed, ${failed} failed`);
+  const warned = findings.filter((finding) => finding.level === 'warn').length;
+  io.out(`${findings.length - failed - warned} passed, ${warned} warning${warned === 1 ? '' : 's'}, ${failed} failed`);
   return failed === 0 ? EXIT.ok : EXIT.failure;
 }

@@ -130,11 +130,12 @@ function parseLifetime(text: string): number | undefined {
 }
 
 async function runTokenMint(argv: readonly string[], io: CommandIo): Promise<number> {
-  const args = parseArgs(argv, 'token', { own: ['key', 'kid', 'iss', 'sub', 'aud', 'ttl', 'exp', 'jti', 'claim', 'alg'] });
+  const args = parseArgs(argv, 'token', { own: ['key', 'kid', 'iss', 'sub', 'aud', 'ttl', 'exp', 'jti', 'claim'] });
   if (args.help) {
     io.out(TOKEN_HELP);
     return EXIT.ok;
   }
+  if (args.positional.length > 0) throw new UsageError(`unexpected argument '${args.positional[0] ?? ''}'`, 'token');
   for (const required of ['key', 'kid', 'iss', 'sub', 'aud']) if (!args.own.has(required)) throw new UsageError(`--${required} is required`, 'token');
   const keyFile = args.own.get('key') ?? '';
   let mode: number;
@@ -152,6 +153,7 @@ async function runTokenMint(argv: readonly string[], io: CommandIo): Promise<num
   }
   const alg = key.asymmetricKeyType === 'ed25519' ? 'EdDSA' : key.asymmetricKeyType === 'rsa' ? 'RS256' : key.asymmetricKeyDetails?.namedCurve === 'prime256v1' ? 'ES256' : undefined;
   if (alg === undefined) throw new UsageError('the key must be ES256 (P-256), EdDSA (Ed25519) or RSA', 'token');
+  if (alg === 'RS256' && (key.asymmetricKeyDetails?.modulusLength ?? 0) < 2048) throw new UsageError(`the RSA key has ${key.asymmetricKeyDetails?.modulusLength ?? 0} bits; at least 2048 are needed (gatehouse keys generate --alg RS256 makes 3072)`, 'token');
   const now = Math.floor(Date.now() / 1000);
   let exp: number;
   if (args.own.has('exp')) {
