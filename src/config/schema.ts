@@ -196,7 +196,7 @@ const AuthorizationSchema = z
   .strictObject({
     emailDomains: list('Email domains allowed to sign in: `example.com` exact, `.example.com` subdomains, `*` any.', 'example.com'),
     emails: list('Email addresses allowed to sign in, in addition to `emailDomains`.'),
-    emailsFile: str('File of allowed email addresses, one per line (`#` comments).'),
+    emailsFile: str('File of allowed email addresses, one per line (`#` comments); re-read when it changes, as the configuration file is.'),
     groups: list('Groups of which a user must have at least one.'),
   })
   .prefault({});

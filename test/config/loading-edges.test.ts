@@ -85,6 +85,29 @@ describe('configuration loading', () => {
 describe('reload', () => {
   const cli = cliHarness('gatehouse-review-serve-');
 
+  test('a change of authorization.emailsFile alone reloads, as a change of the configuration file does', async () => {
+    const config = join(cli.dir, 'emails.yaml');
+    const emails = join(cli.dir, 'emails.txt');
+    writeFileSync(emails, 'alice@example.com\n');
+    writeFileSync(config, ['listen: 127.0.0.1:0', 'provider:', '  issuer: https://idp.invalid/', '  clientId: c', '  clientSecret: s', 'cookie:', `  secrets: ["${COOKIE_SECRET}"]`, 'authorization:', `  emailsFile: ${emails}`, ''].join('\n'));
+    const child = cli.spawn(['serve', '--config', config], { GATEHOUSE_LOGGING_FORMAT: 'json' });
+    let output = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+    const until = async (pattern: RegExp) => {
+      for (let waited = 0; !pattern.test(output); waited += 50) {
+        if (waited > 15_000) throw new Error(`no ${String(pattern)} in ${output}`);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    };
+    try {
+      await until(/listening on/);
+      writeFileSync(emails, 'alice@example.com\nbob@example.com\n');
+      await until(/configuration reloaded/);
+    } finally {
+      process.kill(child.pid!, 'SIGTERM');
+    }
+  });
+
   test('a reload cannot start the development provider on a non-loopback listener', async () => {
     const config = join(cli.dir, 'gatehouse.yaml');
     const first = [

@@ -147,6 +147,7 @@ export async function runServe(argv: readonly string[], io: CommandIo): Promise<
   const where = `http://${server.address.host.includes(':') ? `[${server.address.host}]` : server.address.host}:${server.address.port}`;
   loggers.standard.info({ version: VERSION, address: where }, `gatehouse ${VERSION} listening on ${where}`);
 
+  let watchEmails = (): void => undefined;
   const reload = async () => {
     try {
       const next = loadConfig(loadOptions);
@@ -163,6 +164,7 @@ export async function runServe(argv: readonly string[], io: CommandIo): Promise<
       const previous = app;
       app = nextApp;
       loaded = next;
+      watchEmails();
       for (const warning of next.warnings) loggers.standard.warn(warning);
       loggers.standard.info('configuration reloaded');
       metrics?.configReload(true);
@@ -176,6 +178,18 @@ export async function runServe(argv: readonly string[], io: CommandIo): Promise<
   const onHup = () => void reload();
   process.on('SIGHUP', onHup);
   const watcher = loadOptions.file === undefined ? undefined : watchFile(loadOptions.file, () => void reload());
+  // The emails file is watched too, as oauth2-proxy does: an address taken out of it loses access without
+  // a SIGHUP. A reload that names another file moves the watch.
+  let emailsWatcher: FSWatcher | undefined;
+  let watchedEmails = '';
+  watchEmails = () => {
+    const file = loaded.config.authorization.emailsFile;
+    if (file === watchedEmails) return;
+    emailsWatcher?.close();
+    watchedEmails = file;
+    emailsWatcher = file === '' ? undefined : watchFile(file, () => void reload());
+  };
+  watchEmails();
 
   return new Promise<number>((resolve) => {
     let stopping = false;
@@ -184,6 +198,7 @@ export async function runServe(argv: readonly string[], io: CommandIo): Promise<
       stopping = true;
       process.off('SIGHUP', onHup);
       watcher?.close();
+      emailsWatcher?.close();
       loggers.standard.info({ signal }, 'shutting down');
       void Promise.all([server.close(loaded.config.shutdownTimeout), metricsServer?.close(1000)]).then(async () => {
         await app.close();
