@@ -9,7 +9,7 @@ import { createPrivateKey } from 'node:crypto';
 import { exportJWK, exportPKCS8, exportSPKI, generateKeyPair, SignJWT } from 'jose';
 import { parseDuration } from '../../config/index.js';
 import { loadForCommand } from '../load.js';
-import { compileProfiles, createSharedDenyList, type SharedDenyList } from '../../jwt/index.js';
+import { compileProfiles, createSharedDenyList, type BearerProfile, type SharedDenyList } from '../../jwt/index.js';
 import { connectForCommand, redisFailure } from '../redis.js';
 import { runTokenRevocation } from './token-revoke.js';
 import { parseArgs, UsageError } from '../args.js';
@@ -220,57 +220,56 @@ async function runTokenVerify(argv: readonly string[], io: CommandIo): Promise<n
   } catch {
     throw new UsageError(`--url '${args.own.get('url') ?? ''}' is not an absolute URL`, 'token');
   }
-  // With the Redis store the profile's deny-list is also the one shared through Redis: read it once.
+  // With the Redis store the profile's deny-list is also the one shared through Redis: read it once. The
+  // connection is closed on every path out.
   const { config } = loaded;
   const redis = config.session.store === 'redis' ? await connectForCommand(config.session.redis) : undefined;
-  let sharedDenyList: SharedDenyList | undefined;
-  if (redis !== undefined) {
-    sharedDenyList = createSharedDenyList({ client: redis.client, keyPrefix: config.session.redis.keyPrefix, profiles: names, onError: () => undefined });
-    try {
-      await sharedDenyList.refresh(true);
-    } catch (error) {
-      io.err(redisFailure(redis, error));
-      await redis.close();
-      return EXIT.failure;
-    }
-  }
-  let profiles: ReturnType<typeof compileProfiles>;
   try {
-    profiles = compileProfiles(config, { env: io.env, timeoutMs: config.provider.timeout, ...(sharedDenyList === undefined ? {} : { sharedDenyList }) });
-  } catch (error) {
+    let sharedDenyList: SharedDenyList | undefined;
+    if (redis !== undefined) {
+      sharedDenyList = createSharedDenyList({ client: redis.client, keyPrefix: config.session.redis.keyPrefix, profiles: names, onError: () => undefined });
+      try {
+        await sharedDenyList.refresh(true);
+      } catch (error) {
+        io.err(redisFailure(redis, error));
+        return EXIT.failure;
+      }
+    }
+    const profiles = compileProfiles(config, { env: io.env, timeoutMs: config.provider.timeout, ...(sharedDenyList === undefined ? {} : { sharedDenyList }) });
+    try {
+      const profile = profiles.named.get(name);
+      if (profile === undefined) throw new UsageError(`no bearer profile '${name}' (have: ${names.join(', ') || 'none'})`, 'token');
+      return await verifyAndReport(io, token, name, profile, url, args.own.get('ip') ?? 'unknown');
+    } finally {
+      for (const compiled of profiles.all()) compiled.close();
+    }
+  } finally {
     await redis?.close();
-    throw error;
   }
-  const profile = profiles.named.get(name);
-  if (profile === undefined) {
-    await redis?.close();
-    throw new UsageError(`no bearer profile '${name}' (have: ${names.join(', ') || 'none'})`, 'token');
-  }
+}
+
+/** Checks a token against a profile, printing every check but never the token in full; the exit code. */
+async function verifyAndReport(io: CommandIo, token: string, name: string, profile: BearerProfile, url: URL, ip: string): Promise<number> {
   const shown = token.length > 24 ? `${token.slice(0, 12)}…${token.slice(-6)}` : '(short)';
   io.out(`token:    ${shown} (${token.length} characters)`);
   io.out(`profile:  ${name}`);
-  try {
-    const result = await profile.check(token, { Method: 'GET', Host: url.host, Path: `${url.pathname}${url.search}`, Scheme: url.protocol.replace(':', ''), URL: url.href, ip: args.own.get('ip') ?? 'unknown' });
-    if (result.kind === 'valid') {
-      io.out('  pass  format, signature, algorithm, kid, iss, aud, exp/nbf/iat');
-      io.out('  pass  require, deny-list, source binding');
-      io.out(`claims:   ${JSON.stringify({ iss: result.claims.iss, sub: result.claims.sub, aud: result.claims.aud, exp: result.claims.exp, jti: result.claims.jti })}`);
-      io.out('outcome:  valid');
-      return EXIT.ok;
-    }
-    if (result.kind === 'forbidden') {
-      io.out('  pass  format, signature, algorithm, kid, iss, aud, exp/nbf/iat');
-      io.out(`  FAIL  ${result.description}${result.stale ? ' (older than freshness: 401)' : ''}`);
-      io.out(`outcome:  refused (${result.reason})`);
-      return EXIT.failure;
-    }
-    io.out(`  FAIL  ${result.kind === 'invalid' ? result.description : 'no token'}`);
-    io.out(`outcome:  refused (${result.kind === 'invalid' ? result.reason : 'bearer-missing'})`);
-    return EXIT.failure;
-  } finally {
-    for (const compiled of profiles.all()) compiled.close();
-    await redis?.close();
+  const result = await profile.check(token, { Method: 'GET', Host: url.host, Path: `${url.pathname}${url.search}`, Scheme: url.protocol.replace(':', ''), URL: url.href, ip });
+  if (result.kind === 'valid') {
+    io.out('  pass  format, signature, algorithm, kid, iss, aud, exp/nbf/iat');
+    io.out('  pass  require, deny-list, source binding');
+    io.out(`claims:   ${JSON.stringify({ iss: result.claims.iss, sub: result.claims.sub, aud: result.claims.aud, exp: result.claims.exp, jti: result.claims.jti })}`);
+    io.out('outcome:  valid');
+    return EXIT.ok;
   }
+  if (result.kind === 'forbidden') {
+    io.out('  pass  format, signature, algorithm, kid, iss, aud, exp/nbf/iat');
+    io.out(`  FAIL  ${result.description}${result.stale ? ' (older than freshness: 401)' : ''}`);
+    io.out(`outcome:  refused (${result.reason})`);
+    return EXIT.failure;
+  }
+  io.out(`  FAIL  ${result.kind === 'invalid' ? result.description : 'no token'}`);
+  io.out(`outcome:  refused (${result.kind === 'invalid' ? result.reason : 'bearer-missing'})`);
+  return EXIT.failure;
 }
 
 export function runKeys(argv: readonly string[], io: CommandIo): Promise<number> | number {
