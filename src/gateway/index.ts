@@ -12,6 +12,7 @@ export type { GatewayDeps } from './context.js';
 export type { GatewayRequest, RequestView, Verdict, Outcome } from './types.js';
 export type { CheckMode } from './check.js';
 export { identityHeaders, headerSafe } from './headers.js';
+export { text } from './answers.js';
 
 /** A built gateway. */
 export interface Gateway {

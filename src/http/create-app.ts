@@ -9,7 +9,7 @@ import { basename } from 'node:path';
 import { isAsciiWord } from '../ascii.js';
 import { isLoopbackHost, readEmailsFile, usesDevelopmentProvider, type ListenAddress, type LoadedConfig } from '../config/index.js';
 import type { DevProvider } from '../devidp/index.js';
-import { createGateway, type Gateway, type GatewayRequest, type Verdict } from '../gateway/index.js';
+import { createGateway, text, type Gateway, type GatewayRequest, type Verdict } from '../gateway/index.js';
 import { compileProfiles, createProviderBearerVerifier, createSharedDenyList, denyListNames, parseKeyText } from '../jwt/index.js';
 import { createBackchannelLogout, MAX_LOGOUT_BODY } from '../gateway/backchannel.js';
 import { GatewayError, isGatewayError } from '../errors.js';
@@ -140,6 +140,13 @@ export interface AppEnvironment {
   readonly previous?: App;
 }
 
+/** A Redis command whose failure is the store's unavailability (a 503, or a failed logout). */
+function unavailableOnError<T>(command: Promise<T>): Promise<T> {
+  return command.catch((error: unknown) => {
+    throw storeUnavailable(error);
+  });
+}
+
 /** Reads a request body of at most `limit` bytes as UTF-8; undefined when it is larger (read and dropped). */
 function readForm(request: IncomingMessage, limit: number): Promise<string | undefined> {
   return new Promise((resolve, reject) => {
@@ -258,6 +265,7 @@ export async function createApp(loaded: LoadedConfig, loggers: Loggers, environm
   });
   const trust = createProxyTrust(config.proxy);
   // Back-channel logout ends sessions kept on the server: the Redis store (the configuration requires it).
+  const backchannelKey = (key: string) => `${config.session.redis.keyPrefix}backchannel:${key}`;
   const backchannelLogout =
     config.provider.backchannelLogout && redisStore !== undefined && redisClient !== undefined
       ? createBackchannelLogout({
@@ -266,20 +274,8 @@ export async function createApp(loaded: LoadedConfig, loggers: Loggers, environm
           jwksUri: () => oidc.jwksUri(),
           ready: (timeoutMs) => oidc.ready(timeoutMs),
           endSessions: (sub) => redisStore.revoke({ sub }),
-          firstSeen: (key, ttlSeconds) =>
-            redisClient.set(`${config.session.redis.keyPrefix}backchannel:${key}`, '1', 'EX', ttlSeconds, 'NX').then(
-              (answer) => answer === 'OK',
-              (error: unknown) => {
-                throw storeUnavailable(error);
-              },
-            ),
-          forget: (key) =>
-            redisClient.del(`${config.session.redis.keyPrefix}backchannel:${key}`).then(
-              () => undefined,
-              (error: unknown) => {
-                throw storeUnavailable(error);
-              },
-            ),
+          firstSeen: (key, ttlSeconds) => unavailableOnError(redisClient.set(backchannelKey(key), '1', 'EX', ttlSeconds, 'NX')).then((answer) => answer === 'OK'),
+          forget: (key) => unavailableOnError(redisClient.del(backchannelKey(key))).then(() => undefined),
           timeoutMs: config.provider.timeout,
           now,
           log: (fields, message) => loggers.auth.info(fields, message),
@@ -306,9 +302,7 @@ export async function createApp(loaded: LoadedConfig, loggers: Loggers, environm
         // Never the original request itself: without the proxy's X-Forwarded-Uri (or X-Original-URL) the
         // check would judge gatehouse's own endpoint (POL-13). The other checks may be the original
         // request, passed on by a proxy, whose target is its path.
-        if (incoming.headers[uriHeader] === undefined) {
-          return { run: () => ({ status: 400, headers: { 'content-type': 'text/plain; charset=utf-8', 'x-gatehouse-reason': 'missing-forwarded-uri' }, body: 'Bad Request\n', outcome: 'deny', reason: 'missing-forwarded-uri' }), own: false };
-        }
+        if (incoming.headers[uriHeader] === undefined) return { run: () => text(400, 'Bad Request', 'deny', 'missing-forwarded-uri', { 'x-gatehouse-reason': 'missing-forwarded-uri' }), own: false };
         return { run: () => gateway.check(request, 'auth'), own: false };
       case '/oauth2/start':
         return { run: () => gateway.start(request), own: true };
@@ -326,7 +320,7 @@ export async function createApp(loaded: LoadedConfig, loggers: Loggers, environm
         break;
     }
     if (request.endpointPath.startsWith('/oauth2/')) {
-      return { run: () => Promise.resolve({ status: 404, headers: { 'content-type': 'text/plain; charset=utf-8' }, body: 'Not Found\n', outcome: 'deny', reason: 'not-found' }), own: true };
+      return { run: () => text(404, 'Not Found', 'deny', 'not-found'), own: true };
     }
     return { run: () => gateway.check(request, 'proxy'), own: false };
   };
