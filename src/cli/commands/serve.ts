@@ -147,7 +147,17 @@ export async function runServe(argv: readonly string[], io: CommandIo): Promise<
   const where = `http://${server.address.host.includes(':') ? `[${server.address.host}]` : server.address.host}:${server.address.port}`;
   loggers.standard.info({ version: VERSION, address: where }, `gatehouse ${VERSION} listening on ${where}`);
 
-  let watchEmails = (): void => undefined;
+  // The emails file is watched too, as oauth2-proxy does: an address taken out of it loses access without
+  // a SIGHUP. A reload that names another file moves the watch.
+  let emailsWatcher: FSWatcher | undefined;
+  let watchedEmails = '';
+  const watchEmails = () => {
+    const file = loaded.config.authorization.emailsFile;
+    if (file === watchedEmails) return;
+    emailsWatcher?.close();
+    watchedEmails = file;
+    emailsWatcher = file === '' ? undefined : watchFile(file, () => void reload());
+  };
   const reload = async () => {
     try {
       const next = loadConfig(loadOptions);
@@ -175,21 +185,10 @@ export async function runServe(argv: readonly string[], io: CommandIo): Promise<
       metrics?.configReload(false);
     }
   };
+  watchEmails();
   const onHup = () => void reload();
   process.on('SIGHUP', onHup);
   const watcher = loadOptions.file === undefined ? undefined : watchFile(loadOptions.file, () => void reload());
-  // The emails file is watched too, as oauth2-proxy does: an address taken out of it loses access without
-  // a SIGHUP. A reload that names another file moves the watch.
-  let emailsWatcher: FSWatcher | undefined;
-  let watchedEmails = '';
-  watchEmails = () => {
-    const file = loaded.config.authorization.emailsFile;
-    if (file === watchedEmails) return;
-    emailsWatcher?.close();
-    watchedEmails = file;
-    emailsWatcher = file === '' ? undefined : watchFile(file, () => void reload());
-  };
-  watchEmails();
 
   return new Promise<number>((resolve) => {
     let stopping = false;
