@@ -5,43 +5,22 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Writable } from 'node:stream';
 import { connect } from 'node:net';
-import { loadConfig } from '../../src/config/index.js';
-import { createApp, startServer, type App, type RunningServer } from '../../src/http/index.js';
-import { createLoggers } from '../../src/log/index.js';
-import { createMetrics, type Metrics } from '../../src/metrics/index.js';
+import { startServer } from '../../src/http/index.js';
 import { send } from '../support/http-client.js';
 import { APP_HOST, cookieHeader, login, startGatehouse } from '../support/gatehouse-fixture.js';
+import { startObservedApp, type ObservedApp } from '../support/observed-app.js';
 
-let metrics: Metrics;
-let server: RunningServer;
-let app: App;
+let observed: ObservedApp;
 
 before(async () => {
-  const loaded = loadConfig({
-    env: {},
-    flags: [
-      { name: 'provider.issuer', text: 'http://127.0.0.1:9/' },
-      { name: 'provider.client-id', text: 'c' },
-      { name: 'provider.client-secret', text: 's' },
-      { name: 'cookie.secrets', text: 'q3Jx0l7m2YkR5vT8wN1bC4dF6gH9jK0LzXcVbNmAsDf' },
-      { name: 'authorization.email-domains', text: 'example.com' },
-      { name: 'proxy.reverse-proxy', text: 'true' },
-      { name: 'proxy.trusted', text: '127.0.0.1/32' },
-    ],
-  });
-  metrics = createMetrics();
-  const sink = new Writable({ write: (_chunk, _encoding, callback) => callback() });
-  const loggers = createLoggers({ ...loaded.config.logging, format: 'json', destination: sink });
-  server = await startServer({ host: '127.0.0.1', port: 0 }, (request, response) => app.handle(request, response));
-  app = await createApp(loaded, loggers, { listen: server.address, metrics });
+  observed = await startObservedApp([
+    { name: 'proxy.reverse-proxy', text: 'true' },
+    { name: 'proxy.trusted', text: '127.0.0.1/32' },
+  ]);
 });
 
-after(async () => {
-  await server.close(100);
-  await app.close();
-});
+after(() => observed.close());
 
 /** Writes `first`, then `later` after 200 ms, and returns everything answered before `waitMs`. */
 function rawExchange(port: number, first: string, later: string | undefined, waitMs: number): Promise<string> {
@@ -62,14 +41,14 @@ function rawExchange(port: number, first: string, later: string | undefined, wai
 test('metrics: a client-chosen ?policy= name never becomes a route label', async () => {
   for (let index = 0; index < 20; index++) {
     const response = await send({
-      port: server.address.port,
+      port: observed.port,
       path: `/oauth2/auth?policy=attacker-${index}`,
       headers: { host: 'gatehouse', 'x-forwarded-host': 'app.example.com', 'x-forwarded-proto': 'https', 'x-forwarded-uri': '/' },
     });
     assert.equal(response.status, 403);
     assert.equal(response.headers['x-gatehouse-reason'], 'policy-unknown');
   }
-  const text = await metrics.registry!.metrics();
+  const text = await observed.metrics.registry!.metrics();
   const series = text.split('\n').filter((line) => line.startsWith('gatehouse_checks_total{') && line.includes('attacker-'));
   assert.deepEqual(series, [], 'one gatehouse_checks_total series per client-chosen policy name');
   assert.match(text, /gatehouse_checks_total\{[^}]*route="policy:unknown"[^}]*\} 20/);

@@ -3,16 +3,13 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
-import { Writable } from 'node:stream';
-import { loadConfig } from '../../src/config/index.js';
-import { createApp, startServer, type App, type RunningServer } from '../../src/http/index.js';
-import { createLoggers } from '../../src/log/index.js';
 import { createMetrics, NO_METRICS, type Metrics } from '../../src/metrics/index.js';
 import { send } from '../support/http-client.js';
+import { startObservedApp, type ObservedApp } from '../support/observed-app.js';
 
+let observed: ObservedApp;
 let metrics: Metrics;
-let server: RunningServer;
-let app: App;
+let appPort: number;
 
 async function freePort(): Promise<number> {
   const probe = createServer().listen(0, '127.0.0.1');
@@ -23,33 +20,17 @@ async function freePort(): Promise<number> {
 }
 
 before(async () => {
-  const loaded = loadConfig({
-    env: {},
-    flags: [
-      { name: 'provider.issuer', text: 'http://127.0.0.1:9/' },
-      { name: 'provider.client-id', text: 'c' },
-      { name: 'provider.client-secret', text: 's' },
-      { name: 'cookie.secrets', text: 'q3Jx0l7m2YkR5vT8wN1bC4dF6gH9jK0LzXcVbNmAsDf' },
-      { name: 'authorization.email-domains', text: 'example.com' },
-      { name: 'metrics.listen', text: `127.0.0.1:${await freePort()}` },
-    ],
-  });
-  metrics = createMetrics();
-  const sink = new Writable({ write: (_chunk, _encoding, callback) => callback() });
-  const loggers = createLoggers({ ...loaded.config.logging, format: 'json', destination: sink });
-  server = await startServer({ host: '127.0.0.1', port: 0 }, (request, response) => app.handle(request, response));
-  app = await createApp(loaded, loggers, { listen: server.address, metrics });
+  observed = await startObservedApp([{ name: 'metrics.listen', text: `127.0.0.1:${await freePort()}` }]);
+  metrics = observed.metrics;
+  appPort = observed.port;
 });
 
-after(async () => {
-  await server.close(100);
-  await app.close();
-});
+after(() => observed.close());
 
 test('checks are counted by outcome, reason and route, and timed', async () => {
-  for (let index = 0; index < 3; index++) await send({ port: server.address.port, path: '/x', method: 'GET', headers: { host: 'app.example.com', accept: 'application/json' } });
-  await send({ port: server.address.port, path: '/y', method: 'GET', headers: { host: 'app.example.com', accept: 'text/html' } });
-  await send({ port: server.address.port, path: '/oauth2/nonsense-endpoint-name', method: 'GET', headers: { host: 'app.example.com' } });
+  for (let index = 0; index < 3; index++) await send({ port: appPort, path: '/x', method: 'GET', headers: { host: 'app.example.com', accept: 'application/json' } });
+  await send({ port: appPort, path: '/y', method: 'GET', headers: { host: 'app.example.com', accept: 'text/html' } });
+  await send({ port: appPort, path: '/oauth2/nonsense-endpoint-name', method: 'GET', headers: { host: 'app.example.com' } });
   const text = await metrics.registry!.metrics();
   assert.match(text, /^gatehouse_checks_total\{outcome="deny",reason="user-unauthenticated",route="default:authenticated"\} 3$/m);
   assert.match(text, /^gatehouse_checks_total\{outcome="redirect",reason="user-unauthenticated",route="default:authenticated"\} 1$/m);
