@@ -166,6 +166,13 @@ export function loadConfig(options: LoadOptions): LoadedConfig {
     if (!parsed.success) throw new ConfigError(problems);
   }
   const config = parsed.data;
+  // oauth2-proxy accepts pass_access_token without set_xauthrequest: the token then goes only to an upstream
+  // it proxies to, and gatehouse proxies to none. Its configuration moves over as it is, with a warning;
+  // the native key alone stays an error (below).
+  if (config.identityHeaders.accessToken && !config.identityHeaders.xAuthRequest && origins.get('identityHeaders.accessToken')?.option === 'pass_access_token') {
+    config.identityHeaders.accessToken = false;
+    warnings.push('pass_access_token has no effect without set_xauthrequest: gatehouse answers checks and proxies no request, so the access token would go nowhere. Set set_xauthrequest to send it as X-Auth-Request-Access-Token.');
+  }
   for (const problem of validateConfig(config)) {
     const leaf = problem.path.replace(/\[\d+\]$/, '');
     if (badPaths.has(leaf) || badPaths.has(problem.path.split(/[.[]/)[0] ?? '')) continue;

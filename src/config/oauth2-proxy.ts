@@ -4,7 +4,7 @@
  * implement is an error that names it, or a warning where ignoring it is harmless; never silently ignored.
  * @see docs/oauth2-proxy.md
  */
-import { convertText, splitList, type Assignment } from './assignments.js';
+import { convertText, parseGoBool, splitList, type Assignment } from './assignments.js';
 import type { LeafKind } from './schema.js';
 import type { Origin, Problem } from './problems.js';
 
@@ -145,7 +145,13 @@ export const OAUTH2_PROXY_OPTIONS: readonly OptionSpec[] = [
   { key: 'proxy_prefix', kind: 'string', map: mapProxyPrefix },
   { key: 'set_authorization_header', kind: 'boolean', path: 'identityHeaders.authorization' },
   { key: 'set_xauthrequest', kind: 'boolean', path: 'identityHeaders.xAuthRequest' },
-  { key: 'pass_access_token', kind: 'boolean', path: 'identityHeaders.accessToken' },
+  {
+    key: 'pass_access_token',
+    kind: 'boolean',
+    path: 'identityHeaders.accessToken',
+    // Marked, because oauth2-proxy accepts it without set_xauthrequest (see the loader).
+    map: (text, origin) => one('identityHeaders.accessToken', parseGoBool(text) === true, { ...origin, option: 'pass_access_token' }),
+  },
   {
     key: 'skip_auth_strip_headers',
     kind: 'boolean',

@@ -18,6 +18,8 @@ export interface Origin {
   readonly kind: SourceKind;
   /** The file path, variable name or flag that set it. */
   readonly name?: string;
+  /** The oauth2-proxy option it was set through, where its meaning depends on that. */
+  readonly option?: string;
 }
 
 /** Renders an origin for people: `env OAUTH2_PROXY_COOKIE_SECRET`. */

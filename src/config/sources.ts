@@ -96,6 +96,21 @@ export function readOauth2ProxyToml(file: string): SourceResult {
   const origin: Origin = { kind: 'file', name: file };
   for (const [key, value] of Object.entries(table)) {
     const spec = OPTION_BY_KEY.get(key);
+    // `client_secret_file = "/run/secrets/client-secret"`: a secret option's value read from a file, as
+    // the `_FILE` variables and `--*-file` flags do.
+    const fromFile = spec === undefined && key.endsWith('_file') ? OPTION_BY_KEY.get(key.slice(0, -'_file'.length)) : undefined;
+    if (fromFile?.secret === true) {
+      if (typeof value !== 'string' || value === '') {
+        result.problems.push({ code: 'ERR_CONFIG_TYPE', path: key, message: 'must be a file path', fix: 'write the path of the file holding the secret', source: `file ${file}` });
+        continue;
+      }
+      try {
+        applyOption(fromFile, readSecretFile(value), { kind: 'file', name: `${file} (${key}: ${value})` }, result);
+      } catch (error) {
+        result.problems.push(fileProblem(key, value, error, `file ${file}`));
+      }
+      continue;
+    }
     if (spec === undefined) {
       result.problems.push({ code: 'ERR_CONFIG_UNKNOWN_KEY', path: key, message: 'is an oauth2-proxy option gatehouse does not implement (or not an oauth2-proxy option)', fix: 'remove it; docs/oauth2-proxy.md lists the supported options', source: `file ${file}` });
       continue;

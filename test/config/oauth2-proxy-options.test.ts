@@ -165,7 +165,8 @@ describe('every option, through env and every flag', () => {
         if (row.path !== undefined) {
           assert.deepEqual(valueAt(loaded.config, row.path), row.value, `${origin.name} → ${row.path}`);
           if (row.sameAsDefault === undefined) assert.notDeepEqual(valueAt(reference.config, row.path), row.value, `${row.key}: pick a value other than the default`);
-          assert.deepEqual(loaded.origins.get(row.path), origin);
+          const { option: _option, ...seen } = loaded.origins.get(row.path) ?? { kind: 'default' };
+          assert.deepEqual(seen, origin);
         } else if (row.warning !== undefined) {
           assert.deepEqual(loaded.config, reference.config, `${origin.name} must not change the configuration`);
           const warning = loaded.warnings.find((text) => text.includes(row.warning ?? ''));
@@ -394,9 +395,61 @@ describe('secrets from files', () => {
     assert.match(problem.message, /ENOENT/);
   });
 
+  test('client_secret_file and cookie_secret_file in an oauth2-proxy TOML file are read', () => {
+    const secretPath = files.write('toml-client-secret', 'toml-file-secret\n');
+    const cookiePath = files.write('toml-cookie-secret', `${COOKIE_SECRET}\n`);
+    const toml = files.write(
+      'oauth2_proxy.cfg',
+      `oidc_issuer_url = "https://id.example.com/"\nclient_id = "grafana"\nemail_domains = ["example.com"]\nclient_secret_file = "${secretPath}"\ncookie_secret_file = "${cookiePath}"\n`,
+    );
+    const { config, origins } = loadConfig({ env: {}, file: toml });
+    assert.equal(config.provider.clientSecret, 'toml-file-secret');
+    assert.deepEqual(config.cookie.secrets, [COOKIE_SECRET]);
+    assert.deepEqual(origins.get('provider.clientSecret'), { kind: 'file', name: `${toml} (client_secret_file: ${secretPath})` });
+  });
+
+  test('a TOML secret file that is missing, or not a path, is a problem naming the key', () => {
+    const toml = files.write('broken.cfg', 'oidc_issuer_url = "https://id.example.com/"\nclient_id = "grafana"\nclient_secret_file = "/nonexistent/gatehouse/secret"\ncookie_secret_file = 5\n');
+    const problems = problemsOf({ env: {}, file: toml });
+    const unreadable = problems.find((problem) => problem.code === 'ERR_CONFIG_FILE_UNREADABLE');
+    assert.ok(unreadable !== undefined, JSON.stringify(problems));
+    assert.equal(unreadable.path, 'client_secret_file');
+    assert.match(unreadable.message, /\/nonexistent\/gatehouse\/secret.*ENOENT/);
+    assert.ok(problems.some((problem) => problem.code === 'ERR_CONFIG_TYPE' && problem.path === 'cookie_secret_file'), JSON.stringify(problems));
+  });
+
+  test('_file in a TOML file is only understood for secret options', () => {
+    const toml = files.write('id-file.cfg', 'client_id_file = "/tmp/x"\n');
+    assert.ok(problemsOf({ env: PROVIDER_ENV, file: toml }).some((problem) => problem.code === 'ERR_CONFIG_UNKNOWN_KEY' && problem.path === 'client_id_file'));
+  });
+
   test('_FILE is only understood for secret options', () => {
     onlyProblem({ env: { OAUTH2_PROXY_CLIENT_ID_FILE: '/tmp/x' } }, 'ERR_CONFIG_UNKNOWN_VARIABLE', 'OAUTH2_PROXY_CLIENT_ID_FILE');
     assert.equal(isConfigFlag('client-id-file'), false);
+  });
+});
+
+describe('pass_access_token', () => {
+  test('without set_xauthrequest it is accepted with a warning and sends nothing, as in oauth2-proxy', () => {
+    for (const options of [{ env: { OAUTH2_PROXY_PASS_ACCESS_TOKEN: 'true' } }, { env: {}, flags: [{ name: 'pass-access-token', text: 'true' }] }]) {
+      const loaded = loadConfig(options);
+      assert.equal(loaded.config.identityHeaders.accessToken, false);
+      assert.ok(loaded.warnings.some((warning) => warning.startsWith('pass_access_token has no effect without set_xauthrequest')), JSON.stringify(loaded.warnings));
+    }
+  });
+
+  test('with set_xauthrequest it sends the token, with no warning', () => {
+    const loaded = loadConfig({ env: { OAUTH2_PROXY_PASS_ACCESS_TOKEN: 'true', OAUTH2_PROXY_SET_XAUTHREQUEST: 'true' } });
+    assert.equal(loaded.config.identityHeaders.accessToken, true);
+    assert.ok(!loaded.warnings.some((warning) => warning.includes('pass_access_token')));
+  });
+
+  test('the native key without xAuthRequest stays an error', () => {
+    onlyProblem({ env: { GATEHOUSE_IDENTITY_HEADERS_ACCESS_TOKEN: 'true' } }, 'ERR_CONFIG_ACCESS_TOKEN_HEADER', 'identityHeaders.accessToken');
+  });
+
+  test("'yes' is still not a boolean", () => {
+    onlyProblem({ env: { OAUTH2_PROXY_PASS_ACCESS_TOKEN: 'yes' } }, 'ERR_CONFIG_NOT_BOOLEAN', 'identityHeaders.accessToken');
   });
 });
 

@@ -102,7 +102,7 @@ const CASES: readonly Case[] = [
   { name: 'extra issuer without audience', code: 'ERR_CONFIG_EXTRA_ISSUER_INVALID', path: 'bearer.extraIssuers[0]', options: () => ({ env: { OAUTH2_PROXY_EXTRA_JWT_ISSUERS: 'https://issuer.example.com' } }) },
   { name: 'extra issuer with empty audience', code: 'ERR_CONFIG_EXTRA_ISSUER_INVALID', path: 'bearer.extraIssuers[0]', options: () => ({ env: { OAUTH2_PROXY_EXTRA_JWT_ISSUERS: 'https://issuer.example.com=' } }) },
   { name: 'extra issuer with empty issuer', code: 'ERR_CONFIG_EXTRA_ISSUER_INVALID', path: 'bearer.extraIssuers[0]', options: () => ({ env: { OAUTH2_PROXY_EXTRA_JWT_ISSUERS: '=api' } }) },
-  { name: 'access token header without X-Auth-Request', code: 'ERR_CONFIG_ACCESS_TOKEN_HEADER', path: 'identityHeaders.accessToken', options: () => ({ env: { OAUTH2_PROXY_PASS_ACCESS_TOKEN: 'true' } }) },
+  { name: 'access token header without X-Auth-Request', code: 'ERR_CONFIG_ACCESS_TOKEN_HEADER', path: 'identityHeaders.accessToken', options: () => ({ env: { GATEHOUSE_IDENTITY_HEADERS_ACCESS_TOKEN: 'true' } }) },
   { name: 'back-channel logout with the cookie store', code: 'ERR_CONFIG_BACKCHANNEL_LOGOUT_STORE', path: 'provider.backchannelLogout', options: () => ({ env: { GATEHOUSE_PROVIDER_BACKCHANNEL_LOGOUT: 'true' } }) },
 
   // sources.ts
@@ -233,7 +233,7 @@ test('a configuration that fails the schema still gets its cross-field problems 
       GATEHOUSE_COOKIE_CSRF_EXPIRE: 'later',
       OAUTH2_PROXY_COOKIE_SAMESITE: 'none',
       OAUTH2_PROXY_COOKIE_SECURE: 'false',
-      OAUTH2_PROXY_PASS_ACCESS_TOKEN: 'true',
+      GATEHOUSE_IDENTITY_HEADERS_ACCESS_TOKEN: 'true',
       GATEHOUSE_LISTEN: '0.0.0.0:4180',
     },
   });
