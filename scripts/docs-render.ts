@@ -39,6 +39,7 @@ const CUSTOM_OPTION_NOTES: Readonly<Record<string, string>> = {
   code_challenge_method: '`S256` or `plain` set `provider.pkce`; empty keeps the default (PKCE is always on); anything else is ERR_CONFIG_PKCE_METHOD.',
   insecure_oidc_skip_nonce: 'Accepted with a warning when true and otherwise ignored: gatehouse always sends and checks the OIDC nonce.',
   cookie_secret: 'One secret; becomes the single entry of `cookie.secrets`. Use `cookie.secrets` natively to rotate.',
+  pass_access_token: 'Sets `identityHeaders.accessToken`. Without `set_xauthrequest` it is accepted with a warning and has no effect, as in oauth2-proxy, where the token then goes only to a proxied upstream.',
   cookie_csrf_per_request: 'Accepted with a warning and ignored: every login already has its own transaction cookie.',
   upstreams: 'Only one `static://CODE` upstream is accepted; CODE becomes `forwardAuth.status`. Any other upstream is ERR_CONFIG_UPSTREAM_UNSUPPORTED: gatehouse answers checks and never proxies.',
   proxy_prefix: 'Only `/oauth2` is accepted (and sets nothing); gatehouse always serves its endpoints under `/oauth2/`. Anything else is ERR_CONFIG_OPTION_UNSUPPORTED.',
