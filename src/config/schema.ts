@@ -107,7 +107,7 @@ const ProviderSchema = z
     insecureAllowUnverifiedEmail: bool('Accept identities whose `email_verified` claim is false. Insecure: anyone who can set an unverified email at the provider can claim it.', false),
     displayName: str('Provider name shown on the sign-in page.', ''),
     endSessionRedirect: bool('On sign-out, also end the session at the provider through its `end_session_endpoint`.', false),
-    backchannelLogout: bool('Accept OpenID Connect back-channel logout at `POST /oauth2/backchannel-logout`: a logout token from the provider ends every session of its subject. Needs the Redis session store.', false),
+    backchannelLogout: bool('Accept OpenID Connect back-channel logout at `POST /oauth2/backchannel-logout`: a logout token from the provider ends the sessions of the provider session it names (`sid`), or every session of its subject (`sub`). Needs the Redis session store.', false),
     timeout: duration('5s', 'Timeout of every request to the provider (discovery, token, JWKS)', { min: 100, max: 600_000 }),
   })
   .prefault({});

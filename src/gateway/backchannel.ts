@@ -1,7 +1,8 @@
 /**
  * OpenID Connect Back-Channel Logout 1.0, the relying party's side: when someone signs out at the provider,
- * the provider POSTs a logout token to `/oauth2/backchannel-logout`, and gatehouse ends every session of
- * that subject on every replica (Redis store). The token is checked as §2.6 says, with `jose` against the
+ * the provider POSTs a logout token to `/oauth2/backchannel-logout`, and gatehouse ends the sessions it
+ * names on every replica (Redis store): those of the provider session its `sid` names, else every session
+ * of its `sub`. The token is checked as §2.6 says, with `jose` against the
  * provider's key set: signature (asymmetric algorithms only), `iss`, `aud`, `iat` (recent), `exp` (required
  * since errata set 1), `jti` (once), the logout event, and no `nonce`, so neither an ID token nor a
  * replayed logout token ends anything. Every failure is a 400 (§2.8), an invalid token and a logout that
@@ -39,8 +40,12 @@ export interface BackchannelDeps {
   readonly jwksUri: () => string | undefined;
   /** Resolves when discovery is done (rejects after `timeoutMs`). */
   readonly ready: (timeoutMs: number) => Promise<unknown>;
-  /** Ends every session of a subject; resolves with how many. */
-  readonly endSessions: (sub: string) => Promise<number>;
+  /**
+   * Ends the sessions a logout token names; resolves with how many. With `sid`: the sessions of that
+   * provider session, and those of `sub` (when given) that recorded no provider session, since they
+   * cannot be told apart. Without: every session of `sub`.
+   */
+  readonly endSessions: (by: { sub?: string; sid?: string }) => Promise<number>;
   /** True the first time a key is seen within `ttlSeconds` (shared by the replicas). */
   readonly firstSeen: (key: string, ttlSeconds: number) => Promise<boolean>;
   /** Forgets a key `firstSeen` recorded, so the provider may retry a logout that failed half-way. */
@@ -82,8 +87,16 @@ function claimsProblem(payload: Record<string, unknown>): string | undefined {
   if (typeof event !== 'object' || event === null || Array.isArray(event)) return 'events does not hold the back-channel logout event';
   if ('nonce' in payload) return 'a logout token carries no nonce';
   if (typeof payload.jti !== 'string' || payload.jti === '' || payload.jti.length > 256) return 'jti is missing';
-  if (typeof payload.sub !== 'string' || payload.sub === '') return 'sub is missing: gatehouse ends sessions by subject';
+  // §2.4: sub, sid, or both.
+  if (payload.sub !== undefined && (typeof payload.sub !== 'string' || payload.sub === '')) return 'sub is not a string';
+  if (payload.sid !== undefined && !isProviderSid(payload.sid)) return 'sid is not a string';
+  if (payload.sub === undefined && payload.sid === undefined) return 'neither sub nor sid is present';
   return undefined;
+}
+
+/** True for a provider session id gatehouse keeps: a non-empty string of reasonable length. */
+export function isProviderSid(value: unknown): value is string {
+  return typeof value === 'string' && value !== '' && value.length <= 256;
 }
 
 /** Creates the endpoint's handler: the request's method, content type and form body in, a verdict out. */
@@ -132,7 +145,9 @@ export function createBackchannelLogout(deps: BackchannelDeps): (method: string,
       deps.log({ reason: 'backchannel-logout-invalid', detail: problem }, 'logout token refused');
       return refused(problem);
     }
-    const sub = payload.sub as string;
+    const by = { ...(payload.sub === undefined ? {} : { sub: payload.sub as string }), ...(payload.sid === undefined ? {} : { sid: payload.sid as string }) };
+    // Who, for the log: the subject, and whether one provider session was named (its id stays out).
+    const who = { ...(by.sub === undefined ? {} : { sub: by.sub }), by: by.sid === undefined ? 'sub' : 'sid' };
     // Each logout token counts once, on whichever replica it reaches (§2.6 step 10), for as long as any
     // replica would accept it. jose has checked that iat and exp are numbers.
     const replayKey = createHash('sha256').update(`${deps.issuer}\n${String(payload.jti)}`).digest('base64url');
@@ -150,15 +165,15 @@ export function createBackchannelLogout(deps: BackchannelDeps): (method: string,
     }
     let ended: number;
     try {
-      ended = await deps.endSessions(sub);
+      ended = await deps.endSessions(by);
     } catch (error) {
       // Nothing may say the sessions are over when they are not: the token is forgotten (as far as the store
       // allows) so that the provider's retry counts, and the answer says the logout failed.
       await deps.forget(replayKey).catch(() => undefined);
-      deps.log({ reason: 'backchannel-logout-failed', sub, detail: error instanceof Error ? error.message : String(error) }, 'back-channel logout failed');
+      deps.log({ reason: 'backchannel-logout-failed', ...who, detail: error instanceof Error ? error.message : String(error) }, 'back-channel logout failed');
       return failed('the sessions could not be ended now; retry');
     }
-    deps.log({ sub, sessions: ended }, 'back-channel logout');
+    deps.log({ ...who, sessions: ended }, 'back-channel logout');
     return text(200, 'OK', 'allow', 'backchannel-logout');
   };
 }

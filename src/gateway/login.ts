@@ -8,6 +8,7 @@ import { identityFromClaims } from '../identity/index.js';
 import { escapeHtml } from '../pages/index.js';
 import { authorizeIdentity } from '../policy/email-policy.js';
 import { GenerationalCache, type Session } from '../session/index.js';
+import { isProviderSid } from './backchannel.js';
 import { forbiddenPage, hostRefusedPage, json, page, redirect, text, withCookies } from './answers.js';
 import type { GatewayContext } from './context.js';
 import type { Refresher } from './refresh.js';
@@ -128,6 +129,7 @@ export function createLoginEndpoints(context: GatewayContext, refresher: Refresh
       ...(config.identityHeaders.authorization || config.provider.endSessionRedirect ? { idToken: tokens.idToken, idTokenExpiresAt: tokens.idTokenExpiresAt } : {}),
       ...(config.identityHeaders.accessToken ? { accessToken: tokens.accessToken } : {}),
       ...((config.cookie.refresh > 0 || config.identityHeaders.authorization) && tokens.refreshToken !== undefined ? { refreshToken: tokens.refreshToken } : {}),
+      ...(config.provider.backchannelLogout && isProviderSid(tokens.claims.sid) ? { providerSid: tokens.claims.sid } : {}),
     };
     let sessionCookies: string[];
     try {

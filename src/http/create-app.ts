@@ -273,7 +273,7 @@ export async function createApp(loaded: LoadedConfig, loggers: Loggers, environm
           clientId,
           jwksUri: () => oidc.jwksUri(),
           ready: (timeoutMs) => oidc.ready(timeoutMs),
-          endSessions: (sub) => redisStore.revoke({ sub }),
+          endSessions: (by) => redisStore.endProviderSession(by),
           firstSeen: (key, ttlSeconds) => unavailableOnError(redisClient.set(backchannelKey(key), '1', 'EX', ttlSeconds, 'NX')).then((answer) => answer === 'OK'),
           forget: (key) => unavailableOnError(redisClient.del(backchannelKey(key))).then(() => undefined),
           timeoutMs: config.provider.timeout,

@@ -37,13 +37,16 @@ local ttl = redis.call('ttl', KEYS[1])
 if ttl < tonumber(ARGV[2]) then redis.call('expire', KEYS[1], ARGV[2]) end
 return redis.call('scard', KEYS[1])`;
 
-/** Session times as stored beside it, or undefined for a value that is not what gatehouse writes. */
-function parseMeta(text: string): { createdAt: number; expiresAt: number } | undefined {
+/**
+ * Session times as stored beside it, and whether it is listed under its provider session (`ps`), or
+ * undefined for a value that is not what gatehouse writes.
+ */
+function parseMeta(text: string): { createdAt: number; expiresAt: number; providerSession: boolean } | undefined {
   try {
     const value: unknown = JSON.parse(text);
     if (typeof value !== 'object' || value === null) return undefined;
-    const { createdAt, expiresAt } = value as Record<string, unknown>;
-    return typeof createdAt === 'number' && typeof expiresAt === 'number' ? { createdAt, expiresAt } : undefined;
+    const { createdAt, expiresAt, ps } = value as Record<string, unknown>;
+    return typeof createdAt === 'number' && typeof expiresAt === 'number' ? { createdAt, expiresAt, providerSession: ps === 1 } : undefined;
   } catch {
     return undefined;
   }
@@ -70,6 +73,13 @@ export interface RedisSessionStore extends SessionStore {
   list(by: { email?: string; sub?: string }): Promise<SessionSummary[]>;
   /** Ends every session of a user; returns how many. */
   revoke(by: { email?: string; sub?: string }): Promise<number>;
+  /**
+   * Ends the sessions a back-channel logout names; returns how many. With `sid`: the sessions signed in
+   * with that provider session, and the sessions of `sub` (when given) that recorded none (signed in
+   * before gatehouse kept it, or with an ID token without `sid`), which may belong to it. Without: every
+   * session of `sub`.
+   */
+  endProviderSession(by: { sub?: string; sid?: string }): Promise<number>;
 }
 
 /** Options of the Redis store. */
@@ -88,7 +98,7 @@ interface Ticket {
   readonly key: Buffer;
 }
 
-function indexKey(prefix: string, kind: 'email' | 'sub', value: string): string {
+function indexKey(prefix: string, kind: 'email' | 'sub' | 'sid', value: string): string {
   // Index keys name the user by a hash, not in clear.
   return `${prefix}${kind}:${createHash('sha256').update(kind === 'email' ? value.toLowerCase() : value).digest('base64url')}`;
 }
@@ -160,10 +170,11 @@ export function createRedisStore(options: RedisStoreOptions): RedisSessionStore 
     return { kind: 'session', session, handle, stale: false };
   };
 
-  /** The index sets a session is listed in (hashed email and subject). */
+  /** The index sets a session is listed in (hashed email, subject and provider session). */
   const indexesOf = (session: Session): string[] => [
     ...(session.identity.email === '' ? [] : [indexKey(prefix, 'email', session.identity.email)]),
     ...(session.identity.sub === '' ? [] : [indexKey(prefix, 'sub', session.identity.sub)]),
+    ...(session.providerSid === undefined ? [] : [indexKey(prefix, 'sid', session.providerSid)]),
   ];
 
   /** Drops the ids of sessions that have ended (expired, signed out) from an index set; returns the live ones. */
@@ -182,7 +193,7 @@ export function createRedisStore(options: RedisStoreOptions): RedisSessionStore 
   const write = async (id: string, key: Buffer, session: Session, onlyIfPresent = false): Promise<boolean> => {
     const ttl = Math.max(1, session.expiresAt - Math.floor(options.now() / 1000));
     // Only times: who the session belongs to is in the encrypted value and, hashed, in the index keys.
-    const meta = JSON.stringify({ createdAt: session.createdAt, expiresAt: session.expiresAt });
+    const meta = JSON.stringify({ createdAt: session.createdAt, expiresAt: session.expiresAt, ...(session.providerSid === undefined ? {} : { ps: 1 }) });
     try {
       if (onlyIfPresent) {
         const written = await client.eval(REWRITE_SCRIPT, 2, sessionKey(id), metaKey(id), seal(id, key, session), meta, ttl);
@@ -216,13 +227,37 @@ export function createRedisStore(options: RedisStoreOptions): RedisSessionStore 
     }
   };
 
-  const summaries = async (by: { email?: string; sub?: string }): Promise<{ key: string; ids: string[] }> => {
-    const key = by.email !== undefined ? indexKey(prefix, 'email', by.email) : indexKey(prefix, 'sub', by.sub ?? '');
+  const summaries = async (by: { email?: string; sub?: string; sid?: string }): Promise<{ key: string; ids: string[] }> => {
+    const key = by.email !== undefined ? indexKey(prefix, 'email', by.email) : by.sid !== undefined ? indexKey(prefix, 'sid', by.sid) : indexKey(prefix, 'sub', by.sub ?? '');
     try {
       return { key, ids: await client.smembers(key) };
     } catch (error) {
       throw storeUnavailable(error);
     }
+  };
+
+  /**
+   * Ends the sessions listed in an index set (those whose meta `pick` accepts, when given: an unreadable
+   * meta counts as undefined); returns how many were alive.
+   */
+  const revokeListed = async (by: { email?: string; sub?: string; sid?: string }, pick?: (meta: ReturnType<typeof parseMeta>) => boolean): Promise<number> => {
+    const { key, ids } = await summaries(by);
+    if (ids.length === 0) return 0;
+    let alive: string[];
+    let chosen = ids;
+    try {
+      alive = await prune(key, ids);
+      if (pick !== undefined) {
+        const metas = await Promise.all(alive.map((id) => client.get(metaKey(id))));
+        chosen = alive.filter((_, index) => pick(parseMeta(metas[index] ?? '')));
+        alive = chosen;
+      }
+    } catch (error) {
+      throw storeUnavailable(error);
+    }
+    // Only the ids read are taken out of the set: a login that lands meanwhile stays listed.
+    await remove(chosen, [key]);
+    return alive.length;
   };
 
   const store: RedisSessionStore = {
@@ -309,18 +344,11 @@ export function createRedisStore(options: RedisStoreOptions): RedisSessionStore 
         throw storeUnavailable(error);
       }
     },
-    async revoke(by) {
-      const { key, ids } = await summaries(by);
-      if (ids.length === 0) return 0;
-      let alive: string[];
-      try {
-        alive = await prune(key, ids);
-      } catch (error) {
-        throw storeUnavailable(error);
-      }
-      // Only the ids read are taken out of the set: a login that lands meanwhile stays listed.
-      await remove(ids, [key]);
-      return alive.length;
+    revoke: (by) => revokeListed(by),
+    async endProviderSession(by) {
+      if (by.sid === undefined) return by.sub === undefined ? 0 : revokeListed({ sub: by.sub });
+      const ended = await revokeListed({ sid: by.sid });
+      return by.sub === undefined ? ended : ended + (await revokeListed({ sub: by.sub }, (meta) => meta?.providerSession !== true));
     },
     async ready() {
       try {

@@ -19,6 +19,11 @@ export interface Session {
   readonly idTokenExpiresAt?: number;
   readonly accessToken?: string;
   readonly refreshToken?: string;
+  /**
+   * The provider's session id (the ID token's `sid`), kept for back-channel logout, which may name one
+   * session of a person rather than all of them.
+   */
+  readonly providerSid?: string;
 }
 
 interface Wire {
@@ -36,6 +41,7 @@ interface Wire {
   ie?: number;
   at?: string;
   rt?: string;
+  ps?: string;
 }
 
 /** Encodes a session compactly for sealing. */
@@ -57,6 +63,7 @@ export function encodeSession(session: Session): Buffer {
   if (session.idTokenExpiresAt !== undefined) wire.ie = session.idTokenExpiresAt;
   if (session.accessToken !== undefined) wire.at = session.accessToken;
   if (session.refreshToken !== undefined) wire.rt = session.refreshToken;
+  if (session.providerSid !== undefined) wire.ps = session.providerSid;
   return Buffer.from(JSON.stringify(wire), 'utf8');
 }
 
@@ -87,5 +94,6 @@ export function decodeSession(bytes: Buffer): Session | undefined {
   if (isTime(w.ie)) session.idTokenExpiresAt = w.ie;
   if (isString(w.at)) session.accessToken = w.at;
   if (isString(w.rt)) session.refreshToken = w.rt;
+  if (isString(w.ps)) session.providerSid = w.ps;
   return session;
 }

@@ -72,6 +72,9 @@ describe('back-channel logout from the real development provider, two replicas',
     await login(browser, { email: 'carol@homelab.example.com' });
     const other = a.browser();
     await login(other, { email: 'dave@homelab.example.com' });
+    // The same person on another device: another provider session, which the logout token's sid leaves alone.
+    const laptop = a.browser();
+    await login(laptop, { email: 'carol@homelab.example.com' });
     assert.equal((await check(a, browser)).status, 202);
     assert.equal((await check(b, browser)).status, 202, 'the session is on both replicas');
     // Sign out at the provider, as the person would: its end-session page, then "yes, sign me out".
@@ -84,7 +87,8 @@ describe('back-channel logout from the real development provider, two replicas',
     assert.ok(confirmed.status < 400, `the provider signed out: ${confirmed.status}`);
     await waitUntil('both replicas to drop the session', async () => (await check(a, browser)).status === 401 && (await check(b, browser)).status === 401, 5000);
     assert.equal((await check(b, other)).status, 202, 'another person keeps their session');
-    assert.ok(a.logs.some((line) => line.includes('"msg":"back-channel logout"') && line.includes('"sessions":1')), 'the logout is logged with the sessions it ended');
+    assert.equal((await check(b, laptop)).status, 202, "the person's other provider session keeps its session");
+    assert.ok(a.logs.some((line) => line.includes('"msg":"back-channel logout"') && line.includes('"by":"sid"') && line.includes('"sessions":1')), 'the logout is logged with the sessions it ended');
     assert.ok(!a.logs.some((line) => line.includes('logout_token') || /eyJ[A-Za-z0-9_-]{20,}\.eyJ/.test(line)), 'the logout token is never logged');
   });
 });
@@ -138,7 +142,10 @@ describe('OIDC-27: forged and malformed logout tokens end nothing', () => {
       ['issued 20 minutes ago', { iat: now() - 1200, exp: now() + 120 }, []],
       ['issued in the future', { iat: now() + 600 }, []],
       ['expired', { exp: now() - 120 }, []],
-      ['sid but no sub', { sid: 'session-1' }, ['sub']],
+      ['neither sub nor sid', {}, ['sub']],
+      ['sub not a string', { sub: 42 }, []],
+      ['sid not a string', { sid: 42 }, []],
+      ['an empty sid', { sid: '' }, []],
       ['an access token type', {}, [], { typ: 'at+jwt' }],
     ];
     for (const [what, change, remove, options] of forged) {
@@ -171,6 +178,70 @@ describe('OIDC-27: forged and malformed logout tokens end nothing', () => {
     assert.equal(replayed.status, 400, 'a replayed logout token');
     assert.match(replayed.body, /already used/);
     assert.equal((await check(front, browser)).status, 202, 'the replay ended nothing');
+  });
+});
+
+describe('a logout token that names one provider session (sid)', () => {
+  let hostile: HostileIdp;
+  let front: Gatehouse;
+
+  before(async () => {
+    hostile = await startHostileIdp();
+    // A subject of its own: the other suites' sessions share this Redis.
+    hostile.account.sub = 'sid-suite-user';
+    front = await startGatehouse({ provider: hostile, env: redisEnv() });
+  });
+  after(async () => {
+    await front.close();
+    await hostile.close();
+  });
+
+  const now = () => Math.floor(Date.now() / 1000);
+  const logout = async (claims: Record<string, unknown>): Promise<RawResponse> => {
+    const token = await hostile.sign({ iss: hostile.issuer, aud: hostile.clientId, iat: now(), exp: now() + 120, jti: `jti-${Math.random().toString(36).slice(2)}`, events: { [LOGOUT_EVENT]: {} }, ...claims });
+    return post(front, new URLSearchParams({ logout_token: token }).toString());
+  };
+  /** Signs a new browser in; the ID token carries `sid` when given. */
+  async function signIn(sid?: string): Promise<Browser> {
+    hostile.account.claims = sid === undefined ? {} : { sid };
+    const browser = front.browser();
+    const { response } = await browser.navigate(`${APP_ORIGIN}/dashboard`);
+    assert.ok(response.status < 400, `signed in: ${response.status}`);
+    assert.equal((await check(front, browser)).status, 202);
+    return browser;
+  }
+
+  test('sub and sid: that provider session ends, and sessions that recorded none; the others live on', async () => {
+    const phone = await signIn('ps-phone');
+    const laptop = await signIn('ps-laptop');
+    const unmarked = await signIn();
+    const ended = await logout({ sub: hostile.account.sub, sid: 'ps-phone' });
+    assert.equal(ended.status, 200, ended.body);
+    assert.equal((await check(front, phone)).status, 401, 'the named provider session is over');
+    assert.equal((await check(front, unmarked)).status, 401, 'a session without a provider session id cannot be told apart: it ends too');
+    assert.equal((await check(front, laptop)).status, 202, 'another provider session of the same person lives on');
+    assert.ok(front.logs.some((line) => line.includes('"msg":"back-channel logout"') && line.includes('"by":"sid"') && line.includes('"sessions":2')), `two sessions ended: ${front.logs.filter((line) => line.includes('back-channel')).join('\n')}`);
+    assert.ok(!front.logs.some((line) => line.includes('ps-phone')), 'the provider session id is not logged');
+  });
+
+  test('sid alone (no sub) ends that provider session only', async () => {
+    const kept = await signIn('ps-kept');
+    const named = await signIn('ps-named');
+    const unmarked = await signIn();
+    const ended = await logout({ sid: 'ps-named' });
+    assert.equal(ended.status, 200, ended.body);
+    assert.equal((await check(front, named)).status, 401);
+    assert.equal((await check(front, kept)).status, 202);
+    assert.equal((await check(front, unmarked)).status, 202, 'without sub, nothing else is named');
+  });
+
+  test('sub alone ends every session of the person', async () => {
+    const first = await signIn('ps-1');
+    const second = await signIn();
+    const ended = await logout({ sub: hostile.account.sub });
+    assert.equal(ended.status, 200, ended.body);
+    assert.equal((await check(front, first)).status, 401);
+    assert.equal((await check(front, second)).status, 401);
   });
 });
 

@@ -131,7 +131,7 @@ describe('encodeSession', () => {
 
   test('every session round-trips through encode and decode (property)', () => {
     fc.assert(
-      fc.property(identity, time, time, time, fc.option(fc.string(), { nil: undefined }), fc.option(fc.string(), { nil: undefined }), (id, createdAt, refreshedAt, expiresAt, idToken, refreshToken) => {
+      fc.property(identity, time, time, time, fc.option(fc.string(), { nil: undefined }), fc.option(fc.string(), { nil: undefined }), fc.option(fc.string(), { nil: undefined }), (id, createdAt, refreshedAt, expiresAt, idToken, refreshToken, providerSid) => {
         // fast-check builds records without a prototype; the decoder builds plain objects.
         const value: Session = {
           identity: { ...id, groups: [...id.groups] },
@@ -140,6 +140,7 @@ describe('encodeSession', () => {
           expiresAt,
           ...(idToken === undefined ? {} : { idToken, idTokenExpiresAt: expiresAt }),
           ...(refreshToken === undefined ? {} : { refreshToken }),
+          ...(providerSid === undefined ? {} : { providerSid }),
         };
         assert.deepEqual(decodeSession(encodeSession(value)), value);
       }),
@@ -149,6 +150,6 @@ describe('encodeSession', () => {
 
   test('a token the session does not hold is not written', () => {
     const text = encodeSession(decode(VALID)!).toString('utf8');
-    for (const key of ['"it"', '"ie"', '"at"', '"rt"']) assert.ok(!text.includes(key), key);
+    for (const key of ['"it"', '"ie"', '"at"', '"rt"', '"ps"']) assert.ok(!text.includes(key), key);
   });
 });
