@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { GatewayError } from '../errors.js';
 import type { Assignment } from './assignments.js';
+import { closest } from './closest.js';
 import { FIELDS } from './fields.js';
 import type { Origin, Problem } from './problems.js';
 import { ConfigSchema, type Config } from './schema.js';
@@ -74,15 +75,69 @@ function schemaProblems(error: z.ZodError, origins: ReadonlyMap<string, Origin>)
   });
 }
 
+/** What schemaAt reads of a zod schema's definition. */
+interface SchemaDef {
+  readonly type: string;
+  readonly innerType?: z.core.$ZodType;
+  readonly in?: z.core.$ZodType;
+  readonly shape?: Readonly<Record<string, z.core.$ZodType>>;
+  readonly element?: z.core.$ZodType;
+  readonly valueType?: z.core.$ZodType;
+}
+
+const defOf = (schema: z.core.$ZodType | undefined): SchemaDef | undefined => schema?._zod.def;
+
+/** The schema of the value at an issue's path, through optional, default and pipe wrappers. */
+function schemaAt(path: readonly PropertyKey[]): z.core.$ZodType | undefined {
+  const unwrap = (schema: z.core.$ZodType | undefined): z.core.$ZodType | undefined => {
+    let current = schema;
+    for (let depth = 0; depth < 10 && current !== undefined; depth++) {
+      const def = defOf(current);
+      const inner = def?.innerType ?? (def?.type === 'pipe' ? def.in : undefined);
+      if (inner === undefined) return current;
+      current = inner;
+    }
+    return current;
+  };
+  let schema = unwrap(ConfigSchema);
+  for (const part of path) {
+    const def = defOf(schema);
+    if (def?.type === 'object') schema = unwrap(def.shape?.[String(part)]);
+    else if (def?.type === 'array') schema = unwrap(def.element);
+    else if (def?.type === 'record') schema = unwrap(def.valueType);
+    else return undefined;
+  }
+  return schema;
+}
+
+/** The fix for an unknown key: the closest known key of that mapping, and the page that describes it. */
+function unknownKeyFix(path: readonly PropertyKey[], keys: readonly string[]): string {
+  const top = String(path[0] ?? '');
+  const page = top === 'routes' || top === 'policies' ? 'docs/policy.md' : top === 'bearer' ? 'docs/bearer.md' : 'docs/configuration.md';
+  const known = Object.keys(defOf(schemaAt(path))?.shape ?? {});
+  const hints = keys.map((key) => {
+    const best = closest(key, known);
+    return best === undefined ? undefined : `'${key}': did you mean '${best}'?`;
+  });
+  if (hints.every((hint) => hint !== undefined)) return `${hints.join('; ')} (${page})`;
+  return known.length > 0 ? `the keys allowed here are ${known.join(', ')} (${page})` : `remove it; ${page} lists the keys`;
+}
+
 function messageFor(issue: z.core.$ZodIssue): string {
   switch (issue.code) {
+    case 'unrecognized_keys':
+      return `has ${issue.keys.length === 1 ? 'an unknown key' : 'unknown keys'} ${issue.keys.map((key) => `'${key}'`).join(', ')}`;
     case 'invalid_value':
       return `must be one of ${issue.values.map((value) => `'${String(value)}'`).join(', ')}`;
     case 'invalid_type':
       return `must be ${issue.expected === 'array' ? 'a list' : `a ${issue.expected}`}`;
     case 'too_small':
-    case 'too_big':
-      return issue.message.replace(/^Too (small|big): expected number to be /, 'must be ');
+    case 'too_big': {
+      if (issue.origin !== 'number' && issue.origin !== 'int') return issue.message.replace(/^Too (small|big): expected \w+ to (have|be) /, 'must have ');
+      const bound = String(issue.code === 'too_big' ? issue.maximum : issue.minimum);
+      const word = issue.code === 'too_big' ? (issue.inclusive === false ? 'below' : 'at most') : issue.inclusive === false ? 'above' : 'at least';
+      return `must be ${word} ${bound}`;
+    }
     default:
       return issue.message;
   }
@@ -90,8 +145,17 @@ function messageFor(issue: z.core.$ZodIssue): string {
 
 function fixFor(issue: z.core.$ZodIssue, path: string): string {
   const field = FIELDS.find((candidate) => candidate.path === path);
-  if (issue.code === 'invalid_value') return `write one of: ${issue.values.map(String).join(', ')}`;
+  if (issue.code === 'unrecognized_keys') return unknownKeyFix(issue.path, issue.keys);
+  // An empty choice is written as "" (it leaves the attribute out), not as nothing after a comma.
+  if (issue.code === 'invalid_value') return `write one of: ${issue.values.map((value) => (value === '' ? '"" (empty)' : String(value))).join(', ')}`;
+  if ((issue.code === 'too_big' || issue.code === 'too_small') && (issue.origin === 'number' || issue.origin === 'int')) {
+    const number = schemaAt(issue.path);
+    const { minValue, maxValue } = number instanceof z.ZodNumber ? number : { minValue: null, maxValue: null };
+    const range = minValue !== null && maxValue !== null && Number.isFinite(minValue) && Number.isFinite(maxValue) ? `from ${String(minValue)} to ${String(maxValue)}` : 'in that range';
+    return `write a number ${range}${field?.example === undefined ? '' : `, for example: ${field.example}`}`;
+  }
   if (field?.example !== undefined) return `for example: ${field.example}`;
+  if (issue.code === 'invalid_type' && issue.expected === 'string') return `write it as text, in quotes if it looks like a number or a boolean: ${path.split('.').pop() ?? path}: "…"`;
   return 'see docs/configuration.md for the expected type';
 }
 

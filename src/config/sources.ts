@@ -6,9 +6,10 @@
  */
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { parse as parseToml } from 'smol-toml';
+import { parse as parseToml, TomlError } from 'smol-toml';
 import { parseDocument } from 'yaml';
 import { convertText, type Assignment } from './assignments.js';
+import { closest } from './closest.js';
 import { FIELD_BY_PATH, FIELDS, type Field } from './fields.js';
 import { mapOption, OPTION_BY_ENV, OPTION_BY_FLAG, OPTION_BY_KEY, type OptionSpec } from './oauth2-proxy.js';
 import type { Origin, Problem } from './problems.js';
@@ -90,7 +91,11 @@ export function readOauth2ProxyToml(file: string): SourceResult {
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code !== undefined) result.problems.push(fileProblem('--config', file, error, 'flag --config'));
-    else result.problems.push({ code: 'ERR_CONFIG_TOML_SYNTAX', path: file, message: (error instanceof Error ? error.message : String(error)).split('\n')[0] ?? 'invalid TOML', fix: 'correct the TOML syntax at the line shown' });
+    else {
+      const at = error instanceof TomlError ? ` (line ${error.line}, column ${error.column})` : '';
+      const message = (error instanceof Error ? error.message : String(error)).split('\n')[0]?.replace(/^Invalid TOML document: /, '') ?? 'invalid TOML';
+      result.problems.push({ code: 'ERR_CONFIG_TOML_SYNTAX', path: file, message: `${message}${at}`, fix: at === '' ? 'correct the TOML syntax' : `correct the TOML syntax at line ${(error as TomlError).line}` });
+    }
     return result;
   }
   const origin: Origin = { kind: 'file', name: file };
@@ -209,6 +214,11 @@ function walkYaml(node: Record<string, unknown>, prefix: string[], origin: Origi
     if (key.endsWith('File')) {
       const target = FIELD_BY_PATH.get([...prefix, key.slice(0, -'File'.length)].join('.'));
       if (target?.secret === true) {
+        const inline = key.slice(0, -'File'.length);
+        if (inline in node) {
+          result.problems.push({ code: 'ERR_CONFIG_SECRET_TWICE', path, message: `is set beside ${[...prefix, inline].join('.')}: which of the two secrets counts would be a guess`, fix: `keep one of '${inline}' and '${key}'`, source: `file ${origin.name ?? ''}` });
+          continue;
+        }
         const file = interpolateValue(raw, path, origin, env, result);
         if (typeof file !== 'string' || file === '') {
           result.problems.push({ code: 'ERR_CONFIG_TYPE', path, message: 'must be a file path', fix: 'write the path of the file holding the secret', source: `file ${origin.name ?? ''}` });
@@ -276,6 +286,15 @@ function applyNative(field: Field, text: string, origin: Origin, result: SourceR
   else result.problems.push({ ...converted.problem, path: field.path, source: `${origin.kind} ${origin.name ?? ''}` });
 }
 
+/** "did you mean GATEHOUSE_COOKIE_SECRETS?" for a misspelt variable of either family, when one is near. */
+function nearestVariable(name: string): string | undefined {
+  // Compared without the family's prefix, which every candidate shares.
+  const prefix = name.startsWith('GATEHOUSE_') ? 'GATEHOUSE_' : 'OAUTH2_PROXY_';
+  const family = [...(prefix === 'GATEHOUSE_' ? NATIVE_BY_ENV.keys() : OPTION_BY_ENV.keys())].map((candidate) => candidate.slice(prefix.length));
+  const hit = closest(name.slice(prefix.length), family);
+  return hit === undefined ? undefined : `did you mean ${prefix}${hit}?`;
+}
+
 /** Reads `GATEHOUSE_*` and `OAUTH2_PROXY_*` variables. Unknown names in either family are problems. */
 export function readEnvironment(env: NodeJS.ProcessEnv, interpolated: ReadonlySet<string> = new Set()): SourceResult {
   const result = empty();
@@ -321,9 +340,9 @@ export function readEnvironment(env: NodeJS.ProcessEnv, interpolated: ReadonlySe
       message: name.startsWith('OAUTH2_PROXY_')
         ? 'is an oauth2-proxy option gatehouse does not implement (or not an oauth2-proxy option)'
         : 'is not a gatehouse option',
-      fix: name.startsWith('OAUTH2_PROXY_')
+      fix: nearestVariable(name) ?? (name.startsWith('OAUTH2_PROXY_')
         ? 'remove it; docs/oauth2-proxy.md lists the supported options and the native equivalents'
-        : 'remove it; docs/configuration.md lists every GATEHOUSE_ variable',
+        : 'remove it; docs/configuration.md lists every GATEHOUSE_ variable'),
       source: `env ${name}`,
     });
   }

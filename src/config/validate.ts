@@ -50,8 +50,14 @@ export function validateConfig(config: Config): Problem[] {
       'set provider.issuer (OAUTH2_PROXY_OIDC_ISSUER_URL) to your identity provider, or listen on 127.0.0.1',
     );
   }
-  if (config.metrics.listen !== '' && parseListenAddress(config.metrics.listen) === undefined) {
+  const metricsListen = config.metrics.listen === '' ? undefined : parseListenAddress(config.metrics.listen);
+  if (config.metrics.listen !== '' && metricsListen === undefined) {
     add('ERR_CONFIG_LISTEN_INVALID', 'metrics.listen', `'${config.metrics.listen}' is not a listen address`, 'write host:port, such as 127.0.0.1:9090, or leave it empty');
+  }
+  // Port 0 picks a free port for each; otherwise one port on one (or every) address can be bound only once.
+  const anyHost = (host: string) => host === '0.0.0.0' || host === '::';
+  if (listen !== undefined && metricsListen !== undefined && listen.port !== 0 && listen.port === metricsListen.port && (listen.host === metricsListen.host || anyHost(listen.host) || anyHost(metricsListen.host))) {
+    add('ERR_CONFIG_LISTEN_CONFLICT', 'metrics.listen', `'${config.metrics.listen}' is the address gatehouse already listens on (listen: '${config.listen}')`, 'give the metrics listener a port of its own, such as 127.0.0.1:9090');
   }
 
   if (!dev) {

@@ -28,6 +28,8 @@ const CASES: readonly Case[] = [
   // validate.ts
   { name: 'listen is not host:port', code: 'ERR_CONFIG_LISTEN_INVALID', path: 'listen', options: () => ({ env: { GATEHOUSE_LISTEN: 'localhost' } }), source: 'env GATEHOUSE_LISTEN' },
   { name: 'listen port out of range', code: 'ERR_CONFIG_LISTEN_INVALID', path: 'listen', options: () => ({ env: { OAUTH2_PROXY_HTTP_ADDRESS: '127.0.0.1:70000' } }), source: 'env OAUTH2_PROXY_HTTP_ADDRESS' },
+  { name: 'metrics.listen on the main port', code: 'ERR_CONFIG_LISTEN_CONFLICT', path: 'metrics.listen', options: () => ({ env: { GATEHOUSE_METRICS_LISTEN: '127.0.0.1:4180' } }), source: 'env GATEHOUSE_METRICS_LISTEN' },
+  { name: 'a secret inline and from a file', code: 'ERR_CONFIG_SECRET_TWICE', path: 'provider.clientSecretFile', options: () => ({ env: {}, file: files.write('secret-twice.yaml', `provider:\n  clientSecret: inline\n  clientSecretFile: ${files.write('twice-secret', 'from-file\n')}\n`) }) },
   { name: 'metrics.listen is not host:port', code: 'ERR_CONFIG_LISTEN_INVALID', path: 'metrics.listen', options: () => ({ env: { GATEHOUSE_METRICS_LISTEN: 'metrics' } }) },
   { name: 'development provider on every interface', code: 'ERR_CONFIG_DEV_PROVIDER_EXPOSED', path: 'provider.issuer', options: () => ({ env: { GATEHOUSE_LISTEN: ':4180' } }) },
   { name: 'development provider on a public address', code: 'ERR_CONFIG_DEV_PROVIDER_EXPOSED', path: 'provider.issuer', options: () => ({ env: {}, flags: [{ name: 'http-address', text: '0.0.0.0:4180' }] }) },
