@@ -16,6 +16,8 @@ import { usesDevelopmentProvider, validateConfig } from './validate.js';
 export interface LoadOptions {
   /** Path of the native YAML file, if any. */
   readonly file?: string | undefined;
+  /** What named the file, for its problems: `--config` unless told (`GATEHOUSE_CONFIG`, a cases file). */
+  readonly fileOrigin?: Origin;
   readonly env: NodeJS.ProcessEnv;
   /** Configuration flags from the command line, split into name (no dashes) and text. */
   readonly flags?: readonly { name: string; text: string }[];
@@ -196,7 +198,7 @@ function deepFreeze<T>(value: T): T {
  */
 export function loadConfig(options: LoadOptions): LoadedConfig {
   const sources: SourceResult[] = [];
-  const file = options.file === undefined ? undefined : isOauth2ProxyConfigFile(options.file) ? readOauth2ProxyToml(options.file) : readYamlFile(options.file, options.env);
+  const file = options.file === undefined ? undefined : isOauth2ProxyConfigFile(options.file) ? readOauth2ProxyToml(options.file, options.fileOrigin) : readYamlFile(options.file, options.env, options.fileOrigin);
   if (file !== undefined) sources.push(file);
   sources.push(readEnvironment(options.env, file?.interpolated));
   sources.push(readFlags(options.flags ?? []));

@@ -41,6 +41,14 @@ function fileProblem(path: string, file: string, error: unknown, source: string)
   };
 }
 
+/** Where a configuration file is named when nothing else is said. */
+const CONFIG_FLAG: Origin = { kind: 'flag', name: '--config' };
+
+/** An unreadable configuration file, reported against what named it (`--config`, `GATEHOUSE_CONFIG`, …). */
+function configFileProblem(named: Origin, file: string, error: unknown): Problem {
+  return fileProblem(named.kind === 'file' ? 'config' : (named.name ?? '--config'), file, error, `${named.kind} ${named.name ?? ''}`);
+}
+
 const OBJECT_PATHS: ReadonlySet<string> = new Set(
   FIELDS.flatMap((field) => {
     const parts = field.path.split('.');
@@ -83,14 +91,14 @@ export function isOauth2ProxyConfigFile(file: string): boolean {
  * Reads an oauth2-proxy TOML configuration file (what its Helm chart mounts), with the same keys as the
  * `OAUTH2_PROXY_*` variables. Unknown keys are problems, as in oauth2-proxy (`UnmarshalExact`).
  */
-export function readOauth2ProxyToml(file: string): SourceResult {
+export function readOauth2ProxyToml(file: string, named: Origin = CONFIG_FLAG): SourceResult {
   const result = empty();
   let table: Record<string, unknown>;
   try {
     table = parseToml(readFileSync(file, 'utf8'));
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    if (code !== undefined) result.problems.push(fileProblem('--config', file, error, 'flag --config'));
+    if (code !== undefined) result.problems.push(configFileProblem(named, file, error));
     else {
       const at = error instanceof TomlError ? ` (line ${error.line}, column ${error.column})` : '';
       const message = (error instanceof Error ? error.message : String(error)).split('\n')[0]?.replace(/^Invalid TOML document: /, '') ?? 'invalid TOML';
@@ -133,13 +141,13 @@ export function readOauth2ProxyToml(file: string): SourceResult {
 }
 
 /** Reads the native YAML file. */
-export function readYamlFile(file: string, env: NodeJS.ProcessEnv): SourceResult {
+export function readYamlFile(file: string, env: NodeJS.ProcessEnv, named: Origin = CONFIG_FLAG): SourceResult {
   const result = empty();
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (error) {
-    result.problems.push(fileProblem('--config', file, error, 'flag --config'));
+    result.problems.push(configFileProblem(named, file, error));
     return result;
   }
   const document = parseDocument(text, { uniqueKeys: true, prettyErrors: true });

@@ -6,15 +6,16 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { closest, editDistance } from '../../src/config/closest.js';
+import type { Problem } from '../../src/config/index.js';
 import { PROVIDER_ENV, problemsOf, tempDir } from './support.js';
 
 const files = tempDir('gatehouse-messages-');
 
 /** The one problem at `path`. */
-function problemAt(problems: readonly { path: string; code: string; message: string; fix: string }[], path: string) {
+function problemAt(problems: readonly Problem[], path: string): Problem {
   const found = problems.filter((problem) => problem.path === path);
   assert.equal(found.length, 1, JSON.stringify(problems, null, 2));
-  return found[0] as (typeof found)[number];
+  return found[0] as Problem;
 }
 
 describe('closest', () => {
@@ -75,6 +76,19 @@ describe('problem messages', () => {
     assert.equal(problemAt(problems, 'GATEHOUSE_COOKIE_SECRET').fix, 'did you mean GATEHOUSE_COOKIE_SECRETS?');
     assert.equal(problemAt(problems, 'OAUTH2_PROXY_COOKIE_SECRETS').fix, 'did you mean OAUTH2_PROXY_COOKIE_SECRET?');
     assert.match(problemAt(problems, 'GATEHOUSE_NOTHING_LIKE_IT').fix, /^remove it/);
+  });
+});
+
+describe('an unreadable configuration file', () => {
+  test('is reported against what named it: --config by default, GATEHOUSE_CONFIG, or a cases file', () => {
+    const byFlag = problemAt(problemsOf({ env: {}, file: '/nonexistent/gatehouse.yaml' }), '--config');
+    assert.equal(byFlag.code, 'ERR_CONFIG_FILE_UNREADABLE');
+    assert.equal(byFlag.source, 'flag --config');
+    const byEnv = problemAt(problemsOf({ env: {}, file: '/nonexistent/gatehouse.yaml', fileOrigin: { kind: 'env', name: 'GATEHOUSE_CONFIG' } }), 'GATEHOUSE_CONFIG');
+    assert.equal(byEnv.source, 'env GATEHOUSE_CONFIG');
+    assert.match(byEnv.message, /\/nonexistent\/gatehouse\.yaml.*ENOENT/);
+    const byToml = problemAt(problemsOf({ env: {}, file: '/nonexistent/oauth2_proxy.cfg', fileOrigin: { kind: 'file', name: 'cases.yaml' } }), 'config');
+    assert.equal(byToml.source, 'file cases.yaml');
   });
 });
 
