@@ -26,6 +26,7 @@ const wanted = (name) => only === undefined || only.test(name);
 const FIRST_SEEN = 'gatehouse: first-seen ES256 tokens (202)';
 const JOSE = 'bare node:http + jose ES256 verify';
 const REDIS = 'gatehouse: valid Redis session (202)';
+const BUSY = 'yardstick: bare + 2 µs of work (202)';
 // Every server runs with the node flags `npm start` gives gatehouse (`node <flags> dist/cli/bin.js serve`), so
 // gatehouse is measured as it is started and the yardsticks get the same runtime. BENCH_NODE_FLAGS replaces
 // them ("" for none).
@@ -197,6 +198,14 @@ await measure('gatehouse: device token, cached (202)', () => load('http://127.0.
 await measure('gatehouse: garbage token (401)', () => load('http://127.0.0.1:14180/', { ...device, authorization: 'Bearer eyJhbGciOiJFUzI1NiJ9.garbage.garbage' }));
 if (hasWrk) await measure(FIRST_SEEN, () => load('http://127.0.0.1:14180/', device, lua));
 gatehouse.kill('SIGTERM');
+// A yardstick: the bare server spending a fixed 2 µs of CPU per request. What it loses shows what every
+// microseconds of a check's own work costs in throughput here (more than the microseconds themselves when
+// the load generator shares the machine).
+if (wanted(BUSY)) {
+  const busy = await start('busy', 14184, '2');
+  await measure(BUSY, () => load('http://127.0.0.1:14184/', forwarded));
+  busy.kill('SIGTERM');
+}
 if (hasWrk && wanted(JOSE)) {
   const joseServer = await start('jose', 14183, join(dir, 'device.pub.pem'));
   await measure(JOSE, () => load('http://127.0.0.1:14183/', {}, lua));
