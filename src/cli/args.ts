@@ -1,4 +1,5 @@
 /** Command-line parsing: command words, `--flag=value` / `--flag value`, bare boolean flags. */
+import { isIP } from 'node:net';
 import { isBooleanFlag, isConfigFlag } from '../config/index.js';
 
 /** A usage error: one line, then usage, exit code 2. */
@@ -15,8 +16,10 @@ export interface ParsedArgs {
   help: boolean;
   /** Configuration flags in order. */
   configFlags: { name: string; text: string }[];
-  /** Command-specific flags. */
+  /** Command-specific flags (the last value of a repeated one). */
   own: Map<string, string>;
+  /** Every value of each command-specific flag, in order (for the repeatable ones). */
+  many: Map<string, string[]>;
   positional: string[];
 }
 
@@ -26,7 +29,7 @@ export function parseArgs(
   command: string,
   { own = [], ownBooleans = [], acceptConfig = false }: { own?: readonly string[]; ownBooleans?: readonly string[]; acceptConfig?: boolean } = {},
 ): ParsedArgs {
-  const result: ParsedArgs = { help: false, configFlags: [], own: new Map(), positional: [] };
+  const result: ParsedArgs = { help: false, configFlags: [], own: new Map(), many: new Map(), positional: [] };
   for (let index = 0; index < argv.length; index += 1) {
     const arg = argv[index] ?? '';
     if (arg === '--help' || arg === '-h') {
@@ -56,7 +59,9 @@ export function parseArgs(
       continue;
     }
     if (own.includes(name)) {
-      result.own.set(name, takeValue());
+      const value = takeValue();
+      result.own.set(name, value);
+      result.many.set(name, [...(result.many.get(name) ?? []), value]);
       continue;
     }
     if (acceptConfig && isConfigFlag(name)) {
@@ -67,4 +72,30 @@ export function parseArgs(
     throw new UsageError(`unknown flag '${arg.split('=')[0] ?? arg}'`, command);
   }
   return result;
+}
+
+/**
+ * An argument quoted as a message shows it. A stray argument is often a token or a secret pasted in the
+ * wrong place, and messages reach terminals and CI logs: a long one, or one shaped like a JWT, is cut to a
+ * short prefix.
+ */
+export function quoteArgument(arg: string): string {
+  return arg.length > 24 || /^eyJ[\w-]*\./.test(arg) ? `'${arg.slice(0, 12)}…' (${arg.length} characters)` : `'${arg}'`;
+}
+
+/** The usage error of a positional argument a command does not take. */
+export function unexpectedArgument(arg: string, command: string): UsageError {
+  return new UsageError(`unexpected argument ${quoteArgument(arg)}`, command);
+}
+
+/** The usage error of an unknown sub-command (`token ${sub}`), or of an unknown command when `command` is empty. */
+export function unknownCommand(command: string, sub: string): UsageError {
+  const quoted = quoteArgument(sub);
+  return new UsageError(`unknown command ${command === '' ? quoted : `'${command} ${quoted.slice(1)}`}`, command);
+}
+
+/** The value of an `--ip` option (or of what `name` names): an IPv4 or IPv6 address, or a usage error. */
+export function ipArgument(text: string, command: string, name = '--ip'): string {
+  if (isIP(text) === 0) throw new UsageError(`${name} must be an IP address, such as 192.168.1.20 or 2001:db8::1, not ${quoteArgument(text)}`, command);
+  return text;
 }

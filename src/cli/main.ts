@@ -1,7 +1,7 @@
 /** The `gatehouse` command. */
 import { isConfigFlag } from '../config/index.js';
 import { VERSION } from '../version.js';
-import { UsageError } from './args.js';
+import { quoteArgument, unknownCommand, UsageError } from './args.js';
 import { CONFIG_HELP, runConfig } from './commands/config-check.js';
 import { KEYS_HELP, runKeys, runToken, TOKEN_HELP } from './commands/keys-token.js';
 import { DOCTOR_HELP, runDoctor } from './commands/doctor.js';
@@ -40,7 +40,7 @@ Examples:
   gatehouse serve --config gatehouse.yaml
   gatehouse config check --config gatehouse.yaml
   gatehouse secret generate
-  gatehouse --upstream=static://202 --reverse-proxy   (oauth2-proxy style: serve)
+  gatehouse --upstream=static://202 --reverse-proxy   # oauth2-proxy style: serve
 
 Documentation: README.md and docs/ in the gatehouse package.`;
 
@@ -70,9 +70,9 @@ export async function main(argv: readonly string[], io: CommandIo = processIo): 
         return EXIT.ok;
       case 'help': {
         const topic = rest[0];
-        if (topic === undefined) io.out(MAIN_HELP);
+        if (topic === undefined || topic === 'help') io.out(MAIN_HELP);
         else if (HELP[topic] !== undefined) io.out(HELP[topic]);
-        else throw new UsageError(`no help for unknown command '${topic}'`, '');
+        else throw new UsageError(`no help for unknown command ${quoteArgument(topic)}`, '');
         return EXIT.ok;
       }
       case '-V':
@@ -100,7 +100,7 @@ export async function main(argv: readonly string[], io: CommandIo = processIo): 
         const name = /^--?([^=]+)/.exec(first)?.[1];
         // oauth2-proxy is started with flags alone; so is gatehouse, as a drop-in.
         if (name !== undefined && (isConfigFlag(name) || name === 'config' || name === 'c')) return await runServe(argv, io);
-        throw new UsageError(first.startsWith('-') ? `unknown flag '${first.split('=')[0] ?? first}'` : `unknown command '${first}'`, '');
+        throw first.startsWith('-') ? new UsageError(`unknown flag '${first.split('=')[0] ?? first}'`, '') : unknownCommand('', first);
       }
     }
   } catch (error) {

@@ -317,6 +317,13 @@ describe('config check', () => {
     assert.match(result.stdout, /^cookie\.name\s+"_via_gatehouse_config"\s+file .*from-env\.yaml$/m);
   });
 
+  test('a GATEHOUSE_CONFIG file that cannot be read is reported against GATEHOUSE_CONFIG, not --config', async () => {
+    const result = await run(['config', 'check'], { GATEHOUSE_CONFIG: '/nonexistent/gatehouse.yaml' });
+    assert.equal(result.code, 78, result.stderr);
+    assert.match(result.stderr, /GATEHOUSE_CONFIG \(from env GATEHOUSE_CONFIG\): cannot read '\/nonexistent\/gatehouse\.yaml' \(ENOENT\)/);
+    assert.doesNotMatch(result.stderr, /--config/);
+  });
+
   test('an invalid configuration: every problem, exit 78', async () => {
     const file = write('invalid.yaml', 'cookie:\n  secrte: x\n');
     const result = await run(['config', 'check', '-c', file, '--upstream=http://app:8080'], {

@@ -249,9 +249,12 @@ describe('token mint', () => {
     }
     const publicFile = join(out, 'vicmet.pub.pem');
     chmodSync(publicFile, 0o600);
+    const notAKey = join(out, 'not-a-key.pem');
+    writeFileSync(notAKey, 'not a key\n', { mode: 0o600 });
     await assertUsageErrors(
       [
-        [mintArgs(publicFile, 'vicmet'), /is not a private key in PEM/],
+        [mintArgs(publicFile, 'vicmet'), /is a public key; token mint needs the private key/],
+        [mintArgs(notAKey, 'vicmet'), /is not a private key in PEM/],
         [mintArgs(join(out, 'missing.pem'), 'vicmet'), /cannot read the key/],
       ],
       'token',

@@ -1,14 +1,12 @@
 /** `gatehouse policy explain` and `gatehouse policy test`, driven through the executable. */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { BIN, ensureBuilt } from '../e2e/support/build.js';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const BIN = join(ROOT, 'dist', 'cli', 'bin.js');
 const dir = mkdtempSync(join(tmpdir(), 'gatehouse-policy-cli-'));
 
 const CONFIG = `provider: { issuer: "https://idp.example.com/", clientId: gatehouse, clientSecret: s3cret-value }
@@ -38,8 +36,9 @@ routes:
     hosts: ["*.homelab.example.com"]
 `;
 
-before(() => {
-  if (!existsSync(BIN)) execFileSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'pipe' });
+before(async () => {
+  // Built from the current src/, not whatever dist/ holds.
+  await ensureBuilt();
   writeFileSync(join(dir, 'gatehouse.yaml'), CONFIG);
 });
 
@@ -138,6 +137,10 @@ test('policy test with a broken table or configuration', () => {
   writeFileSync(join(dir, 'broken.yaml'), 'cases:\n  - url: https://a/\n');
   assert.equal(run(['policy', 'test', 'broken.yaml']).code, 2);
   assert.equal(run(['policy', 'test', 'missing.yaml']).code, 2);
+  writeFileSync(join(dir, 'cases-missing-config.yaml'), 'config: missing-config.yaml\ncases:\n  - { url: https://a.example.com/, expect: allow }\n');
+  const unread = run(['policy', 'test', 'cases-missing-config.yaml']);
+  assert.equal(unread.code, 78);
+  assert.match(unread.stderr, /^ +- config \(from file cases-missing-config\.yaml\): cannot read '.*missing-config\.yaml' \(ENOENT\)/m);
   writeFileSync(join(dir, 'bad-config.yaml'), 'routes:\n  - name: x\n    allow: identity.emial == "a"\n');
   const result = run(['policy', 'test', 'cases.yaml', '--config', 'bad-config.yaml']);
   assert.equal(result.code, 78);

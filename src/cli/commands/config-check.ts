@@ -1,7 +1,8 @@
 /** `gatehouse config check`: validate, then print the effective configuration and where each value came from. */
 import { ConfigError, formatEffective, formatProblems, loadConfig } from '../../config/index.js';
-import { parseArgs, UsageError } from '../args.js';
+import { parseArgs, unexpectedArgument, unknownCommand } from '../args.js';
 import { EXIT, type CommandIo } from '../io.js';
+import { configFileOf } from '../load.js';
 
 export const CONFIG_HELP = `Usage: gatehouse config check [--config FILE] [option flags...]
 
@@ -28,15 +29,15 @@ export function runConfig(argv: readonly string[], io: CommandIo): number {
     else io.out(CONFIG_HELP);
     return sub === undefined ? EXIT.usage : EXIT.ok;
   }
-  if (sub !== 'check') throw new UsageError(`unknown command 'config ${sub}'`, 'config');
+  if (sub !== 'check') throw unknownCommand('config', sub);
   const args = parseArgs(rest, 'config', { acceptConfig: true });
   if (args.help) {
     io.out(CONFIG_HELP);
     return EXIT.ok;
   }
-  if (args.positional.length > 0) throw new UsageError(`unexpected argument '${args.positional[0] ?? ''}'`, 'config');
+  if (args.positional.length > 0) throw unexpectedArgument(args.positional[0] ?? '', 'config');
   try {
-    const loaded = loadConfig({ file: args.config ?? io.env.GATEHOUSE_CONFIG, env: io.env, flags: args.configFlags });
+    const loaded = loadConfig({ ...configFileOf(args.config, io.env), env: io.env, flags: args.configFlags });
     io.out(formatEffective(loaded));
     for (const warning of loaded.warnings) io.err(`warning: ${warning}`);
     io.err('configuration is valid');

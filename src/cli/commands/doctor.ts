@@ -9,9 +9,10 @@ import { isLoopbackHost, usesDevelopmentProvider, type Config } from '../../conf
 import { loadForCommand } from '../load.js';
 import { decodeCookieSecret } from '../../crypto/secret.js';
 import { chooseCookieDomain } from '../../session/index.js';
-import { parseArgs, UsageError } from '../args.js';
+import { parseArgs, unexpectedArgument, UsageError } from '../args.js';
 import { EXIT, type CommandIo } from '../io.js';
 import { connectForCommand } from '../redis.js';
+import { systemErrorCode } from '../system-error.js';
 
 export const DOCTOR_HELP = `Usage: gatehouse doctor [--config FILE] [--url URL]
 
@@ -46,6 +47,15 @@ async function fetchWithTimeout(url: string, init: RequestInit = {}, ms = 5000):
   return fetch(url, { ...init, redirect: 'manual', signal: AbortSignal.timeout(ms) });
 }
 
+/** Why a request failed: fetch says only `fetch failed`, the reason (`ECONNREFUSED`, `ENOTFOUND`, TLS) is its cause. */
+function fetchFailure(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const code = systemErrorCode(error);
+  const cause = error.cause instanceof Error && error.cause.message !== '' ? error.cause.message : undefined;
+  const reason = [cause, code !== undefined && !(cause ?? '').includes(code) ? `(${code})` : undefined].filter((part) => part !== undefined).join(' ');
+  return reason === '' ? error.message : `${error.message}: ${reason}`;
+}
+
 async function checkProvider(config: Config, findings: Finding[]): Promise<void> {
   const issuer = config.provider.issuer;
   const url = `${issuer.replace(/\/+$/, '')}/.well-known/openid-configuration`;
@@ -55,7 +65,7 @@ async function checkProvider(config: Config, findings: Finding[]): Promise<void>
     response = await fetchWithTimeout(url);
     metadata = (await response.json()) as Record<string, unknown>;
   } catch (error) {
-    findings.push({ level: 'fail', check: 'discovery', detail: `${url} could not be read: ${error instanceof Error ? error.message : String(error)}`, fix: 'check provider.issuer, DNS, TLS and the network path from gatehouse to the provider' });
+    findings.push({ level: 'fail', check: 'discovery', detail: `${url} could not be read: ${fetchFailure(error)}`, fix: 'check provider.issuer, DNS, TLS and the network path from gatehouse to the provider' });
     return;
   }
   if (!response.ok) {
@@ -106,7 +116,7 @@ async function checkProvider(config: Config, findings: Finding[]): Promise<void>
       findings.push({ level: 'warn', check: 'credentials', detail: `unexpected answer from the token endpoint: ${answer.status} ${error}`, fix: 'try a real login; check the client type is confidential with client_secret_basic' });
     }
   } catch (error) {
-    findings.push({ level: 'fail', check: 'credentials', detail: `the token endpoint could not be reached: ${error instanceof Error ? error.message : String(error)}`, fix: 'check the network path to the provider' });
+    findings.push({ level: 'fail', check: 'credentials', detail: `the token endpoint could not be reached: ${fetchFailure(error)}`, fix: 'check the network path to the provider' });
   }
 }
 
@@ -118,7 +128,12 @@ function checkCookiesAndCallbacks(config: Config, findings: Finding[], url: URL 
   if (config.cookie.secrets.length > 0 && !findings.some((finding) => finding.check === 'cookie secret')) findings.push({ level: 'ok', check: 'cookie secret', detail: '32-byte cookie secret' });
   const redirect = config.proxy.redirectUrl === '' ? '/oauth2/callback' : config.proxy.redirectUrl;
   if (redirect.startsWith('/')) {
-    findings.push({ level: 'ok', check: 'callback', detail: `callback built on each host: https://<host>${redirect}; register it at the provider for every protected host` });
+    // As the gateway builds it: cookie.secure forces https (not with the development provider), else the
+    // request's own scheme is kept.
+    const forced = config.cookie.secure && !usesDevelopmentProvider(config);
+    const scheme = forced ? 'https' : url === undefined ? 'http(s)' : url.protocol.slice(0, -1);
+    const why = forced ? '' : ` (the request's own scheme: ${config.cookie.secure ? 'development provider' : 'cookie.secure is off'})`;
+    findings.push({ level: 'ok', check: 'callback', detail: `callback built on each host: ${scheme}://<host>${redirect}${why}; register it at the provider for every protected host` });
   } else {
     const host = new URL(redirect).hostname;
     const domain = chooseCookieDomain(host, config.cookie.domains);
@@ -175,7 +190,7 @@ async function checkThroughProxy(config: Config, url: URL, findings: Finding[]):
   try {
     response = await fetchWithTimeout(url.href, { headers: { 'x-gatehouse-diagnose': config.diagnostics.token, accept: 'application/json' } });
   } catch (error) {
-    findings.push({ level: 'fail', check: 'through the proxy', detail: `${url.href} could not be reached: ${error instanceof Error ? error.message : String(error)}`, fix: 'check DNS and that the proxy serves this host' });
+    findings.push({ level: 'fail', check: 'through the proxy', detail: `${url.href} could not be reached: ${fetchFailure(error)}`, fix: 'check DNS and that the proxy serves this host' });
     return;
   }
   const body = (await response.json().catch(() => undefined)) as { gatehouse?: unknown; peerTrusted?: unknown; forwardedHeaders?: unknown; seen?: { host?: unknown; uri?: unknown; scheme?: unknown; clientIp?: unknown } } | undefined;
@@ -201,7 +216,7 @@ export async function runDoctor(argv: readonly string[], io: CommandIo): Promise
     io.out(DOCTOR_HELP);
     return EXIT.ok;
   }
-  if (args.positional.length > 0) throw new UsageError(`unexpected argument '${args.positional[0] ?? ''}'`, 'doctor');
+  if (args.positional.length > 0) throw unexpectedArgument(args.positional[0] ?? '', 'doctor');
   let url: URL | undefined;
   if (args.own.has('url')) {
     try {

@@ -5,14 +5,15 @@
 import { randomUUID } from 'node:crypto';
 import { chmodSync, lstatSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { createPrivateKey } from 'node:crypto';
+import { createPrivateKey, createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { exportJWK, exportPKCS8, exportSPKI, generateKeyPair, SignJWT } from 'jose';
 import { parseDuration } from '../../config/index.js';
 import { loadForCommand } from '../load.js';
 import { compileProfiles, createSharedDenyList, type BearerProfile, type SharedDenyList } from '../../jwt/index.js';
 import { connectForCommand, redisFailure } from '../redis.js';
-import { runTokenRevocation } from './token-revoke.js';
-import { parseArgs, UsageError } from '../args.js';
+import { REVOCATION_DELAY, runTokenRevocation } from './token-revoke.js';
+import { ipArgument, parseArgs, unexpectedArgument, unknownCommand, UsageError } from '../args.js';
+import { systemErrorReason } from '../system-error.js';
 import { EXIT, type CommandIo } from '../io.js';
 
 export const KEYS_HELP = `Usage: gatehouse keys generate [--alg ES256|EdDSA|RS256] [--kid NAME] [--out DIR]
@@ -36,16 +37,17 @@ export const TOKEN_HELP = `Usage: gatehouse token mint --key FILE --kid K --iss 
        gatehouse token revoked  [--profile NAME] [--config FILE]
 
 mint: signs a JWT with a private key made by 'gatehouse keys generate' and
-prints it. Refuses a key file that others can read.
+prints it. Refuses a key file that others can read, and a public key.
+  --aud A        audience; repeat it for several (aud is then a JSON array)
   --ttl D        lifetime, e.g. 90d, 1y, 720h (default 1y; d and y allowed)
-  --exp DATE     expiry as an ISO date instead of --ttl
+  --exp DATE     expiry as an ISO date instead of --ttl (not with --ttl)
   --claim k=v    an extra claim (repeatable; v parsed as JSON when it is)
   --jti auto     add a random jti (so the token can be revoked by id)
 verify: checks a token against a configured profile, listing every check;
 the token is never printed back in full. Exit 0 valid, 1 refused.
 revoke, unrevoke, revoked: change or show a profile's deny-list shared
 through Redis (session.store: redis); every replica refuses a revoked
-token (by its jti, or every token of a subject) within a few seconds.
+token (by its jti, or every token of a subject) ${REVOCATION_DELAY}.
 --profile provider names the provider's own tokens (bearer.provider).
 --profile may be left out when there is only one. Exit 1 when Redis
 cannot be reached.
@@ -64,7 +66,7 @@ function runKeysGenerate(argv: readonly string[], io: CommandIo): Promise<number
     io.out(KEYS_HELP);
     return Promise.resolve(EXIT.ok);
   }
-  if (args.positional.length > 0) throw new UsageError(`unexpected argument '${args.positional[0] ?? ''}'`, 'keys');
+  if (args.positional.length > 0) throw unexpectedArgument(args.positional[0] ?? '', 'keys');
   const alg = args.own.get('alg') ?? 'ES256';
   if (!(ALGORITHMS as readonly string[]).includes(alg)) throw new UsageError(`--alg must be one of ${ALGORITHMS.join(', ')}, not '${alg}'`, 'keys');
   const kid = args.own.get('kid') ?? randomUUID().slice(0, 8);
@@ -76,14 +78,19 @@ function runKeysGenerate(argv: readonly string[], io: CommandIo): Promise<number
   if (taken(out) && !lstatSync(out).isDirectory()) throw new UsageError(`--out '${out}' is not a directory`, 'keys');
   return (async () => {
     const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true, ...(alg === 'RS256' ? { modulusLength: 3072 } : {}) });
-    mkdirSync(out, { recursive: true, mode: 0o700 });
+    const cannotWrite = (path: string, error: unknown) => new UsageError(`--out '${out}': cannot write '${path}': ${systemErrorReason(error)}; choose a directory you can write to`, 'keys');
+    try {
+      mkdirSync(out, { recursive: true, mode: 0o700 });
+    } catch (error) {
+      throw cannotWrite(out, error);
+    }
     // 'wx': created here or not at all, never through a link or over a file that appeared meanwhile.
     const create = (file: string, text: string, mode: number) => {
       try {
         writeFileSync(file, text, { mode, flag: 'wx' });
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code === 'EEXIST') throw new UsageError(`'${file}' exists; gatehouse never overwrites a key`, 'keys');
-        throw error;
+        throw cannotWrite(file, error);
       }
     };
     create(files.private, await exportPKCS8(privateKey), 0o600);
@@ -104,6 +111,20 @@ bearer:
 ${pem.trim().split('\n').map((line) => `          ${line}`).join('\n')}`);
     return EXIT.ok;
   })();
+}
+
+/** The names `gatehouse keys generate` gives the public halves of a key (`<kid>.pub.pem`, `<kid>.jwk.json`). */
+const PUBLIC_KEY_FILE = /\.(?:pub\.pem|jwk\.json)$/;
+
+/** True when `text` holds a public key (PEM, or a JWK without its private part), which cannot sign. */
+function isPublicKey(text: string): boolean {
+  try {
+    if (!text.trimStart().startsWith('{')) return createPublicKey(text).type === 'public';
+    const jwk = JSON.parse(text) as JsonWebKey;
+    return jwk.d === undefined && createPublicKey({ key: jwk, format: 'jwk' }).type === 'public';
+  } catch {
+    return false;
+  }
 }
 
 /** True when something (a file, a directory, a link, even a dangling one) has this name. */
@@ -135,22 +156,31 @@ async function runTokenMint(argv: readonly string[], io: CommandIo): Promise<num
     io.out(TOKEN_HELP);
     return EXIT.ok;
   }
-  if (args.positional.length > 0) throw new UsageError(`unexpected argument '${args.positional[0] ?? ''}'`, 'token');
+  if (args.positional.length > 0) throw unexpectedArgument(args.positional[0] ?? '', 'token');
   for (const required of ['key', 'kid', 'iss', 'sub', 'aud']) if (!args.own.has(required)) throw new UsageError(`--${required} is required`, 'token');
+  if (args.own.has('exp') && args.own.has('ttl')) throw new UsageError('give --exp or --ttl, not both', 'token');
   const keyFile = args.own.get('key') ?? '';
   let mode: number;
+  let text: string;
   try {
-    mode = statSync(keyFile).mode;
+    const stats = statSync(keyFile);
+    // A regular file only: read whole, a device such as /dev/zero never ends.
+    if (!stats.isFile()) throw new Error('not a file');
+    mode = stats.mode;
+    text = readFileSync(keyFile, 'utf8');
   } catch {
     throw new UsageError(`cannot read the key '${keyFile}'`, 'token');
   }
-  if ((mode & 0o077) !== 0) throw new UsageError(`'${keyFile}' can be read by others (mode ${(mode & 0o777).toString(8)}); chmod 600 it first`, 'token');
-  let key;
+  // The kind first: a public key is readable by others by design, and chmod is not its fix.
+  let key: KeyObject;
   try {
-    key = createPrivateKey(readFileSync(keyFile, 'utf8'));
+    key = createPrivateKey(text);
   } catch {
-    throw new UsageError(`'${keyFile}' is not a private key in PEM`, 'token');
+    if (!isPublicKey(text)) throw new UsageError(`'${keyFile}' is not a private key in PEM`, 'token');
+    const privateFile = PUBLIC_KEY_FILE.test(keyFile) ? ` ('${keyFile.replace(PUBLIC_KEY_FILE, '.key.pem')}')` : '';
+    throw new UsageError(`'${keyFile}' is a public key; token mint needs the private key that 'gatehouse keys generate' wrote next to it${privateFile}`, 'token');
   }
+  if ((mode & 0o077) !== 0) throw new UsageError(`'${keyFile}' can be read by others (mode ${(mode & 0o777).toString(8)}); chmod 600 it first`, 'token');
   const alg = key.asymmetricKeyType === 'ed25519' ? 'EdDSA' : key.asymmetricKeyType === 'rsa' ? 'RS256' : key.asymmetricKeyDetails?.namedCurve === 'prime256v1' ? 'ES256' : undefined;
   if (alg === undefined) throw new UsageError('the key must be ES256 (P-256), EdDSA (Ed25519) or RSA', 'token');
   if (alg === 'RS256' && (key.asymmetricKeyDetails?.modulusLength ?? 0) < 2048) throw new UsageError(`the RSA key has ${key.asymmetricKeyDetails?.modulusLength ?? 0} bits; at least 2048 are needed (gatehouse keys generate --alg RS256 makes 3072)`, 'token');
@@ -168,10 +198,7 @@ async function runTokenMint(argv: readonly string[], io: CommandIo): Promise<num
   if (exp <= now) throw new UsageError('the token would already be expired', 'token');
   if (exp > MAX_EXP) throw new UsageError('the token would expire after the year 9999; give a shorter --ttl or an earlier --exp', 'token');
   const claims: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
-  const claimText = args.own.get('claim');
-  // parseArgs keeps the last value of a repeated own flag; collect every --claim from argv instead.
-  const claimArgs = argv.flatMap((arg, index) => (arg === '--claim' ? [argv[index + 1] ?? ''] : arg.startsWith('--claim=') ? [arg.slice('--claim='.length)] : []));
-  for (const pair of claimArgs.length > 0 ? claimArgs : claimText === undefined ? [] : [claimText]) {
+  for (const pair of args.many.get('claim') ?? []) {
     const at = pair.indexOf('=');
     if (at <= 0) throw new UsageError(`--claim '${pair}' is not key=value`, 'token');
     const name = pair.slice(0, at);
@@ -184,11 +211,12 @@ async function runTokenMint(argv: readonly string[], io: CommandIo): Promise<num
       claims[name] = text;
     }
   }
+  const audiences = args.many.get('aud') ?? [];
   const jwt = new SignJWT({ ...claims })
     .setProtectedHeader({ alg, typ: 'JWT', kid: args.own.get('kid') ?? '' })
     .setIssuer(args.own.get('iss') ?? '')
     .setSubject(args.own.get('sub') ?? '')
-    .setAudience(args.own.get('aud') ?? '')
+    .setAudience(audiences.length === 1 ? (audiences[0] ?? '') : audiences)
     .setIssuedAt(now)
     .setExpirationTime(exp);
   if (args.own.get('jti') === 'auto') jwt.setJti(randomUUID());
@@ -207,7 +235,8 @@ async function runTokenVerify(argv: readonly string[], io: CommandIo): Promise<n
   }
   const [token, extra] = args.positional;
   if (token === undefined) throw new UsageError('give the token to verify', 'token');
-  if (extra !== undefined) throw new UsageError(`unexpected argument '${extra}'`, 'token');
+  if (extra !== undefined) throw unexpectedArgument(extra, 'token');
+  const ip = args.own.has('ip') ? ipArgument(args.own.get('ip') ?? '', 'token') : 'unknown';
   const loaded = loadForCommand(args, io);
   if (typeof loaded === 'number') return loaded;
   const names = Object.keys(loaded.config.bearer.profiles);
@@ -239,7 +268,7 @@ async function runTokenVerify(argv: readonly string[], io: CommandIo): Promise<n
     try {
       const profile = profiles.named.get(name);
       if (profile === undefined) throw new UsageError(`no bearer profile '${name}' (have: ${names.join(', ') || 'none'})`, 'token');
-      return await verifyAndReport(io, token, name, profile, url, args.own.get('ip') ?? 'unknown');
+      return await verifyAndReport(io, token, name, profile, url, ip);
     } finally {
       for (const compiled of profiles.all()) compiled.close();
     }
@@ -280,7 +309,7 @@ export function runKeys(argv: readonly string[], io: CommandIo): Promise<number>
     return sub === undefined ? EXIT.usage : EXIT.ok;
   }
   if (sub === 'generate') return runKeysGenerate(rest, io);
-  throw new UsageError(`unknown command 'keys ${sub}'`, 'keys');
+  throw unknownCommand('keys', sub);
 }
 
 export function runToken(argv: readonly string[], io: CommandIo): Promise<number> | number {
@@ -293,6 +322,6 @@ export function runToken(argv: readonly string[], io: CommandIo): Promise<number
   if (sub === 'mint') return runTokenMint(rest, io);
   if (sub === 'verify') return runTokenVerify(rest, io);
   if (sub === 'revoke' || sub === 'unrevoke' || sub === 'revoked') return runTokenRevocation(sub, rest, io, TOKEN_HELP);
-  throw new UsageError(`unknown command 'token ${sub}'`, 'token');
+  throw unknownCommand('token', sub);
 }
 

@@ -10,7 +10,7 @@ import { identityFromClaims, parseEmail, type Identity } from '../../identity/in
 import { emailPolicyFromConfig } from '../../policy/email-policy.js';
 import { explainRequest, type Explanation } from '../../policy/explain.js';
 import { compilePolicySet } from '../../policy/routes.js';
-import { parseArgs, UsageError } from '../args.js';
+import { ipArgument, parseArgs, unexpectedArgument, unknownCommand, UsageError } from '../args.js';
 import { EXIT, type CommandIo } from '../io.js';
 
 export const POLICY_HELP = `Usage: gatehouse policy explain --config FILE --url URL [options]
@@ -23,7 +23,7 @@ selection and checks as the forward-auth check.
   --url URL          the original URL, e.g. https://grafana.homelab.example.com/d/x
   --method M         the original method (default GET)
   --email E          a signed-in user with this (verified) email
-  --groups a,b       that user's groups
+  --groups a,b       that user's groups (with --email)
   --token JWT        a bearer token; its claims are DECODED, NOT VERIFIED
   --ip A             the client address (default: unknown, so source rules fail)
   --policy NAME      the policy the proxy names with ?policy=NAME
@@ -115,11 +115,14 @@ function runExplain(argv: readonly string[], io: CommandIo): number {
     io.out(POLICY_HELP);
     return EXIT.ok;
   }
-  if (args.positional.length > 0) throw new UsageError(`unexpected argument '${args.positional[0] ?? ''}'`, 'policy');
+  if (args.positional.length > 0) throw unexpectedArgument(args.positional[0] ?? '', 'policy');
   if (args.configFlags.length > 0) throw new UsageError(`unknown flag '--${args.configFlags[0]?.name ?? ''}'`, 'policy');
   const url = args.own.get('url');
   if (url === undefined) throw new UsageError('--url is required', 'policy');
   if (args.own.has('token') && args.own.has('email')) throw new UsageError('give --email or --token, not both', 'policy');
+  // Groups belong to the signed-in user --email names; a token's come from its own claims.
+  if (args.own.has('groups') && !args.own.has('email')) throw new UsageError('--groups needs --email (a bearer token carries its groups in its claims)', 'policy');
+  if (args.own.has('ip')) ipArgument(args.own.get('ip') ?? '', 'policy');
   const loaded = loadForCommand(args, io);
   if (typeof loaded === 'number') return loaded;
   const groups = args.own.get('groups');
@@ -135,6 +138,9 @@ function runExplain(argv: readonly string[], io: CommandIo): number {
   io.out(formatExplanation(decide(loaded, described), described));
   return EXIT.ok;
 }
+
+/** The outcomes a case may expect. */
+const OUTCOMES: readonly string[] = ['allow', 'deny', 'unauthenticated', 'bad-request'];
 
 interface TestCase extends Described {
   name?: string;
@@ -163,15 +169,16 @@ function readCases(file: string): { config?: string; cases: TestCase[] } {
       if (item[key] !== undefined && typeof item[key] !== 'string') throw new UsageError(`case ${index + 1} of '${file}': ${key} must be text`, 'policy');
     }
     if (item.groups !== undefined && !(Array.isArray(item.groups) && item.groups.every((group) => typeof group === 'string'))) throw new UsageError(`case ${index + 1} of '${file}': groups must be a list of names, such as [admins]`, 'policy');
+    if (item.groups !== undefined && item.email === undefined) throw new UsageError(`case ${index + 1} of '${file}': groups needs email (a token carries its groups in its claims)`, 'policy');
+    if (typeof item.ip === 'string') ipArgument(item.ip, 'policy', `case ${index + 1} of '${file}': ip`);
     const text = (key: string): string | undefined => {
       const value = item[key];
       return typeof value === 'string' ? value : undefined;
     };
     const url = text('url');
     const expect = text('expect');
-    if (url === undefined || expect === undefined || !['allow', 'deny', 'unauthenticated', 'bad-request'].includes(expect)) {
-      throw new UsageError(`case ${index + 1} of '${file}' needs url and expect (allow, deny, unauthenticated or bad-request)`, 'policy');
-    }
+    if (url === undefined || item.expect === undefined) throw new UsageError(`case ${index + 1} of '${file}' needs url and expect (${OUTCOMES.join(', ')})`, 'policy');
+    if (expect === undefined || !OUTCOMES.includes(expect)) throw new UsageError(`case ${index + 1} of '${file}': expect must be one of ${OUTCOMES.join(', ')}, not ${expect === undefined ? JSON.stringify(item.expect) : `'${expect}'`}`, 'policy');
     const groups = Array.isArray(item.groups) ? item.groups.filter((group): group is string => typeof group === 'string') : undefined;
     const optional = (key: 'name' | 'method' | 'email' | 'token' | 'ip' | 'policy' | 'reason') => {
       const value = text(key);
@@ -191,9 +198,9 @@ function runTest(argv: readonly string[], io: CommandIo): number {
   if (args.configFlags.length > 0) throw new UsageError(`unknown flag '--${args.configFlags[0]?.name ?? ''}'`, 'policy');
   const [file, extra] = args.positional;
   if (file === undefined) throw new UsageError('name the file of cases: gatehouse policy test CASES.yaml', 'policy');
-  if (extra !== undefined) throw new UsageError(`unexpected argument '${extra}'`, 'policy');
+  if (extra !== undefined) throw unexpectedArgument(extra, 'policy');
   const table = readCases(file);
-  const loaded = loadForCommand({ config: args.config ?? table.config, configFlags: [] }, io);
+  const loaded = loadForCommand({ config: args.config ?? table.config, ...(args.config === undefined && table.config !== undefined ? { configNamedBy: { kind: 'file', name: file } } : {}), configFlags: [] }, io);
   if (typeof loaded === 'number') return loaded;
   let failed = 0;
   table.cases.forEach((testCase, index) => {
@@ -228,5 +235,5 @@ export function runPolicy(argv: readonly string[], io: CommandIo): number {
     }
     throw error;
   }
-  throw new UsageError(`unknown command 'policy ${sub}'`, 'policy');
+  throw unknownCommand('policy', sub);
 }

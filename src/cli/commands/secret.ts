@@ -1,6 +1,6 @@
 /** `gatehouse secret generate`: a cookie secret in the format the configuration expects. */
 import { randomBytes } from 'node:crypto';
-import { parseArgs, UsageError } from '../args.js';
+import { parseArgs, unexpectedArgument, unknownCommand, UsageError } from '../args.js';
 import type { CommandIo } from '../io.js';
 
 export const SECRET_HELP = `Usage: gatehouse secret generate [--bytes N]
@@ -21,13 +21,13 @@ export function runSecret(argv: readonly string[], io: CommandIo): number {
     else io.out(SECRET_HELP);
     return sub === undefined ? 2 : 0;
   }
-  if (sub !== 'generate') throw new UsageError(`unknown command 'secret ${sub}'`, 'secret');
+  if (sub !== 'generate') throw unknownCommand('secret', sub);
   const args = parseArgs(rest, 'secret', { own: ['bytes'] });
   if (args.help) {
     io.out(SECRET_HELP);
     return 0;
   }
-  if (args.positional.length > 0) throw new UsageError(`unexpected argument '${args.positional[0] ?? ''}'`, 'secret');
+  if (args.positional.length > 0) throw unexpectedArgument(args.positional[0] ?? '', 'secret');
   const text = args.own.get('bytes') ?? '32';
   const bytes = /^\d{2}$/.test(text) ? Number(text) : Number.NaN;
   if (![16, 24, 32].includes(bytes)) throw new UsageError(`--bytes must be 16, 24 or 32, not '${args.own.get('bytes') ?? ''}'`, 'secret');

@@ -2,7 +2,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync, watch, type FSWatcher } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { ConfigError, formatProblems, isLoopbackHost, loadConfig, parseListenAddress, usesDevelopmentProvider, type LoadedConfig, type LoadOptions } from '../../config/index.js';
+import { ConfigError, formatProblems, isLoopbackHost, loadConfig, parseListenAddress, usesDevelopmentProvider, type ListenAddress, type LoadedConfig, type LoadOptions } from '../../config/index.js';
 import { GatewayError } from '../../errors.js';
 import { createApp, startServer, type App, type RunningServer } from '../../http/index.js';
 import { send, sendText } from '../../http/respond.js';
@@ -11,8 +11,10 @@ import { createMetrics, loadTracing } from '../../metrics/index.js';
 import type { Registry } from 'prom-client';
 import { createLoggers, type Loggers } from '../../log/index.js';
 import { VERSION } from '../../version.js';
-import { parseArgs, UsageError } from '../args.js';
+import { parseArgs, unexpectedArgument } from '../args.js';
 import { EXIT, type CommandIo } from '../io.js';
+import { configFileOf } from '../load.js';
+import { systemErrorCode, systemErrorReason } from '../system-error.js';
 
 export const SERVE_HELP = `Usage: gatehouse serve [--config FILE] [option flags...]
 
@@ -25,7 +27,8 @@ starts on loopback so the whole flow can be tried in a browser.
 Reload: SIGHUP, or a change of the --config file, re-reads and re-validates the
 configuration; an invalid one is logged and the old one stays in force.
 SIGTERM or SIGINT stop gracefully.
-Exit codes: 0 stopped, 2 usage error, 78 invalid configuration.
+Exit codes: 0 stopped, 1 a listener could not start (address in use, port
+not permitted), 2 usage error, 78 invalid configuration.
 
 Options:
   -c, --config FILE   native YAML configuration file (also GATEHOUSE_CONFIG)
@@ -83,6 +86,25 @@ function metricsHandler(registry: Registry): RequestHandler {
   };
 }
 
+/** A listener that could not start, said as the one line `serve` prints for it. */
+class ListenFailure extends Error {}
+
+/** Starts the listener `option` configures; a failure to bind is a {@link ListenFailure} naming both and the fix. */
+async function listenOn(option: 'listen' | 'metrics.listen', address: ListenAddress, handler: RequestHandler): Promise<RunningServer> {
+  try {
+    return await startServer(address, handler);
+  } catch (error) {
+    const code = systemErrorCode(error);
+    const where = `${address.host.includes(':') ? `[${address.host}]` : address.host}:${address.port}`;
+    const fix =
+      code === 'EADDRINUSE' ? `stop what listens there, or set ${option} to another port`
+      : code === 'EACCES' ? `ports below 1024 need privileges: use a higher port (such as :4180) or grant CAP_NET_BIND_SERVICE`
+      : code === 'EADDRNOTAVAIL' ? `${address.host} is not an address of this machine: use one of its addresses, or 0.0.0.0`
+      : `check ${option}`;
+    throw new ListenFailure(`cannot listen on ${where} (${option}): ${systemErrorReason(error)}; ${fix}`, { cause: error });
+  }
+}
+
 /** Answers while the configuration's app is being built. */
 const startingApp: App = {
   handle: (_request, response) => sendText(response, 503, 'gatehouse is starting\n', { 'retry-after': '1' }),
@@ -97,8 +119,8 @@ export async function runServe(argv: readonly string[], io: CommandIo): Promise<
     io.out(SERVE_HELP);
     return EXIT.ok;
   }
-  if (args.positional.length > 0) throw new UsageError(`unexpected argument '${args.positional[0] ?? ''}'`, 'serve');
-  const loadOptions: LoadOptions = { file: args.config ?? io.env.GATEHOUSE_CONFIG, env: io.env, flags: args.configFlags };
+  if (args.positional.length > 0) throw unexpectedArgument(args.positional[0] ?? '', 'serve');
+  const loadOptions: LoadOptions = { ...configFileOf(args.config, io.env), env: io.env, flags: args.configFlags };
   let loaded: LoadedConfig;
   try {
     loaded = loadConfig(loadOptions);
@@ -116,20 +138,29 @@ export async function runServe(argv: readonly string[], io: CommandIo): Promise<
 
   // Listen first: the development provider needs the real port (listen may ask for port 0).
   let app: App = startingApp;
-  const server = await startServer(listen, (request, response) => {
-    app.handle(request, response);
-  });
+  let server: RunningServer;
+  try {
+    server = await listenOn('listen', listen, (request, response) => {
+      app.handle(request, response);
+    });
+  } catch (error) {
+    if (!(error instanceof ListenFailure)) throw error;
+    io.err(`gatehouse: ${error.message}`);
+    return EXIT.failure;
+  }
   const metrics = loaded.config.metrics.listen === '' ? undefined : createMetrics();
   let tracing: Awaited<ReturnType<typeof loadTracing>>;
   let metricsServer: RunningServer | undefined;
   try {
     tracing = await loadTracing(loaded.config.tracing);
     const metricsListen = loaded.config.metrics.listen === '' ? undefined : parseListenAddress(loaded.config.metrics.listen);
-    metricsServer = metrics?.registry === undefined || metricsListen === undefined ? undefined : await startServer(metricsListen, metricsHandler(metrics.registry));
+    metricsServer = metrics?.registry === undefined || metricsListen === undefined ? undefined : await listenOn('metrics.listen', metricsListen, metricsHandler(metrics.registry));
   } catch (error) {
     // The main listener is up already: close it, or the process would answer 503 for ever.
     await server.close(0);
-    throw error;
+    if (!(error instanceof ListenFailure)) throw error;
+    io.err(`gatehouse: ${error.message}`);
+    return EXIT.failure;
   }
   const observers = { ...(metrics === undefined ? {} : { metrics }), ...(tracing === undefined ? {} : { tracing }) };
   if (metricsServer !== undefined) loggers.standard.info({ address: `${metricsServer.address.host}:${metricsServer.address.port}` }, 'metrics listening');

@@ -3,7 +3,7 @@ import { usesDevelopmentProvider } from '../../config/index.js';
 import { loadForCommand } from '../load.js';
 import { createRedisStore, sessionBinding } from '../../session/index.js';
 import { withCommandRedis } from '../redis.js';
-import { parseArgs, UsageError } from '../args.js';
+import { parseArgs, unexpectedArgument, unknownCommand, UsageError } from '../args.js';
 import { EXIT, type CommandIo } from '../io.js';
 
 export const SESSIONS_HELP = `Usage: gatehouse sessions list   --email E | --sub S [--config FILE]
@@ -16,7 +16,7 @@ replica ("sign out everywhere"). No token is ever printed. Exit 0 on success,
 Examples:
   gatehouse sessions list --email alice@farcaller.net --config gatehouse.yaml
   gatehouse sessions revoke --email alice@farcaller.net --config gatehouse.yaml
-  gatehouse sessions revoke --sub auth0|64f1c2 --config gatehouse.yaml`;
+  gatehouse sessions revoke --sub 'auth0|64f1c2' --config gatehouse.yaml`;
 
 export async function runSessions(argv: readonly string[], io: CommandIo): Promise<number> {
   const [sub, ...rest] = argv;
@@ -25,13 +25,13 @@ export async function runSessions(argv: readonly string[], io: CommandIo): Promi
     else io.out(SESSIONS_HELP);
     return sub === undefined ? EXIT.usage : EXIT.ok;
   }
-  if (sub !== 'list' && sub !== 'revoke') throw new UsageError(`unknown command 'sessions ${sub}'`, 'sessions');
+  if (sub !== 'list' && sub !== 'revoke') throw unknownCommand('sessions', sub);
   const args = parseArgs(rest, 'sessions', { own: ['email', 'sub'], acceptConfig: true });
   if (args.help) {
     io.out(SESSIONS_HELP);
     return EXIT.ok;
   }
-  if (args.positional.length > 0) throw new UsageError(`unexpected argument '${args.positional[0] ?? ''}'`, 'sessions');
+  if (args.positional.length > 0) throw unexpectedArgument(args.positional[0] ?? '', 'sessions');
   const email = args.own.get('email');
   const subject = args.own.get('sub');
   if ((email === undefined) === (subject === undefined)) throw new UsageError('give exactly one of --email and --sub', 'sessions');

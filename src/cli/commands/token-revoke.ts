@@ -2,11 +2,15 @@
  * `gatehouse token revoke`, `token unrevoke` and `token revoked`: the bearer deny-list shared through Redis
  * (with the Redis session store). Every replica refuses a revoked token within about a second.
  */
-import { changeDenyEntry, denyListNames, denyValueProblem, listDenyEntries, type DenyKind } from '../../jwt/index.js';
-import { parseArgs, UsageError } from '../args.js';
+import { changeDenyEntry, DENY_LIST_POLL_MS, denyListNames, denyValueProblem, listDenyEntries, type DenyKind } from '../../jwt/index.js';
+import { parseArgs, unexpectedArgument, UsageError } from '../args.js';
 import { EXIT, type CommandIo } from '../io.js';
 import { loadForCommand } from '../load.js';
 import { withCommandRedis } from '../redis.js';
+
+/** How soon every replica refuses a revoked token: at its next read of the shared deny-list. */
+const POLL_SECONDS = DENY_LIST_POLL_MS / 1000;
+export const REVOCATION_DELAY = `within about ${POLL_SECONDS === 1 ? 'a second' : `${POLL_SECONDS} seconds`}`;
 
 /** The revocation commands. */
 export type RevokeCommand = 'revoke' | 'unrevoke' | 'revoked';
@@ -18,7 +22,7 @@ export async function runTokenRevocation(command: RevokeCommand, argv: readonly 
     io.out(help);
     return EXIT.ok;
   }
-  if (args.positional.length > 0) throw new UsageError(`unexpected argument '${args.positional[0] ?? ''}'`, 'token');
+  if (args.positional.length > 0) throw unexpectedArgument(args.positional[0] ?? '', 'token');
   let kind: DenyKind | undefined;
   let value = '';
   if (command !== 'revoked') {
@@ -56,7 +60,7 @@ export async function runTokenRevocation(command: RevokeCommand, argv: readonly 
     const entry = { profile, kind: kind ?? 'jti', value };
     const changed = await changeDenyEntry(client, prefix, entry, command === 'revoke' ? 'add' : 'remove');
     const named = `${entry.kind} '${value}' of profile ${profile}`;
-    if (command === 'revoke') io.out(changed ? `revoked ${named}: every replica refuses it within a few seconds` : `${named} was already revoked`);
+    if (command === 'revoke') io.out(changed ? `revoked ${named}: every replica refuses it ${REVOCATION_DELAY}` : `${named} was already revoked`);
     else io.out(changed ? `${named} is no longer revoked` : `${named} was not revoked`);
     return EXIT.ok;
   });
