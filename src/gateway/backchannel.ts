@@ -94,9 +94,12 @@ function claimsProblem(payload: Record<string, unknown>): string | undefined {
   return undefined;
 }
 
-/** True for a provider session id gatehouse keeps: a non-empty string of reasonable length. */
+/**
+ * True for a provider session id: a non-empty string (the specification bounds neither its length nor its
+ * characters; gatehouse keeps it encrypted and names its index by a hash).
+ */
 export function isProviderSid(value: unknown): value is string {
-  return typeof value === 'string' && value !== '' && value.length <= 256;
+  return typeof value === 'string' && value !== '';
 }
 
 /** Creates the endpoint's handler: the request's method, content type and form body in, a verdict out. */

@@ -135,6 +135,10 @@ export function createLoginEndpoints(context: GatewayContext, refresher: Refresh
     try {
       sessionCookies = await context.store.save(session, request.jar, context.sessionCookie(request.view, session.expiresAt - now));
     } catch (error) {
+      if (isGatewayError(error, 'ERR_SESSION_ENDED')) {
+        context.loggers.auth.warn({ requestId: request.requestId, user: identity.email, reason: 'session-ended' }, 'login ended by the provider while it completed');
+        return callbackFailure(request, 403, 'session-ended', 'You were signed out', 'The identity provider ended this sign-in while it was completing. Start again.', state);
+      }
       if (!(error instanceof RangeError)) throw error;
       context.loggers.auth.error({ requestId: request.requestId, user: identity.email, reason: 'session-too-large' }, 'the session does not fit in cookies');
       return callbackFailure(request, 500, 'session-too-large', 'Your sign-in is too large to keep', 'Your account carries more information (groups, tokens) than fits in browser cookies. Ask the owner of this site to use the Redis session store, or to stop forwarding the ID token.', state);

@@ -41,12 +41,12 @@ return redis.call('scard', KEYS[1])`;
  * Session times as stored beside it, and whether it is listed under its provider session (`ps`), or
  * undefined for a value that is not what gatehouse writes.
  */
-function parseMeta(text: string): { createdAt: number; expiresAt: number; providerSession: boolean } | undefined {
+function parseMeta(text: string): { createdAt: number; expiresAt: number; providerSession: boolean; subject: string | undefined } | undefined {
   try {
     const value: unknown = JSON.parse(text);
     if (typeof value !== 'object' || value === null) return undefined;
-    const { createdAt, expiresAt, ps } = value as Record<string, unknown>;
-    return typeof createdAt === 'number' && typeof expiresAt === 'number' ? { createdAt, expiresAt, providerSession: ps === 1 } : undefined;
+    const { createdAt, expiresAt, ps, su } = value as Record<string, unknown>;
+    return typeof createdAt === 'number' && typeof expiresAt === 'number' ? { createdAt, expiresAt, providerSession: ps === 1, subject: typeof su === 'string' ? su : undefined } : undefined;
   } catch {
     return undefined;
   }
@@ -98,10 +98,20 @@ interface Ticket {
   readonly key: Buffer;
 }
 
-function indexKey(prefix: string, kind: 'email' | 'sub' | 'sid', value: string): string {
-  // Index keys name the user by a hash, not in clear.
-  return `${prefix}${kind}:${createHash('sha256').update(kind === 'email' ? value.toLowerCase() : value).digest('base64url')}`;
+/** A user or provider session named by a hash, not in clear (index keys, marks beside sessions). */
+function hashOf(kind: 'email' | 'sub' | 'sid', value: string): string {
+  return createHash('sha256').update(kind === 'email' ? value.toLowerCase() : value).digest('base64url');
 }
+
+function indexKey(prefix: string, kind: 'email' | 'sub' | 'sid', value: string): string {
+  return `${prefix}${kind}:${hashOf(kind, value)}`;
+}
+
+/**
+ * How long a back-channel logout is remembered for the logins it may cross: a login whose code was
+ * redeemed before the logout but whose session is saved after it. Far longer than any callback takes.
+ */
+const ENDED_MARK_SECONDS = 600;
 
 /** The error of a Redis operation that did not answer: checks that needed it are answered 503. */
 export function storeUnavailable(error: unknown): GatewayError {
@@ -193,7 +203,9 @@ export function createRedisStore(options: RedisStoreOptions): RedisSessionStore 
   const write = async (id: string, key: Buffer, session: Session, onlyIfPresent = false): Promise<boolean> => {
     const ttl = Math.max(1, session.expiresAt - Math.floor(options.now() / 1000));
     // Only times: who the session belongs to is in the encrypted value and, hashed, in the index keys.
-    const meta = JSON.stringify({ createdAt: session.createdAt, expiresAt: session.expiresAt, ...(session.providerSid === undefined ? {} : { ps: 1 }) });
+    // A session listed under its provider session also carries its subject's hash, so a logout naming a
+    // sid and a sub ends only that subject's sessions.
+    const meta = JSON.stringify({ createdAt: session.createdAt, expiresAt: session.expiresAt, ...(session.providerSid === undefined ? {} : { ps: 1, su: hashOf('sub', session.identity.sub) }) });
     try {
       if (onlyIfPresent) {
         const written = await client.eval(REWRITE_SCRIPT, 2, sessionKey(id), metaKey(id), seal(id, key, session), meta, ttl);
@@ -225,6 +237,21 @@ export function createRedisStore(options: RedisStoreOptions): RedisSessionStore 
     } catch (error) {
       throw storeUnavailable(error);
     }
+  };
+
+  /** The mark a back-channel logout leaves for a subject or provider session (its time, Unix seconds). */
+  const endedKey = (kind: 'sub' | 'sid', value: string) => `${prefix}ended:${kind}:${hashOf(kind, value)}`;
+
+  /**
+   * True when a back-channel logout ended this new session's provider session, or its subject after the
+   * second the login began: its code was redeemed before the logout, and it would outlive it otherwise. (A
+   * logout by subject in the very second the login began is not told from a new login just after it, which
+   * must work; a provider session id is exact.)
+   */
+  const endedMeanwhile = async (session: Session): Promise<boolean> => {
+    // Read one by one: the two keys live in different Cluster slots.
+    const [bySid, bySub] = await Promise.all([session.providerSid === undefined ? null : client.get(endedKey('sid', session.providerSid)), client.get(endedKey('sub', session.identity.sub))]);
+    return bySid !== null || (bySub !== null && Number(bySub) > session.createdAt);
   };
 
   const summaries = async (by: { email?: string; sub?: string; sid?: string }): Promise<{ key: string; ids: string[] }> => {
@@ -291,6 +318,19 @@ export function createRedisStore(options: RedisStoreOptions): RedisSessionStore 
       const id = randomBytes(16).toString('base64url');
       const key = randomBytes(32);
       await write(id, key, session);
+      // Written (and listed) first, then checked: a back-channel logout marks first and ends what is listed
+      // after, so one of the two always sees the other.
+      let ended: boolean;
+      try {
+        ended = await endedMeanwhile(session);
+      } catch (error) {
+        await remove([id], indexesOf(session)).catch(() => undefined);
+        throw storeUnavailable(error);
+      }
+      if (ended) {
+        await remove([id], indexesOf(session));
+        throw new GatewayError('ERR_SESSION_ENDED', 'the provider ended this session while the login was completing (back-channel logout)');
+      }
       const ticket = `r1.${id}.${key.toString('base64url')}`;
       const cookies = [serializeCookie(cookieName, ticket, attributes)];
       for (let index = 0; index < 8; index += 1) if (jar.has(`${cookieName}_${index}`)) cookies.push(serializeCookie(`${cookieName}_${index}`, '', { ...attributes, maxAge: 0 }));
@@ -346,9 +386,19 @@ export function createRedisStore(options: RedisStoreOptions): RedisSessionStore 
     },
     revoke: (by) => revokeListed(by),
     async endProviderSession(by) {
+      // Marked first, then ended: a login that saves its session meanwhile finds the mark (see save).
+      const nowSeconds = Math.floor(options.now() / 1000);
+      try {
+        // One by one: the marks live in different Cluster slots, which one transaction cannot span.
+        if (by.sid !== undefined) await client.set(endedKey('sid', by.sid), String(nowSeconds), 'EX', ENDED_MARK_SECONDS);
+        if (by.sub !== undefined) await client.set(endedKey('sub', by.sub), String(nowSeconds), 'EX', ENDED_MARK_SECONDS);
+      } catch (error) {
+        throw storeUnavailable(error);
+      }
       if (by.sid === undefined) return by.sub === undefined ? 0 : revokeListed({ sub: by.sub });
-      const ended = await revokeListed({ sid: by.sid });
-      return by.sub === undefined ? ended : ended + (await revokeListed({ sub: by.sub }, (meta) => meta?.providerSession !== true));
+      const subject = by.sub === undefined ? undefined : hashOf('sub', by.sub);
+      const ended = await revokeListed({ sid: by.sid }, (meta) => subject === undefined || meta?.subject === undefined || meta.subject === subject);
+      return subject === undefined ? ended : ended + (await revokeListed({ sub: by.sub ?? '' }, (meta) => meta?.providerSession !== true));
     },
     async ready() {
       try {

@@ -235,6 +235,54 @@ describe('a logout token that names one provider session (sid)', () => {
     assert.equal((await check(front, unmarked)).status, 202, 'without sub, nothing else is named');
   });
 
+  test('a sid of any length is a provider session id (the specification bounds none)', async () => {
+    const sid = `ps-${'a'.repeat(300)}`;
+    const browser = await signIn(sid);
+    const answer = await logout({ sub: hostile.account.sub, sid });
+    assert.equal(answer.status, 200, answer.body);
+    assert.equal((await check(front, browser)).status, 401);
+  });
+
+  test('sub and sid end only that subject\'s sessions of the provider session, even if another subject shares the sid', async () => {
+    const own = hostile.account.sub;
+    try {
+      hostile.account.sub = 'sid-suite-other';
+      const other = await signIn('ps-shared');
+      hostile.account.sub = own;
+      const mine = await signIn('ps-shared');
+      const answer = await logout({ sub: own, sid: 'ps-shared' });
+      assert.equal(answer.status, 200, answer.body);
+      assert.equal((await check(front, mine)).status, 401);
+      assert.equal((await check(front, other)).status, 202, "another subject's session lives on");
+    } finally {
+      hostile.account.sub = own;
+    }
+  });
+
+  test('a logout that lands while a login of that provider session completes ends the login too', async () => {
+    // The person signs out at the provider while gatehouse is still redeeming the code: the session it then
+    // saves belongs to a provider session that has ended.
+    const seen: { logout?: RawResponse } = {};
+    hostile.tokenScript = async (request, idp) => {
+      if (request.grantType === 'authorization_code') seen.logout = await logout({ sub: hostile.account.sub, sid: 'ps-racing' });
+      return idp.honestReply(request);
+    };
+    try {
+      hostile.account.claims = { sid: 'ps-racing' };
+      const browser = front.browser();
+      const { response } = await browser.navigate(`${APP_ORIGIN}/dashboard`);
+      assert.equal(seen.logout?.status, 200, 'the logout token was accepted');
+      assert.equal(response.status, 403, 'the login is refused');
+      assert.match(response.body, /You were signed out/);
+      assert.equal((await check(front, browser)).status, 401, 'no session of an ended provider session');
+      // A login after the logout, in a new provider session, works.
+      const later = await signIn('ps-after-race');
+      assert.equal((await check(front, later)).status, 202);
+    } finally {
+      hostile.tokenScript = undefined;
+    }
+  });
+
   test('sub alone ends every session of the person', async () => {
     const first = await signIn('ps-1');
     const second = await signIn();
