@@ -150,7 +150,8 @@ export const OAUTH2_PROXY_OPTIONS: readonly OptionSpec[] = [
     kind: 'boolean',
     path: 'identityHeaders.accessToken',
     // Marked, because oauth2-proxy accepts it without set_xauthrequest (see the loader).
-    map: (text, origin) => one('identityHeaders.accessToken', parseGoBool(text) === true, { ...origin, option: 'pass_access_token' }),
+    // Read as the boolean check read it (trimmed), so a value that passes it is never taken as false.
+    map: (text, origin) => one('identityHeaders.accessToken', parseGoBool(text.trim()) === true, { ...origin, option: 'pass_access_token' }),
   },
   {
     key: 'skip_auth_strip_headers',

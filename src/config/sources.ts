@@ -25,6 +25,32 @@ export interface SourceResult {
 
 const empty = (): SourceResult => ({ assignments: [], problems: [], warnings: [] });
 
+/** The origins of secrets read from a file (`*_FILE`, `--*-file`, `*_file`, `*File`). */
+const FILE_ORIGINS = new WeakSet<Origin>();
+const fromFile = (origin: Origin): Origin => {
+  FILE_ORIGINS.add(origin);
+  return origin;
+};
+
+/**
+ * One source setting a secret both inline and from a file: which counts would be a guess (oauth2-proxy
+ * takes the inline one, the YAML file here refuses), so it is a problem in every source.
+ */
+function reportSecretTwice(result: SourceResult): void {
+  const byPath = new Map<string, { inline?: Origin; file?: Origin }>();
+  for (const { path, origin } of result.assignments) {
+    if (FIELD_BY_PATH.get(path)?.secret !== true) continue;
+    const entry = byPath.get(path) ?? {};
+    if (FILE_ORIGINS.has(origin)) entry.file = origin;
+    else entry.inline = origin;
+    byPath.set(path, entry);
+  }
+  for (const [path, { inline, file }] of byPath) {
+    if (inline === undefined || file === undefined) continue;
+    result.problems.push({ code: 'ERR_CONFIG_SECRET_TWICE', path, message: `is set both inline (${inline.kind} ${inline.name ?? ''}) and from a file (${file.kind} ${file.name ?? ''}): which counts would be a guess`, fix: 'keep one of the two' });
+  }
+}
+
 /** Reads a secret from a file, dropping one trailing newline (what `echo` and most editors add). */
 export function readSecretFile(path: string): string {
   return readFileSync(path, 'utf8').replace(/\r?\n$/, '');
@@ -60,9 +86,17 @@ function suggest(path: string): string {
   const candidates = [...FIELD_BY_PATH.keys(), ...OBJECT_PATHS];
   const lower = path.toLowerCase();
   const last = lower.split('.').pop() ?? lower;
-  const hit = candidates.find((candidate) => candidate.toLowerCase() === lower) ??
-    candidates.find((candidate) => (candidate.toLowerCase().split('.').pop() ?? '') === last);
-  return hit === undefined ? 'remove it; docs/configuration.md lists every key' : `did you mean '${hit}'?`;
+  const parent = path.includes('.') ? path.slice(0, path.lastIndexOf('.') + 1) : '';
+  // The same key in another case, then a near spelling in the same section, then the same name elsewhere.
+  const siblings = candidates.filter((candidate) => candidate.startsWith(parent) && !candidate.slice(parent.length).includes('.'));
+  const near = closest(path.slice(parent.length), siblings.map((candidate) => candidate.slice(parent.length)));
+  const hit = candidates.find((candidate) => candidate.toLowerCase() === lower) ?? (near === undefined ? undefined : `${parent}${near}`);
+  if (hit !== undefined) return `did you mean '${hit}'?`;
+  const elsewhere = candidates.filter((candidate) => (candidate.toLowerCase().split('.').pop() ?? '') === last);
+  // At the top, a key of a section written without it; within a section, a key that belongs elsewhere.
+  if (elsewhere.length > 0 && parent === '') return `did you mean ${elsewhere.map((candidate) => `'${candidate}'`).join(' or ')}?`;
+  if (elsewhere.length > 0) return `there is no such key in '${parent.slice(0, -1)}'; ${elsewhere.map((candidate) => `'${candidate}'`).join(', ')} ${elsewhere.length === 1 ? 'has' : 'have'} that name`;
+  return 'remove it; docs/configuration.md lists every key';
 }
 
 /** Expands `${VAR}`, `${VAR:-default}` and `$$` in one string scalar. */
@@ -111,14 +145,14 @@ export function readOauth2ProxyToml(file: string, named: Origin = CONFIG_FLAG): 
     const spec = OPTION_BY_KEY.get(key);
     // `client_secret_file = "/run/secrets/client-secret"`: a secret option's value read from a file, as
     // the `_FILE` variables and `--*-file` flags do.
-    const fromFile = spec === undefined && key.endsWith('_file') ? OPTION_BY_KEY.get(key.slice(0, -'_file'.length)) : undefined;
-    if (fromFile?.secret === true) {
+    const secretSpec = spec === undefined && key.endsWith('_file') ? OPTION_BY_KEY.get(key.slice(0, -'_file'.length)) : undefined;
+    if (secretSpec?.secret === true) {
       if (typeof value !== 'string' || value === '') {
         result.problems.push({ code: 'ERR_CONFIG_TYPE', path: key, message: 'must be a file path', fix: 'write the path of the file holding the secret', source: `file ${file}` });
         continue;
       }
       try {
-        applyOption(fromFile, readSecretFile(value), { kind: 'file', name: `${file} (${key}: ${value})` }, result);
+        applyOption(secretSpec, readSecretFile(value), fromFile({ kind: 'file', name: `${file} (${key}: ${value})` }), result);
       } catch (error) {
         result.problems.push(fileProblem(key, value, error, `file ${file}`));
       }
@@ -137,6 +171,7 @@ export function readOauth2ProxyToml(file: string, named: Origin = CONFIG_FLAG): 
     const text = Array.isArray(value) ? value.map(String).join(',') : String(value);
     applyOption(spec, text, origin, result);
   }
+  reportSecretTwice(result);
   return result;
 }
 
@@ -298,7 +333,8 @@ function applyNative(field: Field, text: string, origin: Origin, result: SourceR
 function nearestVariable(name: string): string | undefined {
   // Compared without the family's prefix, which every candidate shares.
   const prefix = name.startsWith('GATEHOUSE_') ? 'GATEHOUSE_' : 'OAUTH2_PROXY_';
-  const family = [...(prefix === 'GATEHOUSE_' ? NATIVE_BY_ENV.keys() : OPTION_BY_ENV.keys())].map((candidate) => candidate.slice(prefix.length));
+  const names = prefix === 'GATEHOUSE_' ? [...NATIVE_BY_ENV].flatMap(([env, field]) => (field.secret ? [env, `${env}_FILE`] : [env])) : [...OPTION_BY_ENV].flatMap(([env, spec]) => (spec.secret === true ? [env, `${env}_FILE`] : [env]));
+  const family = names.map((candidate) => candidate.slice(prefix.length));
   const hit = closest(name.slice(prefix.length), family);
   return hit === undefined ? undefined : `did you mean ${prefix}${hit}?`;
 }
@@ -328,12 +364,12 @@ export function readEnvironment(env: NodeJS.ProcessEnv, interpolated: ReadonlySe
       const nativeSecret = NATIVE_BY_ENV.get(base);
       const optionSecret = OPTION_BY_ENV.get(base);
       if (nativeSecret?.secret === true) {
-        readSecretInto(nativeSecret, text, origin, result);
+        readSecretInto(nativeSecret, text, fromFile(origin), result);
         continue;
       }
       if (optionSecret?.secret === true) {
         try {
-          applyOption(optionSecret, readSecretFile(text), origin, result);
+          applyOption(optionSecret, readSecretFile(text), fromFile(origin), result);
         } catch (error) {
           result.problems.push(fileProblem(optionSecret.path ?? name, text, error, `env ${name}`));
         }
@@ -354,6 +390,7 @@ export function readEnvironment(env: NodeJS.ProcessEnv, interpolated: ReadonlySe
       source: `env ${name}`,
     });
   }
+  reportSecretTwice(result);
   return result;
 }
 
@@ -403,12 +440,12 @@ export function readFlags(flags: readonly { name: string; text: string }[]): Sou
     const nativeSecret = NATIVE_BY_FLAG.get(bare);
     const optionSecret = OPTION_BY_FLAG.get(bare);
     if (nativeSecret?.secret === true) {
-      readSecretInto(nativeSecret, text, origin, result);
+      readSecretInto(nativeSecret, text, fromFile(origin), result);
       continue;
     }
     if (optionSecret?.secret === true) {
       try {
-        applyOption(optionSecret, readSecretFile(text), origin, result);
+        applyOption(optionSecret, readSecretFile(text), fromFile(origin), result);
       } catch (error) {
         result.problems.push(fileProblem(optionSecret.path ?? name, text, error, `flag --${name}`));
       }
@@ -421,5 +458,6 @@ export function readFlags(flags: readonly { name: string; text: string }[]): Sou
     if (entry.field !== undefined) applyNative(entry.field, joined, entry.origin, result);
     else if (entry.option !== undefined) applyOption(entry.option, joined, entry.origin, result);
   }
+  reportSecretTwice(result);
   return result;
 }

@@ -6,6 +6,7 @@ import { decodeCookieSecret } from '../crypto/secret.js';
 import { compileRegex } from '../policy/regex.js';
 import { compileProfiles, ProfileCompileError } from '../jwt/profiles.js';
 import { compilePolicySet, PolicyCompileError } from '../policy/routes.js';
+import { isIP } from 'node:net';
 import { isLoopbackHost, parseCidr, parseListenAddress } from './address.js';
 import { readEmailsFile } from './emails-file.js';
 import type { Problem } from './problems.js';
@@ -33,6 +34,21 @@ export function usesDevelopmentProvider(config: Config): boolean {
   return config.provider.issuer === '';
 }
 
+/** An address in one spelling: IPv6 compressed and lower-case, `localhost` as the loopback addresses. */
+function hostForms(host: string): string[] {
+  if (host.toLowerCase() === 'localhost') return ['127.0.0.1', '::1'];
+  if (isIP(host) === 6) return [new URL(`http://[${host}]/`).hostname.slice(1, -1)];
+  return [host.toLowerCase()];
+}
+
+/** True when two listeners' hosts could be the same address (or one is every address). */
+function sameOrAnyHost(a: string, b: string): boolean {
+  const left = hostForms(a);
+  const right = hostForms(b);
+  const any = (forms: string[]) => forms.includes('0.0.0.0') || forms.includes('::');
+  return any(left) || any(right) || left.some((form) => right.includes(form));
+}
+
 /** Validates what the schema alone cannot. */
 export function validateConfig(config: Config): Problem[] {
   const problems: Problem[] = [];
@@ -55,8 +71,7 @@ export function validateConfig(config: Config): Problem[] {
     add('ERR_CONFIG_LISTEN_INVALID', 'metrics.listen', `'${config.metrics.listen}' is not a listen address`, 'write host:port, such as 127.0.0.1:9090, or leave it empty');
   }
   // Port 0 picks a free port for each; otherwise one port on one (or every) address can be bound only once.
-  const anyHost = (host: string) => host === '0.0.0.0' || host === '::';
-  if (listen !== undefined && metricsListen !== undefined && listen.port !== 0 && listen.port === metricsListen.port && (listen.host === metricsListen.host || anyHost(listen.host) || anyHost(metricsListen.host))) {
+  if (listen !== undefined && metricsListen !== undefined && listen.port !== 0 && listen.port === metricsListen.port && sameOrAnyHost(listen.host, metricsListen.host)) {
     add('ERR_CONFIG_LISTEN_CONFLICT', 'metrics.listen', `'${config.metrics.listen}' is the address gatehouse already listens on (listen: '${config.listen}')`, 'give the metrics listener a port of its own, such as 127.0.0.1:9090');
   }
 

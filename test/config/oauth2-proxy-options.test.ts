@@ -448,6 +448,11 @@ describe('pass_access_token', () => {
     onlyProblem({ env: { GATEHOUSE_IDENTITY_HEADERS_ACCESS_TOKEN: 'true' } }, 'ERR_CONFIG_ACCESS_TOKEN_HEADER', 'identityHeaders.accessToken');
   });
 
+  test('a value the boolean check accepts with spaces around it is read the same way', () => {
+    const loaded = loadConfig({ env: { OAUTH2_PROXY_PASS_ACCESS_TOKEN: 'true ', OAUTH2_PROXY_SET_XAUTHREQUEST: ' true' } });
+    assert.equal(loaded.config.identityHeaders.accessToken, true);
+  });
+
   test("'yes' is still not a boolean", () => {
     onlyProblem({ env: { OAUTH2_PROXY_PASS_ACCESS_TOKEN: 'yes' } }, 'ERR_CONFIG_NOT_BOOLEAN', 'identityHeaders.accessToken');
   });

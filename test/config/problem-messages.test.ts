@@ -7,6 +7,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { closest, editDistance } from '../../src/config/closest.js';
 import type { Problem } from '../../src/config/index.js';
+import { loadConfig } from '../../src/config/index.js';
 import { PROVIDER_ENV, problemsOf, tempDir } from './support.js';
 
 const files = tempDir('gatehouse-messages-');
@@ -92,12 +93,53 @@ describe('an unreadable configuration file', () => {
   });
 });
 
+describe('suggestions for the YAML file and variables', () => {
+  test('a misspelt key gets the nearest key of its own section; a key of another section is said to be there', () => {
+    const file = files.write('near.yaml', 'provider:\n  name: keycloak\n  issuerr: https://id.example.com/\ncookie:\n  secret: abc\n');
+    const problems = problemsOf({ file, env: {} });
+    assert.equal(problemAt(problems, 'provider.issuerr').fix, "did you mean 'provider.issuer'?");
+    assert.equal(problemAt(problems, 'cookie.secret').fix, "did you mean 'cookie.secrets'?");
+    assert.equal(problemAt(problems, 'provider.name').fix, "there is no such key in 'provider'; 'cookie.name' has that name");
+  });
+
+  test('a misspelt *_FILE variable is told the *_FILE name, never the inline one (its path would become the secret)', () => {
+    const problems = problemsOf({ env: { OAUTH2_PROXY_COOKIE_SECRET_FLE: '/run/secrets/cookie', GATEHOUSE_PROVIDER_CLIENT_SECRET_FIL: '/run/secrets/client' } });
+    assert.equal(problemAt(problems, 'OAUTH2_PROXY_COOKIE_SECRET_FLE').fix, 'did you mean OAUTH2_PROXY_COOKIE_SECRET_FILE?');
+    assert.equal(problemAt(problems, 'GATEHOUSE_PROVIDER_CLIENT_SECRET_FIL').fix, 'did you mean GATEHOUSE_PROVIDER_CLIENT_SECRET_FILE?');
+  });
+});
+
+describe('a secret both inline and from a file is a problem in every source', () => {
+  const secretFile = files.write('both-secret', 'file-secret\n');
+  const twice = (options: Parameters<typeof problemsOf>[0]) => problemsOf(options).filter((problem) => problem.code === 'ERR_CONFIG_SECRET_TWICE').map((problem) => problem.path);
+
+  test('oauth2-proxy TOML, in either order', () => {
+    for (const text of [`client_secret_file = "${secretFile}"\nclient_secret = "inline-secret"\n`, `client_secret = "inline-secret"\nclient_secret_file = "${secretFile}"\n`]) {
+      assert.deepEqual(twice({ file: files.write('both.cfg', text), env: PROVIDER_ENV }), ['provider.clientSecret']);
+    }
+  });
+
+  test('variables of either family, and flags', () => {
+    assert.deepEqual(twice({ env: { ...PROVIDER_ENV, OAUTH2_PROXY_CLIENT_SECRET: 'inline-secret', OAUTH2_PROXY_CLIENT_SECRET_FILE: secretFile } }), ['provider.clientSecret']);
+    assert.deepEqual(twice({ env: { ...PROVIDER_ENV, GATEHOUSE_PROVIDER_CLIENT_SECRET_FILE: secretFile } }), ['provider.clientSecret'], 'PROVIDER_ENV sets the secret inline');
+    assert.deepEqual(twice({ env: PROVIDER_ENV, flags: [{ name: 'client-secret', text: 'inline-secret' }, { name: 'client-secret-file', text: secretFile }] }), ['provider.clientSecret']);
+  });
+
+  test('a file in one source and the inline secret in another is precedence, not a problem', () => {
+    const loaded = loadConfig({ env: { ...PROVIDER_ENV, GATEHOUSE_PROVIDER_CLIENT_SECRET: 'from-env' }, flags: [{ name: 'client-secret-file', text: secretFile }] });
+    assert.equal(loaded.config.provider.clientSecret, 'file-secret', 'the flag wins over the variable');
+  });
+});
+
 describe('conflicts', () => {
   test('metrics.listen on the port gatehouse listens on is a problem naming both', () => {
     for (const [listen, metrics] of [
       ['127.0.0.1:4180', '127.0.0.1:4180'],
       [':4180', '127.0.0.1:4180'],
       ['127.0.0.1:4180', '0.0.0.0:4180'],
+      ['localhost:4180', '127.0.0.1:4180'],
+      ['[0:0:0:0:0:0:0:0]:4180', '127.0.0.1:4180'],
+      ['[::0]:4180', '[::1]:4180'],
     ] as const) {
       const problem = problemAt(problemsOf({ env: { GATEHOUSE_LISTEN: listen, GATEHOUSE_METRICS_LISTEN: metrics, ...(listen.startsWith(':') ? PROVIDER_ENV : {}) } }), 'metrics.listen');
       assert.equal(problem.code, 'ERR_CONFIG_LISTEN_CONFLICT', `${listen} / ${metrics}`);
