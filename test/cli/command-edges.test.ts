@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { existsSync, lstatSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { cliHarness } from './support.js';
+import { cliHarness, type CliResult } from './support.js';
 
 const cli = cliHarness('gatehouse-review-');
 const { dir } = cli;
@@ -17,31 +17,7 @@ const ENV = {
   GATEHOUSE_AUTHORIZATION_EMAIL_DOMAINS: 'example.com',
 };
 
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-  timedOut: boolean;
-}
-
-function run(args: readonly string[], env: Record<string, string> = {}, timeoutMs = 20_000): Promise<Result> {
-  const child = cli.spawn(args, env);
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  return new Promise((resolve) => {
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      child.kill('SIGKILL');
-    }, timeoutMs);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr, timedOut });
-    });
-  });
-}
+const run = (args: readonly string[], env: Record<string, string> = {}, timeoutMs = 20_000): Promise<CliResult> => cli.run(args, env, timeoutMs);
 
 describe('command-line edges', () => {
   test('keys generate does not write the private key through a dangling symlink', async () => {

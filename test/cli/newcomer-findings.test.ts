@@ -12,7 +12,7 @@ import { connect, createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { DENY_LIST_POLL_MS } from '../../src/jwt/index.js';
 import { ROOT } from '../e2e/support/build.js';
-import { cliHarness } from './support.js';
+import { cliHarness, type CliResult } from './support.js';
 
 const cli = cliHarness('gatehouse-newcomer-');
 const { dir } = cli;
@@ -25,31 +25,7 @@ const PORTS = { blocked: 24611, listen: 24612, same: 24613, closed: 24614, redis
 /** A JWT-shaped argument (header, payload, signature): what a misplaced "$TOKEN" looks like. */
 const JWT = 'eyJhbGciOiJFUzI1NiIsImtpZCI6InZpY21ldCJ9.eyJzdWIiOiJob21la2l0IiwiYXVkIjoidm1pbnNlcnQifQ.c2lnbmF0dXJlLXNpZ25hdHVyZS1zaWduYXR1cmU';
 
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-  timedOut: boolean;
-}
-
-function run(args: readonly string[], env: Record<string, string> = {}, timeoutMs = 20_000): Promise<Result> {
-  const child = cli.spawn(args, env);
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  return new Promise((resolve) => {
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      child.kill('SIGKILL');
-    }, timeoutMs);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr, timedOut });
-    });
-  });
-}
+const run = (args: readonly string[], env: Record<string, string> = {}, timeoutMs = 20_000): Promise<CliResult> => cli.run(args, env, timeoutMs);
 
 function write(name: string, text: string): string {
   const path = join(dir, name);

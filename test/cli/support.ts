@@ -11,12 +11,23 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { BIN, ensureBuilt } from '../e2e/support/build.js';
 
+/** What a finished (or killed) `gatehouse` run printed. */
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  /** True when it was killed after `timeoutMs`. */
+  timedOut: boolean;
+}
+
 /** A suite's CLI harness. */
 export interface CliHarness {
   /** The children's working directory, removed after the suite. */
   readonly dir: string;
   /** Starts `gatehouse <args>` in `dir`, with PATH and `env` only: no GATEHOUSE_ or OAUTH2_PROXY_ variable leaks in. */
   spawn(args: readonly string[], env?: Record<string, string>): ChildProcessByStdio<null, Readable, Readable>;
+  /** Runs `gatehouse <args>` to the end, killing it after `timeoutMs`. */
+  run(args: readonly string[], env?: Record<string, string>, timeoutMs?: number): Promise<CliResult>;
 }
 
 /** Registers the suite's hooks (build before, cleanup after) and returns its harness. */
@@ -39,12 +50,31 @@ export function cliHarness(prefix: string): CliHarness {
     }
     rmSync(dir, { recursive: true, force: true });
   });
+  const start = (args: readonly string[], env: Record<string, string> = {}) => {
+    const child = spawn(process.execPath, [BIN, ...args], { cwd: dir, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    children.add(child);
+    return child;
+  };
   return {
     dir,
-    spawn(args, env = {}) {
-      const child = spawn(process.execPath, [BIN, ...args], { cwd: dir, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-      children.add(child);
-      return child;
+    spawn: start,
+    run(args, env = {}, timeoutMs = 20_000) {
+      const child = start(args, env);
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+      return new Promise((resolve) => {
+        let timedOut = false;
+        const timer = setTimeout(() => {
+          timedOut = true;
+          child.kill('SIGKILL');
+        }, timeoutMs);
+        child.on('close', (code) => {
+          clearTimeout(timer);
+          resolve({ code, stdout, stderr, timedOut });
+        });
+      });
     },
   };
 }
