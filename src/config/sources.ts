@@ -134,9 +134,14 @@ export function readOauth2ProxyToml(file: string, named: Origin = CONFIG_FLAG): 
     const code = (error as NodeJS.ErrnoException).code;
     if (code !== undefined) result.problems.push(configFileProblem(named, file, error));
     else {
-      const at = error instanceof TomlError ? ` (line ${error.line}, column ${error.column})` : '';
+      const where = error instanceof TomlError ? { line: error.line, column: error.column } : undefined;
       const message = (error instanceof Error ? error.message : String(error)).split('\n')[0]?.replace(/^Invalid TOML document: /, '') ?? 'invalid TOML';
-      result.problems.push({ code: 'ERR_CONFIG_TOML_SYNTAX', path: file, message: `${message}${at}`, fix: at === '' ? 'correct the TOML syntax' : `correct the TOML syntax at line ${(error as TomlError).line}` });
+      result.problems.push({
+        code: 'ERR_CONFIG_TOML_SYNTAX',
+        path: file,
+        message: where === undefined ? message : `${message} (line ${where.line}, column ${where.column})`,
+        fix: where === undefined ? 'correct the TOML syntax' : `correct the TOML syntax at line ${where.line}`,
+      });
     }
     return result;
   }

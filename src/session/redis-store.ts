@@ -38,8 +38,8 @@ if ttl < tonumber(ARGV[2]) then redis.call('expire', KEYS[1], ARGV[2]) end
 return redis.call('scard', KEYS[1])`;
 
 /**
- * Session times as stored beside it, and whether it is listed under its provider session (`ps`), or
- * undefined for a value that is not what gatehouse writes.
+ * Session times as stored beside it, whether it is listed under its provider session (`ps`) and its
+ * subject's hash then (`su`), or undefined for a value that is not what gatehouse writes.
  */
 function parseMeta(text: string): { createdAt: number; expiresAt: number; providerSession: boolean; subject: string | undefined } | undefined {
   try {
@@ -202,9 +202,9 @@ export function createRedisStore(options: RedisStoreOptions): RedisSessionStore 
    */
   const write = async (id: string, key: Buffer, session: Session, onlyIfPresent = false): Promise<boolean> => {
     const ttl = Math.max(1, session.expiresAt - Math.floor(options.now() / 1000));
-    // Only times: who the session belongs to is in the encrypted value and, hashed, in the index keys.
-    // A session listed under its provider session also carries its subject's hash, so a logout naming a
-    // sid and a sub ends only that subject's sessions.
+    // Times, and nothing in clear about whom: who the session belongs to is in the encrypted value and,
+    // hashed, in the index keys. A session listed under its provider session also carries its subject's
+    // hash, so a logout naming a sid and a sub ends only that subject's sessions.
     const meta = JSON.stringify({ createdAt: session.createdAt, expiresAt: session.expiresAt, ...(session.providerSid === undefined ? {} : { ps: 1, su: hashOf('sub', session.identity.sub) }) });
     try {
       if (onlyIfPresent) {
