@@ -136,7 +136,6 @@ export function createLoginEndpoints(context: GatewayContext, refresher: Refresh
       sessionCookies = await context.store.save(session, request.jar, context.sessionCookie(request.view, session.expiresAt - now));
     } catch (error) {
       if (isGatewayError(error, 'ERR_SESSION_ENDED')) {
-        context.loggers.auth.warn({ requestId: request.requestId, user: identity.email, reason: 'session-ended' }, 'login ended by the provider while it completed');
         return callbackFailure(request, 403, 'session-ended', 'You were signed out', 'The identity provider ended this sign-in while it was completing. Start again.', state);
       }
       if (!(error instanceof RangeError)) throw error;
