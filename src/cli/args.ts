@@ -83,6 +83,14 @@ export function quoteArgument(arg: string): string {
   return arg.length > 24 || /^eyJ[\w-]*\./.test(arg) ? `'${arg.slice(0, 12)}…' (${arg.length} characters)` : `'${arg}'`;
 }
 
+/**
+ * An option's value quoted in a message: in full, as it is usually a path, a URL or a name, unless it is
+ * shaped like a JWT or too long to be one of those, when it is cut as {@link quoteArgument} cuts.
+ */
+export function quoteValue(value: string): string {
+  return value.length > 200 || /^eyJ[\w-]*\./.test(value) ? quoteArgument(value) : `'${value}'`;
+}
+
 /** The usage error of a positional argument a command does not take. */
 export function unexpectedArgument(arg: string, command: string): UsageError {
   return new UsageError(`unexpected argument ${quoteArgument(arg)}`, command);

@@ -9,7 +9,7 @@ import { isLoopbackHost, usesDevelopmentProvider, type Config } from '../../conf
 import { loadForCommand } from '../load.js';
 import { decodeCookieSecret } from '../../crypto/secret.js';
 import { chooseCookieDomain } from '../../session/index.js';
-import { parseArgs, unexpectedArgument, UsageError } from '../args.js';
+import { parseArgs, quoteValue, unexpectedArgument, UsageError } from '../args.js';
 import { EXIT, type CommandIo } from '../io.js';
 import { connectForCommand } from '../redis.js';
 import { systemErrorCode } from '../system-error.js';
@@ -222,7 +222,7 @@ export async function runDoctor(argv: readonly string[], io: CommandIo): Promise
     try {
       url = new URL(args.own.get('url') ?? '');
     } catch {
-      throw new UsageError(`--url '${args.own.get('url') ?? ''}' is not an absolute URL`, 'doctor');
+      throw new UsageError(`--url ${quoteValue(args.own.get('url') ?? '')} is not an absolute URL`, 'doctor');
     }
   }
   const loaded = loadForCommand(args, io);

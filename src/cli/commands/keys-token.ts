@@ -12,7 +12,7 @@ import { loadForCommand } from '../load.js';
 import { compileProfiles, createSharedDenyList, type BearerProfile, type SharedDenyList } from '../../jwt/index.js';
 import { connectForCommand, redisFailure } from '../redis.js';
 import { REVOCATION_DELAY, runTokenRevocation } from './token-revoke.js';
-import { ipArgument, parseArgs, unexpectedArgument, unknownCommand, UsageError } from '../args.js';
+import { ipArgument, parseArgs, quoteValue, unexpectedArgument, unknownCommand, UsageError } from '../args.js';
 import { systemErrorReason } from '../system-error.js';
 import { EXIT, type CommandIo } from '../io.js';
 
@@ -68,17 +68,17 @@ function runKeysGenerate(argv: readonly string[], io: CommandIo): Promise<number
   }
   if (args.positional.length > 0) throw unexpectedArgument(args.positional[0] ?? '', 'keys');
   const alg = args.own.get('alg') ?? 'ES256';
-  if (!(ALGORITHMS as readonly string[]).includes(alg)) throw new UsageError(`--alg must be one of ${ALGORITHMS.join(', ')}, not '${alg}'`, 'keys');
+  if (!(ALGORITHMS as readonly string[]).includes(alg)) throw new UsageError(`--alg must be one of ${ALGORITHMS.join(', ')}, not ${quoteValue(alg)}`, 'keys');
   const kid = args.own.get('kid') ?? randomUUID().slice(0, 8);
   if (!/^[A-Za-z0-9_.-]{1,64}$/.test(kid)) throw new UsageError(`--kid must be 1 to 64 letters, digits, _ . -`, 'keys');
   const out = resolve(args.own.get('out') ?? '.');
   const files = { private: join(out, `${kid}.key.pem`), public: join(out, `${kid}.pub.pem`), jwk: join(out, `${kid}.jwk.json`) };
   // lstat, not exists: a dangling symbolic link is a name that is taken too.
   for (const file of Object.values(files)) if (taken(file)) throw new UsageError(`'${file}' exists; gatehouse never overwrites a key`, 'keys');
-  if (taken(out) && !lstatSync(out).isDirectory()) throw new UsageError(`--out '${out}' is not a directory`, 'keys');
+  if (taken(out) && !lstatSync(out).isDirectory()) throw new UsageError(`--out ${quoteValue(out)} is not a directory`, 'keys');
   return (async () => {
     const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true, ...(alg === 'RS256' ? { modulusLength: 3072 } : {}) });
-    const cannotWrite = (path: string, error: unknown) => new UsageError(`--out '${out}': cannot write '${path}': ${systemErrorReason(error)}; choose a directory you can write to`, 'keys');
+    const cannotWrite = (path: string, error: unknown) => new UsageError(`--out ${quoteValue(out)}: cannot write ${quoteValue(path)}: ${systemErrorReason(error)}; choose a directory you can write to`, 'keys');
     try {
       mkdirSync(out, { recursive: true, mode: 0o700 });
     } catch (error) {
@@ -169,18 +169,18 @@ async function runTokenMint(argv: readonly string[], io: CommandIo): Promise<num
     mode = stats.mode;
     text = readFileSync(keyFile, 'utf8');
   } catch {
-    throw new UsageError(`cannot read the key '${keyFile}'`, 'token');
+    throw new UsageError(`cannot read the key ${quoteValue(keyFile)}`, 'token');
   }
   // The kind first: a public key is readable by others by design, and chmod is not its fix.
   let key: KeyObject;
   try {
     key = createPrivateKey(text);
   } catch {
-    if (!isPublicKey(text)) throw new UsageError(`'${keyFile}' is not a private key in PEM`, 'token');
+    if (!isPublicKey(text)) throw new UsageError(`${quoteValue(keyFile)} is not a private key in PEM`, 'token');
     const privateFile = PUBLIC_KEY_FILE.test(keyFile) ? ` ('${keyFile.replace(PUBLIC_KEY_FILE, '.key.pem')}')` : '';
-    throw new UsageError(`'${keyFile}' is a public key; token mint needs the private key that 'gatehouse keys generate' wrote next to it${privateFile}`, 'token');
+    throw new UsageError(`${quoteValue(keyFile)} is a public key; token mint needs the private key that 'gatehouse keys generate' wrote next to it${privateFile}`, 'token');
   }
-  if ((mode & 0o077) !== 0) throw new UsageError(`'${keyFile}' can be read by others (mode ${(mode & 0o777).toString(8)}); chmod 600 it first`, 'token');
+  if ((mode & 0o077) !== 0) throw new UsageError(`${quoteValue(keyFile)} can be read by others (mode ${(mode & 0o777).toString(8)}); chmod 600 it first`, 'token');
   const alg = key.asymmetricKeyType === 'ed25519' ? 'EdDSA' : key.asymmetricKeyType === 'rsa' ? 'RS256' : key.asymmetricKeyDetails?.namedCurve === 'prime256v1' ? 'ES256' : undefined;
   if (alg === undefined) throw new UsageError('the key must be ES256 (P-256), EdDSA (Ed25519) or RSA', 'token');
   if (alg === 'RS256' && (key.asymmetricKeyDetails?.modulusLength ?? 0) < 2048) throw new UsageError(`the RSA key has ${key.asymmetricKeyDetails?.modulusLength ?? 0} bits; at least 2048 are needed (gatehouse keys generate --alg RS256 makes 3072)`, 'token');
@@ -188,11 +188,11 @@ async function runTokenMint(argv: readonly string[], io: CommandIo): Promise<num
   let exp: number;
   if (args.own.has('exp')) {
     const date = Date.parse(args.own.get('exp') ?? '');
-    if (Number.isNaN(date)) throw new UsageError(`--exp '${args.own.get('exp') ?? ''}' is not a date`, 'token');
+    if (Number.isNaN(date)) throw new UsageError(`--exp ${quoteValue(args.own.get('exp') ?? '')} is not a date`, 'token');
     exp = Math.floor(date / 1000);
   } else {
     const ttl = parseLifetime(args.own.get('ttl') ?? '1y');
-    if (ttl === undefined || ttl <= 0) throw new UsageError(`--ttl '${args.own.get('ttl') ?? ''}' is not a lifetime such as 90d or 1y`, 'token');
+    if (ttl === undefined || ttl <= 0) throw new UsageError(`--ttl ${quoteValue(args.own.get('ttl') ?? '')} is not a lifetime such as 90d or 1y`, 'token');
     exp = now + Math.floor(ttl / 1000);
   }
   if (exp <= now) throw new UsageError('the token would already be expired', 'token');
@@ -200,11 +200,11 @@ async function runTokenMint(argv: readonly string[], io: CommandIo): Promise<num
   const claims: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
   for (const pair of args.many.get('claim') ?? []) {
     const at = pair.indexOf('=');
-    if (at <= 0) throw new UsageError(`--claim '${pair}' is not key=value`, 'token');
+    if (at <= 0) throw new UsageError(`--claim ${quoteValue(pair)} is not key=value`, 'token');
     const name = pair.slice(0, at);
     const text = pair.slice(at + 1);
     if (REGISTERED.has(name)) throw new UsageError(`--claim ${name}=… is set with its own flag (--${name === 'exp' ? 'exp or --ttl' : name === 'iat' || name === 'nbf' ? 'ttl' : name})`, 'token');
-    if (name === '__proto__' || name === 'constructor' || name === 'prototype') throw new UsageError(`--claim '${name}' is not a usable claim name`, 'token');
+    if (name === '__proto__' || name === 'constructor' || name === 'prototype') throw new UsageError(`--claim ${quoteValue(name)} is not a usable claim name`, 'token');
     try {
       claims[name] = JSON.parse(text);
     } catch {
@@ -242,12 +242,12 @@ async function runTokenVerify(argv: readonly string[], io: CommandIo): Promise<n
   const names = Object.keys(loaded.config.bearer.profiles);
   const name = args.own.get('profile') ?? (names.length === 1 ? names[0] : undefined);
   if (name === undefined) throw new UsageError(names.length === 0 ? 'the configuration has no bearer profiles' : `name the profile with --profile (one of ${names.join(', ')})`, 'token');
-  if (!names.includes(name)) throw new UsageError(`no bearer profile '${name}' (have: ${names.join(', ') || 'none'})`, 'token');
+  if (!names.includes(name)) throw new UsageError(`no bearer profile ${quoteValue(name)} (have: ${names.join(', ') || 'none'})`, 'token');
   let url: URL;
   try {
     url = new URL(args.own.get('url') ?? 'https://localhost/');
   } catch {
-    throw new UsageError(`--url '${args.own.get('url') ?? ''}' is not an absolute URL`, 'token');
+    throw new UsageError(`--url ${quoteValue(args.own.get('url') ?? '')} is not an absolute URL`, 'token');
   }
   // With the Redis store the profile's deny-list is also the one shared through Redis: read it once. The
   // connection is closed on every path out.
@@ -267,7 +267,7 @@ async function runTokenVerify(argv: readonly string[], io: CommandIo): Promise<n
     const profiles = compileProfiles(config, { env: io.env, timeoutMs: config.provider.timeout, ...(sharedDenyList === undefined ? {} : { sharedDenyList }) });
     try {
       const profile = profiles.named.get(name);
-      if (profile === undefined) throw new UsageError(`no bearer profile '${name}' (have: ${names.join(', ') || 'none'})`, 'token');
+      if (profile === undefined) throw new UsageError(`no bearer profile ${quoteValue(name)} (have: ${names.join(', ') || 'none'})`, 'token');
       return await verifyAndReport(io, token, name, profile, url, ip);
     } finally {
       for (const compiled of profiles.all()) compiled.close();

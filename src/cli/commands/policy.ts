@@ -10,7 +10,7 @@ import { identityFromClaims, parseEmail, type Identity } from '../../identity/in
 import { emailPolicyFromConfig } from '../../policy/email-policy.js';
 import { explainRequest, type Explanation } from '../../policy/explain.js';
 import { compilePolicySet } from '../../policy/routes.js';
-import { ipArgument, parseArgs, unexpectedArgument, unknownCommand, UsageError } from '../args.js';
+import { ipArgument, parseArgs, quoteValue, unexpectedArgument, unknownCommand, UsageError } from '../args.js';
 import { EXIT, type CommandIo } from '../io.js';
 
 export const POLICY_HELP = `Usage: gatehouse policy explain --config FILE --url URL [options]
@@ -67,7 +67,7 @@ function identityOf(described: Described, loaded: LoadedConfig): Identity | unde
   }
   if (described.email === undefined) return undefined;
   const email = parseEmail(described.email);
-  if (email === undefined) throw new UsageError(`'${described.email}' is not an email address`, 'policy');
+  if (email === undefined) throw new UsageError(`${quoteValue(described.email ?? '')} is not an email address`, 'policy');
   return { sub: email, email, emailVerified: true, groups: [...(described.groups ?? [])], username: email.split('@')[0] ?? '', issuer: loaded.config.provider.issuer, authMethod: 'session' };
 }
 
@@ -82,9 +82,9 @@ function decide(loaded: LoadedConfig, described: Described): Explanation {
   try {
     url = new URL(described.url);
   } catch {
-    throw new UsageError(`'${described.url}' is not an absolute URL`, 'policy');
+    throw new UsageError(`${quoteValue(described.url)} is not an absolute URL`, 'policy');
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UsageError(`'${described.url}' is not an http(s) URL`, 'policy');
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UsageError(`${quoteValue(described.url)} is not an http(s) URL`, 'policy');
   const { config } = loaded;
   const identity = identityOf(described, loaded);
   const claims = described.token === undefined ? {} : decodeJwt(described.token);

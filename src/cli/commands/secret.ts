@@ -1,6 +1,6 @@
 /** `gatehouse secret generate`: a cookie secret in the format the configuration expects. */
 import { randomBytes } from 'node:crypto';
-import { parseArgs, unexpectedArgument, unknownCommand, UsageError } from '../args.js';
+import { parseArgs, quoteValue, unexpectedArgument, unknownCommand, UsageError } from '../args.js';
 import type { CommandIo } from '../io.js';
 
 export const SECRET_HELP = `Usage: gatehouse secret generate [--bytes N]
@@ -30,7 +30,7 @@ export function runSecret(argv: readonly string[], io: CommandIo): number {
   if (args.positional.length > 0) throw unexpectedArgument(args.positional[0] ?? '', 'secret');
   const text = args.own.get('bytes') ?? '32';
   const bytes = /^\d{2}$/.test(text) ? Number(text) : Number.NaN;
-  if (![16, 24, 32].includes(bytes)) throw new UsageError(`--bytes must be 16, 24 or 32, not '${args.own.get('bytes') ?? ''}'`, 'secret');
+  if (![16, 24, 32].includes(bytes)) throw new UsageError(`--bytes must be 16, 24 or 32, not ${quoteValue(args.own.get('bytes') ?? '')}`, 'secret');
   io.out(randomBytes(bytes).toString('base64url'));
   return 0;
 }

@@ -149,15 +149,17 @@ export async function runServe(argv: readonly string[], io: CommandIo): Promise<
     return EXIT.failure;
   }
   const metrics = loaded.config.metrics.listen === '' ? undefined : createMetrics();
-  let tracing: Awaited<ReturnType<typeof loadTracing>>;
+  let tracing: Awaited<ReturnType<typeof loadTracing>> | undefined;
   let metricsServer: RunningServer | undefined;
   try {
     tracing = await loadTracing(loaded.config.tracing);
     const metricsListen = loaded.config.metrics.listen === '' ? undefined : parseListenAddress(loaded.config.metrics.listen);
     metricsServer = metrics?.registry === undefined || metricsListen === undefined ? undefined : await listenOn('metrics.listen', metricsListen, metricsHandler(metrics.registry));
   } catch (error) {
-    // The main listener is up already: close it, or the process would answer 503 for ever.
+    // The main listener is up already: close it, or the process would answer 503 for ever; and the
+    // tracing exporter, whose timers would keep the process alive.
     await server.close(0);
+    await tracing?.shutdown().catch(() => undefined);
     if (!(error instanceof ListenFailure)) throw error;
     io.err(`gatehouse: ${error.message}`);
     return EXIT.failure;

@@ -3,7 +3,7 @@
  * (with the Redis session store). Every replica refuses a revoked token within about a second.
  */
 import { changeDenyEntry, DENY_LIST_POLL_MS, denyListNames, denyValueProblem, listDenyEntries, type DenyKind } from '../../jwt/index.js';
-import { parseArgs, unexpectedArgument, UsageError } from '../args.js';
+import { parseArgs, quoteValue, unexpectedArgument, UsageError } from '../args.js';
 import { EXIT, type CommandIo } from '../io.js';
 import { loadForCommand } from '../load.js';
 import { withCommandRedis } from '../redis.js';
@@ -40,7 +40,7 @@ export async function runTokenRevocation(command: RevokeCommand, argv: readonly 
   // The named profiles, and `provider` for the provider's own tokens when bearer.provider is on.
   const names = denyListNames(config.bearer);
   const asked = args.own.get('profile');
-  if (asked !== undefined && !names.includes(asked)) throw new UsageError(`no bearer profile '${asked}' (have: ${names.join(', ') || 'none'})`, 'token');
+  if (asked !== undefined && !names.includes(asked)) throw new UsageError(`no bearer profile ${quoteValue(asked)} (have: ${names.join(', ') || 'none'})`, 'token');
   // Listing covers every profile unless one is named; a change needs its profile, unless there is only one.
   const profiles = asked !== undefined ? [asked] : command === 'revoked' || names.length === 1 ? names : [];
   if (profiles.length === 0) throw new UsageError(names.length === 0 ? 'the configuration accepts no bearer tokens (no bearer profiles, bearer.provider off)' : `name the profile with --profile (one of ${names.join(', ')})`, 'token');
