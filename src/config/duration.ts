@@ -22,13 +22,14 @@ const PART = /^(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)/;
  */
 export function parseDuration(text: string): number | undefined {
   let rest = text.trim();
-  if (rest === '0') return 0;
   if (rest === '') return undefined;
   let sign = 1;
   if (rest.startsWith('-') || rest.startsWith('+')) {
     if (rest.startsWith('-')) sign = -1;
     rest = rest.slice(1);
   }
+  // As Go's time.ParseDuration: a bare 0, signed or not, is zero without a unit.
+  if (rest === '0') return 0;
   if (rest === '') return undefined;
   let total = 0;
   while (rest !== '') {
@@ -38,7 +39,8 @@ export function parseDuration(text: string): number | undefined {
     total += Number(number) * (UNIT_MS[unit] ?? Number.NaN);
     rest = rest.slice(whole.length);
   }
-  return Number.isFinite(total) ? sign * total : undefined;
+  // Never -0: a zero is a zero, whatever its sign.
+  return Number.isFinite(total) ? (total === 0 ? 0 : sign * total) : undefined;
 }
 
 /** Formats milliseconds as a Go duration (`168h0m0s`, `1h0m0s`, `500ms`, `0s`). */
