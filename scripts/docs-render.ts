@@ -24,7 +24,7 @@ const GENERATED_NOTICE =
  * A Go duration as `parseDuration` accepts it, or a string holding `${VAR}` interpolation (expanded before
  * the value is parsed). Numbers are limited to 0 by `minimum`/`maximum` next to it.
  */
-export const DURATION_PATTERN = '^\\s*(?:0|\\+?(?:(?:\\d+(?:\\.\\d*)?|\\.\\d+)(?:ns|us|µs|μs|ms|s|m|h))+)\\s*$|\\$\\{';
+export const DURATION_PATTERN = '^\\s*(?:[+-]?0|\\+?(?:(?:\\d+(?:\\.\\d*)?|\\.\\d+)(?:ns|us|µs|μs|ms|s|m|h))+)\\s*$|\\$\\{';
 
 /** A string with `${VAR}` interpolation, which the loader expands (and converts) before parsing the value. */
 export const INTERPOLATION_PATTERN = '\\$\\{';
