@@ -1,6 +1,6 @@
 /** Command-line parsing: command words, `--flag=value` / `--flag value`, bare boolean flags. */
 import { isIP } from 'node:net';
-import { isBooleanFlag, isConfigFlag } from '../config/index.js';
+import { isBooleanFlag, isConfigFlag, unsupportedOption } from '../config/index.js';
 
 /** A usage error: one line, then usage, exit code 2. */
 export class UsageError extends Error {
@@ -69,7 +69,9 @@ export function parseArgs(
       result.configFlags.push({ name, text: takeValue() });
       continue;
     }
-    throw new UsageError(`unknown flag '${arg.split('=')[0] ?? arg}'`, command);
+    // An oauth2-proxy flag gatehouse knows and does not implement says what to do instead.
+    const known = acceptConfig ? unsupportedOption(name.replaceAll('-', '_')) : undefined;
+    throw new UsageError(`unknown flag '${arg.split('=')[0] ?? arg}'${known === undefined ? '' : `: it ${known.message}; ${known.fix}`}`, command);
   }
   return result;
 }

@@ -7,5 +7,5 @@ export { parseDuration, formatDuration } from './duration.js';
 export { parseListenAddress, parseCidr, isLoopbackHost, DEFAULT_TRUSTED_PROXIES, type ListenAddress } from './address.js';
 export { usesDevelopmentProvider } from './validate.js';
 export { isConfigFlag, isBooleanFlag, UnknownFlagError } from './sources.js';
-export { OAUTH2_PROXY_OPTIONS, envNameOf, flagNamesOf } from './oauth2-proxy.js';
+export { OAUTH2_PROXY_OPTIONS, envNameOf, flagNamesOf, unsupportedOption } from './oauth2-proxy.js';
 export { readEmailsFile } from './emails-file.js';

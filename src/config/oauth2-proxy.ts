@@ -77,6 +77,15 @@ function mapUpstreams(text: string, origin: Origin): MappedOption {
 
 function mapProvider(text: string, origin: Origin): MappedOption {
   if (text.trim() === 'oidc') return none();
+  // Keycloak speaks OpenID Connect: what keycloak-oidc adds is its roles, read from the access token into the
+  // groups as `role:…` (allowed_roles, below, is refused with the way to require roles instead).
+  if (text.trim() === 'keycloak-oidc') {
+    return {
+      assignments: [],
+      problems: [],
+      warnings: [`${origin.name ?? ''} keycloak-oidc is read as oidc: gatehouse signs in with Keycloak's ID token and does not add Keycloak roles (role:…) to the groups. To require a role, add the roles to the ID token (Keycloak: the roles mapper's 'Add to ID token') and set oidc_groups_claim to their claim, such as realm_access.roles.`],
+    };
+  }
   return problem(
     origin,
     'provider.type',
@@ -104,6 +113,47 @@ function mapSkipNonce(text: string, origin: Origin): MappedOption {
 function mapProxyPrefix(text: string, origin: Origin): MappedOption {
   if (text.trim() === '/oauth2') return none();
   return problem(origin, 'proxyPrefix', 'ERR_CONFIG_OPTION_UNSUPPORTED', `proxy prefix '${text}' is not supported`, 'gatehouse serves its endpoints under /oauth2/; remove the option');
+}
+
+/**
+ * oauth2-proxy options gatehouse knows and does not implement, each with what to do instead: an operator
+ * moving a configuration over learns the way forward, not just that the key is unknown.
+ */
+const UNSUPPORTED: Readonly<Record<string, { readonly message: string; readonly fix: string }>> = {
+  skip_auth_regex: {
+    message: "is oauth2-proxy's deprecated form of skip_auth_routes",
+    fix: 'rename it skip_auth_routes (OAUTH2_PROXY_SKIP_AUTH_ROUTES, --skip-auth-route): an entry without METHOD= applies to every method, as a skip_auth_regex entry did',
+  },
+  allowed_roles: {
+    message: "is keycloak-oidc's role check, and gatehouse does not read roles from Keycloak's access token",
+    fix: "add the roles to the ID token (Keycloak: the roles mapper's 'Add to ID token'), set oidc_groups_claim to their claim (realm_access.roles) and list the roles in allowed_groups",
+  },
+  provider_ca_files: {
+    message: "is not read: gatehouse trusts Node's certificate authorities and those in NODE_EXTRA_CA_CERTS",
+    fix: "put the provider's CA certificates in one PEM file and set NODE_EXTRA_CA_CERTS to its path",
+  },
+  ssl_insecure_skip_verify: {
+    message: "would turn off TLS verification, which gatehouse never does",
+    fix: "remove it, and trust the provider's certificate authority with NODE_EXTRA_CA_CERTS (the path of a PEM file)",
+  },
+  htpasswd_file: {
+    message: 'is a password login, which gatehouse does not offer',
+    fix: 'sign people in through the OpenID Connect provider, and give machines bearer tokens (docs/bearer.md)',
+  },
+  ...Object.fromEntries(
+    ['skip_oidc_discovery', 'login_url', 'redeem_url', 'oidc_jwks_url'].map((key) => [
+      key,
+      {
+        message: "is not read: gatehouse always takes the provider's endpoints from its discovery document",
+        fix: "remove it, and set oidc_issuer_url to the provider's issuer, which must serve /.well-known/openid-configuration",
+      },
+    ]),
+  ),
+};
+
+/** What to say about an oauth2-proxy option gatehouse does not implement, when it is a known one. */
+export function unsupportedOption(key: string): { readonly message: string; readonly fix: string } | undefined {
+  return Object.hasOwn(UNSUPPORTED, key) ? UNSUPPORTED[key] : undefined;
 }
 
 /** The oauth2-proxy options gatehouse understands. */
@@ -161,6 +211,7 @@ export const OAUTH2_PROXY_OPTIONS: readonly OptionSpec[] = [
   { key: 'skip_provider_button', kind: 'boolean', path: 'forwardAuth.skipProviderButton' },
   { key: 'force_json_errors', kind: 'boolean', path: 'forwardAuth.forceJsonErrors' },
   { key: 'skip_auth_routes', flags: ['skip-auth-route'], kind: 'list', path: 'forwardAuth.skipAuthRoutes' },
+  { key: 'skip_auth_preflight', kind: 'boolean', path: 'forwardAuth.skipAuthPreflight' },
   { key: 'api_routes', flags: ['api-route'], kind: 'list', path: 'forwardAuth.apiRoutes' },
   { key: 'skip_jwt_bearer_tokens', kind: 'boolean', path: 'bearer.provider' },
   { key: 'extra_jwt_issuers', flags: ['extra-jwt-issuer'], kind: 'list', path: 'bearer.extraIssuers' },

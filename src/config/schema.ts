@@ -180,6 +180,7 @@ const ForwardAuthSchema = z
     forceJsonErrors: bool('Answer unauthenticated and forbidden requests with JSON, never a redirect or page.', false),
     apiRoutes: list('Regular expressions (RE2) on the request URI; matching requests get 401 JSON instead of a login redirect.', '^/api/'),
     skipAuthRoutes: list('`[METHOD=]regex` or `[METHOD!=]regex` on the normalized path; matching requests are allowed without login (public routes before every other route).', 'GET=^/api/health$'),
+    skipAuthPreflight: bool('Allow every `OPTIONS` request (CORS preflights carry no cookie or token) without login, as a public route before every other route; oauth2-proxy `skip_auth_preflight`.', false),
     reasonHeader: bool('Add `X-Gatehouse-Reason: <reason code>` to denials, for operators (the codes name no policy internals).', true),
   })
   .prefault({});

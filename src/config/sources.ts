@@ -11,7 +11,7 @@ import { parseDocument } from 'yaml';
 import { convertText, type Assignment } from './assignments.js';
 import { closest } from './closest.js';
 import { FIELD_BY_PATH, FIELDS, type Field } from './fields.js';
-import { mapOption, OPTION_BY_ENV, OPTION_BY_FLAG, OPTION_BY_KEY, type OptionSpec } from './oauth2-proxy.js';
+import { mapOption, unsupportedOption, OPTION_BY_ENV, OPTION_BY_FLAG, OPTION_BY_KEY, type OptionSpec } from './oauth2-proxy.js';
 import type { Origin, Problem } from './problems.js';
 
 /** What one source contributed. */
@@ -164,7 +164,8 @@ export function readOauth2ProxyToml(file: string, named: Origin = CONFIG_FLAG): 
       continue;
     }
     if (spec === undefined) {
-      result.problems.push({ code: 'ERR_CONFIG_UNKNOWN_KEY', path: key, message: 'is an oauth2-proxy option gatehouse does not implement (or not an oauth2-proxy option)', fix: 'remove it; docs/oauth2-proxy.md lists the supported options', source: `file ${file}` });
+      const known = unsupportedOption(key);
+      result.problems.push({ code: 'ERR_CONFIG_UNKNOWN_KEY', path: key, message: known?.message ?? 'is an oauth2-proxy option gatehouse does not implement (or not an oauth2-proxy option)', fix: known?.fix ?? 'remove it; docs/oauth2-proxy.md lists the supported options', source: `file ${file}` });
       continue;
     }
     // A TOML array's items are items as they are: a comma inside one (a regular expression's {1,2}) is
@@ -383,13 +384,14 @@ export function readEnvironment(env: NodeJS.ProcessEnv, interpolated: ReadonlySe
     }
     // A variable the YAML file interpolates is the file's business, not an option.
     if (interpolated.has(name)) continue;
+    const known = name.startsWith('OAUTH2_PROXY_') ? unsupportedOption(name.slice('OAUTH2_PROXY_'.length).toLowerCase()) : undefined;
     result.problems.push({
       code: 'ERR_CONFIG_UNKNOWN_VARIABLE',
       path: name,
-      message: name.startsWith('OAUTH2_PROXY_')
+      message: known?.message ?? (name.startsWith('OAUTH2_PROXY_')
         ? 'is an oauth2-proxy option gatehouse does not implement (or not an oauth2-proxy option)'
-        : 'is not a gatehouse option',
-      fix: nearestVariable(name) ?? (name.startsWith('OAUTH2_PROXY_')
+        : 'is not a gatehouse option'),
+      fix: known?.fix ?? nearestVariable(name) ?? (name.startsWith('OAUTH2_PROXY_')
         ? 'remove it; docs/oauth2-proxy.md lists the supported options and the native equivalents'
         : 'remove it; docs/configuration.md lists every GATEHOUSE_ variable'),
       source: `env ${name}`,

@@ -108,6 +108,10 @@ export function compilePolicySet(config: Pick<Config, 'routes' | 'policies' | 'r
   const names = new Set<string>();
   const routes: CompiledRoute[] = [];
   const publicPolicy = compilePolicy({ auth: 'public' }, { bearerProvider });
+  if (config.forwardAuth.skipAuthPreflight) {
+    // oauth2-proxy's skip_auth_preflight: any OPTIONS request, whatever its path or headers.
+    routes.push({ name: 'skip-auth-preflight', index: -1, policy: publicPolicy, policyName: undefined, matches: (request) => request.method === 'OPTIONS' });
+  }
   config.forwardAuth.skipAuthRoutes.forEach((text, index) => {
     const route = attempt(problems, `forwardAuth.skipAuthRoutes[${index}]`, () => parseSkipAuthRoute(text));
     if (route === undefined) return;

@@ -201,6 +201,9 @@ describe('usage errors: exit 2, one line, then usage, on stderr', () => {
     { args: ['serve', '--bogus=1'], error: "gatehouse: unknown flag '--bogus'", usage: /^Usage: gatehouse serve/ },
     { args: ['serve', 'extra'], error: "gatehouse: unexpected argument 'extra'", usage: /^Usage: gatehouse serve/ },
     { args: ['config', 'check', '--cookie.nope=1'], error: "gatehouse: unknown flag '--cookie.nope'", usage: /^Usage: gatehouse config check/ },
+    // A known oauth2-proxy flag gatehouse does not implement says what to do instead.
+    { args: ['config', 'check', '--skip-auth-regex=^/x'], error: "gatehouse: unknown flag '--skip-auth-regex': it is oauth2-proxy's deprecated form of skip_auth_routes; rename it skip_auth_routes (OAUTH2_PROXY_SKIP_AUTH_ROUTES, --skip-auth-route): an entry without METHOD= applies to every method, as a skip_auth_regex entry did", usage: /^Usage: gatehouse config check/ },
+    { args: ['serve', '--ssl-insecure-skip-verify'], error: "gatehouse: unknown flag '--ssl-insecure-skip-verify': it would turn off TLS verification, which gatehouse never does; remove it, and trust the provider's certificate authority with NODE_EXTRA_CA_CERTS (the path of a PEM file)", usage: /^Usage: gatehouse serve/ },
     { args: ['config', 'lint'], error: "gatehouse: unknown command 'config lint'", usage: /^Usage: gatehouse config check/ },
     { args: ['secret', 'rotate'], error: "gatehouse: unknown command 'secret rotate'", usage: /^Usage: gatehouse secret generate/ },
     { args: ['secret', 'generate', '--length', '32'], error: "gatehouse: unknown flag '--length'", usage: /^Usage: gatehouse secret generate/ },

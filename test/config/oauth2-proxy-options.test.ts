@@ -81,6 +81,7 @@ const ROWS: readonly Row[] = [
   { key: 'skip_provider_button', text: 'true', path: 'forwardAuth.skipProviderButton', value: true },
   { key: 'force_json_errors', text: 'true', path: 'forwardAuth.forceJsonErrors', value: true },
   { key: 'skip_auth_routes', text: 'GET=^/health$,^/public/', path: 'forwardAuth.skipAuthRoutes', value: ['GET=^/health$', '^/public/'] },
+  { key: 'skip_auth_preflight', text: 'true', path: 'forwardAuth.skipAuthPreflight', value: true },
   { key: 'api_routes', text: '^/api/,^/v2/', path: 'forwardAuth.apiRoutes', value: ['^/api/', '^/v2/'] },
   { key: 'skip_jwt_bearer_tokens', text: 'true', path: 'bearer.provider', value: true },
   { key: 'extra_jwt_issuers', text: 'https://issuer.example.com=api', path: 'bearer.extraIssuers', value: ['https://issuer.example.com=api'] },
@@ -295,12 +296,52 @@ describe('upstreams', () => {
   });
 });
 
-test('a provider other than oidc is an error', () => {
-  for (const provider of ['google', 'github', 'keycloak-oidc', '']) {
+test('a provider other than oidc or keycloak-oidc is an error', () => {
+  for (const provider of ['google', 'github', 'keycloak', 'Keycloak-OIDC', '']) {
     const problem = onlyProblem({ env: { OAUTH2_PROXY_PROVIDER: provider } }, 'ERR_CONFIG_PROVIDER_UNSUPPORTED', 'provider.type');
     assert.equal(problem.source, 'env OAUTH2_PROXY_PROVIDER');
   }
   onlyProblem({ env: {}, flags: [{ name: 'provider', text: 'google' }] }, 'ERR_CONFIG_PROVIDER_UNSUPPORTED', 'provider.type');
+});
+
+test('keycloak-oidc is read as oidc, with a warning that Keycloak roles are not added to the groups', () => {
+  const loaded = loadConfig({ env: { ...PROVIDER_ENV, OAUTH2_PROXY_PROVIDER: 'keycloak-oidc' } });
+  assert.equal(loaded.config.provider.issuer, PROVIDER_ENV.GATEHOUSE_PROVIDER_ISSUER);
+  const keycloak = loaded.warnings.filter((warning) => warning.includes('keycloak-oidc'));
+  assert.equal(keycloak.length, 1, loaded.warnings.join('\n'));
+  assert.match(keycloak[0] ?? '', /^OAUTH2_PROXY_PROVIDER keycloak-oidc is read as oidc: .*roles \(role:…\).*oidc_groups_claim/);
+  assert.equal(loadConfig({ env: PROVIDER_ENV }).warnings.length, loaded.warnings.length - 1, 'oidc itself warns of nothing more');
+});
+
+describe('oauth2-proxy options gatehouse knows and does not implement say what to do instead', () => {
+  const files = tempDir('gatehouse-unsupported-');
+  const CASES: readonly { key: string; toml: string; env: string; fix: RegExp }[] = [
+    { key: 'skip_auth_regex', toml: '["^/public/"]', env: '^/public/', fix: /rename it skip_auth_routes/ },
+    { key: 'allowed_roles', toml: '["admin"]', env: 'admin', fix: /oidc_groups_claim .*realm_access\.roles.*allowed_groups/ },
+    { key: 'provider_ca_files', toml: '["/etc/ssl/ca.pem"]', env: '/etc/ssl/ca.pem', fix: /NODE_EXTRA_CA_CERTS/ },
+    { key: 'ssl_insecure_skip_verify', toml: 'true', env: 'true', fix: /NODE_EXTRA_CA_CERTS/ },
+    { key: 'htpasswd_file', toml: '"/etc/htpasswd"', env: '/etc/htpasswd', fix: /bearer tokens/ },
+    { key: 'skip_oidc_discovery', toml: 'true', env: 'true', fix: /oidc_issuer_url.*openid-configuration/ },
+    { key: 'oidc_jwks_url', toml: '"https://id.example.com/jwks"', env: 'https://id.example.com/jwks', fix: /oidc_issuer_url/ },
+  ];
+  for (const { key, toml, env, fix } of CASES) {
+    test(`${key}: in the TOML file, as a variable and as a flag`, () => {
+      const file = files.write(`${key}.cfg`, `${key} = ${toml}\n`);
+      const fromFile = onlyProblem({ env: PROVIDER_ENV, file }, 'ERR_CONFIG_UNKNOWN_KEY', key);
+      assert.match(fromFile.fix, fix);
+      assert.doesNotMatch(fromFile.fix, /docs\/oauth2-proxy\.md lists/);
+      const name = `OAUTH2_PROXY_${key.toUpperCase()}`;
+      const fromEnv = onlyProblem({ env: { ...PROVIDER_ENV, [name]: env } }, 'ERR_CONFIG_UNKNOWN_VARIABLE', name);
+      assert.equal(fromEnv.message, fromFile.message);
+      assert.equal(fromEnv.fix, fromFile.fix);
+    });
+  }
+
+  test('an option that is nothing of the sort keeps the general message', () => {
+    const file = files.write('other.cfg', 'no_such_option = true\n');
+    assert.match(onlyProblem({ env: PROVIDER_ENV, file }, 'ERR_CONFIG_UNKNOWN_KEY', 'no_such_option').fix, /docs\/oauth2-proxy\.md lists the supported options/);
+    assert.equal(problemsOf({ env: PROVIDER_ENV, file: files.write('proto.cfg', '__proto__ = true\n') }).length, 1);
+  });
 });
 
 test('scope is space-separated, as oauth2-proxy writes it', () => {

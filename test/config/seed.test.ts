@@ -104,6 +104,7 @@ test('the seed environment loads into the expected native configuration', () => 
       forceJsonErrors: false,
       apiRoutes: [],
       skipAuthRoutes: [],
+      skipAuthPreflight: false,
       reasonHeader: true,
     },
     identityHeaders: { authorization: true, xAuthRequest: false, accessToken: false },

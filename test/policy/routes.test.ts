@@ -242,6 +242,36 @@ describe('oauth2-proxy skip-auth routes: regexes on the normalized path only (PO
   });
 });
 
+describe("oauth2-proxy's skip_auth_preflight: every OPTIONS request is public, nothing else", () => {
+  const config = (skipAuthPreflight: boolean) =>
+    configOf({ routes: FIXTURE_ROUTES.filter((route) => route.name === 'admin' || route.name === 'app'), authorization: { emailDomains: ['homelab.example.com'] }, forwardAuth: { skipAuthPreflight, skipAuthRoutes: ['GET=^/health$'] } });
+
+  test('on: OPTIONS on any path, even an admin path, is public, before the skip-auth routes', async () => {
+    const set = compilePolicySet(config(true));
+    for (const uri of ['/admin/settings', '/', '/health']) {
+      assert.deepEqual(decide(set, FIXTURE_EMAIL_POLICY, uri, undefined, { method: 'OPTIONS' }), { label: 'route:skip-auth-preflight', kind: 'allow', reason: 'route-public' });
+    }
+    const verdict = await createTestGateway(config(true), {}).check('/admin/settings', { method: 'OPTIONS', mode: 'proxy' });
+    assert.equal(verdict.status, 202);
+    assert.equal(verdict.route, 'route:skip-auth-preflight');
+  });
+
+  test('on: any other method still needs a login, and a lowercase method is not OPTIONS', () => {
+    const set = compilePolicySet(config(true));
+    for (const method of ['GET', 'POST', 'HEAD', 'options']) {
+      assert.notEqual(decide(set, FIXTURE_EMAIL_POLICY, '/admin/settings', undefined, { method }).label, 'route:skip-auth-preflight', method);
+    }
+    assert.equal(decide(set, FIXTURE_EMAIL_POLICY, '/admin/settings', undefined, { method: 'GET' }).kind, 'unauthenticated');
+  });
+
+  test('off (the default): an OPTIONS request is checked like any other', () => {
+    const set = compilePolicySet(config(false));
+    assert.equal(set.routes.some((route) => route.name === 'skip-auth-preflight'), false);
+    assert.equal(decide(set, FIXTURE_EMAIL_POLICY, '/admin/settings', undefined, { method: 'OPTIONS' }).kind, 'unauthenticated');
+    assert.equal(configOf({}).forwardAuth.skipAuthPreflight, false);
+  });
+});
+
 describe('POL-13: nothing matches', () => {
   const partial = configOf({ routes: FIXTURE_ROUTES.filter((route) => route.name !== 'app'), authorization: { emailDomains: ['homelab.example.com'] } });
 
