@@ -129,6 +129,10 @@ export function normalizePathFully(uri: string): NormalizedPath {
     if (semicolon !== -1) segment = segment.slice(0, semicolon);
     const decoded = decodeSegment(segment);
     if (decoded === undefined) return { ok: false, reason: 'bad-path' };
+    // A segment that is nothing but parameters, or a dot segment with parameters (`..;x`), is a dot segment
+    // or an empty one only to servlet containers; Go, Node, nginx and Envoy keep it as a name, so
+    // `/admin/..;/public` would be /public here and /admin/… to the application.
+    if (semicolon !== -1 && (decoded === '' || decoded === '.' || decoded === '..')) return { ok: false, reason: 'bad-path' };
     // Servers that trim a trailing space or dot (IIS, some Java stacks) would read `/admin%20` or
     // `/admin.` as `/admin` (POL-10).
     if (decoded !== '.' && decoded !== '..' && (decoded.endsWith('.') || decoded.endsWith('%20') || decoded.startsWith('%20'))) return { ok: false, reason: 'bad-path' };

@@ -119,7 +119,7 @@ const CASES: readonly RouteCase[] = [
   { id: 'POL-08', uri: '/public/secret%23/endpoint', route: BAD },
   // POL-09 matrix parameters. `/public..;/admin/` is the segment `public..`, no traversal.
   { id: 'POL-09', uri: '/admin;jsessionid=x', route: ADMIN_RULE },
-  { id: 'POL-09', uri: '/public/..;/admin', route: ADMIN_RULE },
+  { id: 'POL-09', uri: '/public/..;/admin', route: BAD },
   { id: 'POL-09', uri: '/public..;/admin/', route: BAD },
   { id: 'POL-09', uri: '/admin;/', route: ADMIN_RULE },
   // POL-10 NUL, controls, spaces: BAD or the admin rule

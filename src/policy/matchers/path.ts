@@ -2,8 +2,9 @@
  * Path matching on the normalized path: exact (`/api/health`), `*` within one segment, `**` as a whole
  * segment for any number of segments (`/admin/**` is /admin and everything below it; at most one `**`).
  * With `eitherSlash` (every route but a public one) one trailing slash makes no difference
- * (`/admin/settings` is also `/admin/settings/`): most frameworks serve both the same, so a rule that
- * protects one spelling must not let the other fall to a broader route. A public route matches only the
+ * (`/admin/settings` is also `/admin/settings/`, a pattern with a segment after `**` the same, and
+ * `/admin/*`, which covers `/admin/` as written, also `/admin`): most frameworks serve both the same, so
+ * a rule that protects one spelling must not let the other fall to a broader route. A public route matches only the
  * spelling it names, so it never opens more than is written.
  * Matched segment by segment with a linear-backtracking wildcard, never a regular expression, so no
  * pattern can make a long path expensive (DOS-09).
@@ -71,21 +72,37 @@ function otherSpelling(path: string): string | undefined {
   return path.endsWith('/') ? path.slice(0, -1) : `${path}/`;
 }
 
-function matchesPattern(pattern: CompiledPattern, all: readonly string[], eitherSlash: boolean): boolean {
-  const { tail } = pattern;
+/** The path's segments as written, matched against the pattern as written. */
+function matchesAsWritten(head: readonly string[], tail: readonly string[] | undefined, segments: readonly string[]): boolean {
   if (tail === undefined) {
-    const head = eitherSlash ? withoutTrailingSlash(pattern.head) : pattern.head;
-    const segments = eitherSlash ? withoutTrailingSlash(all) : all;
     if (segments.length !== head.length) return false;
     return head.every((segment, index) => segmentMatches(segment, segments[index] ?? ''));
   }
-  const { head } = pattern;
-  const segments = all;
   if (segments.length < head.length + tail.length) return false;
   for (let index = 0; index < head.length; index++) if (!segmentMatches(head[index] ?? '', segments[index] ?? '')) return false;
   const offset = segments.length - tail.length;
   for (let index = 0; index < tail.length; index++) if (!segmentMatches(tail[index] ?? '', segments[offset + index] ?? '')) return false;
   return true;
+}
+
+/** The other spelling of a path's segments as to its trailing slash; the root has none. */
+function otherSegments(segments: readonly string[]): readonly string[] | undefined {
+  if (segments.length === 1 && segments[0] === '') return undefined;
+  return segments[segments.length - 1] === '' ? segments.slice(0, -1) : [...segments, ''];
+}
+
+function matchesPattern(pattern: CompiledPattern, all: readonly string[], eitherSlash: boolean): boolean {
+  const { head, tail } = pattern;
+  if (matchesAsWritten(head, tail, all)) return true;
+  if (!eitherSlash) return false;
+  // Either spelling of the path against either spelling of the pattern: one trailing slash never makes a
+  // difference, after `**` too (`/api/**/delete` covers `/api/x/delete/`), and a protected pattern covers
+  // at least what it covers on a public route (`/admin/*` covers `/admin/`, whose last segment is empty).
+  const bareHead = tail === undefined ? withoutTrailingSlash(head) : head;
+  const bareTail = tail !== undefined && tail.length > 0 && tail[tail.length - 1] === '' ? tail.slice(0, -1) : tail;
+  const other = otherSegments(all);
+  if (matchesAsWritten(bareHead, bareTail, all)) return true;
+  return other !== undefined && (matchesAsWritten(head, tail, other) || matchesAsWritten(bareHead, bareTail, other));
 }
 
 /**
