@@ -118,7 +118,18 @@ export function createCheck(context: GatewayContext, refresher: Refresher, rende
   const { config } = context;
   const headerOptions = config.identityHeaders;
   const reasonHeaders = (reason: string): OutgoingHttpHeaders => ({ 'x-gatehouse-reason': reason });
-  const anonymousHeaders = Object.freeze(identityHeaders(ANONYMOUS, {}, headerOptions));
+  // Every header a bearer profile's headerMap sets, empty on every other allowed answer (a session, a
+  // public route, the provider's tokens, another profile's token): a proxy told to copy them (Envoy's
+  // allowed_upstream_headers, Traefik's authResponseHeaders) replaces only what the answer carries, so a
+  // client's own `X-Device` would otherwise reach the application. `Authorization` is left out: emptying the
+  // request's own credentials is `forwardToken`'s business.
+  const mappedNames = [...new Set([...context.bearerProfiles.values()].flatMap((profile) => profile.headerNames))].filter((name) => name !== 'authorization');
+  const withMappedHeaders = (headers: OutgoingHttpHeaders): OutgoingHttpHeaders => {
+    for (const name of mappedNames) if (!Object.hasOwn(headers, name)) headers[name] = '';
+    return headers;
+  };
+  const upstreamHeaders = (identity: Identity, tokens: { idToken?: string | undefined; accessToken?: string | undefined }): OutgoingHttpHeaders => withMappedHeaders(identityHeaders(identity, tokens, headerOptions));
+  const anonymousHeaders = Object.freeze(upstreamHeaders(ANONYMOUS, {}));
 
   /**
    * A 403 in the form its reader takes: text for nginx's `/oauth2/auth`, JSON for scripts and API clients
@@ -174,7 +185,7 @@ export function createCheck(context: GatewayContext, refresher: Refresher, rende
   const sessionHeaders = new WeakMap<Session, OutgoingHttpHeaders>();
   const globalDecisionOf = (identity: Identity): Decision => authorizeIdentity(identity, context.emailPolicy, context.emailsFromFile);
   // Frozen: shared by every answer for this session, so nothing downstream may change it.
-  const sealedHeaders = (session: Session): OutgoingHttpHeaders => Object.freeze(identityHeaders(session.identity, session, headerOptions));
+  const sealedHeaders = (session: Session): OutgoingHttpHeaders => Object.freeze(upstreamHeaders(session.identity, session));
   const globalDecisionOfSession = (session: Session): Decision => remembered(sessionGlobal, session.identity, globalDecisionOf);
   const headersOfSession = (session: Session): OutgoingHttpHeaders => remembered(sessionHeaders, session, sealedHeaders);
 
@@ -249,7 +260,7 @@ export function createCheck(context: GatewayContext, refresher: Refresher, rende
       const identity = identityFromClaims(claims, config.provider.claims, 'bearer');
       const decision = authorize(request, mode, policy, label, policyRequest, identity, claims, globalDecisionOf(identity));
       if (!decision.allow) return decision.verdict;
-      return allow(request, mode, identity, identityHeaders(identity, { idToken: token }, headerOptions), 'bearer-valid', []);
+      return allow(request, mode, identity, upstreamHeaders(identity, { idToken: token }), 'bearer-valid', []);
     } catch (error) {
       if (isGatewayError(error, 'ERR_SESSION_STORE_UNAVAILABLE')) throw error;
       const description = error instanceof Error ? error.message : 'invalid token';
@@ -318,7 +329,7 @@ export function createCheck(context: GatewayContext, refresher: Refresher, rende
   /** Identity headers, then the profile's `headerMap` (the token goes on, jwt-middleware's forwardToken default, unless blanked). */
   const bearerHeaders = (facts: TokenFacts, claims: Readonly<Record<string, unknown>>, token: string): OutgoingHttpHeaders => {
     if (facts.headers !== undefined) return facts.headers;
-    const headers = Object.assign(identityHeaders(facts.identity, { idToken: token }, headerOptions), facts.profile.headersFor(claims));
+    const headers = withMappedHeaders(Object.assign(identityHeaders(facts.identity, { idToken: token }, headerOptions), facts.profile.headersFor(claims)));
     if (facts.profile.blankHeader !== undefined) headers[facts.profile.blankHeader] = '';
     facts.headers = Object.freeze(headers);
     return facts.headers;
@@ -475,6 +486,15 @@ export function createCheck(context: GatewayContext, refresher: Refresher, rende
         return decided(redirect(refreshUrl, 'session-refresh'), label);
       }
       const forwardedTokenValid = !config.identityHeaders.authorization || session.idTokenExpiresAt === undefined || session.idTokenExpiresAt - 30 > now;
+      if (mode === 'auth' && splitAcrossCookies(request)) {
+        // nginx hands the browser only the first Set-Cookie of an auth answer, and a refreshed session split
+        // over several cookies would reach it half renewed and open no more. A script's check leaves the
+        // refresh to the next page load (its round trip through /oauth2/refresh delivers every cookie), and
+        // until then answers with the current session while what it forwards is valid.
+        if (forwardedTokenValid) return sessionVerdict(request, mode, policy, label, policyRequest, session, []);
+        const refreshUrl = `${context.originOf(view)}/oauth2/refresh?rd=${encodeURIComponent(context.returnToFor(view))}`;
+        return decided(text(401, 'Unauthorized', 'deny', 'session-refresh', { 'x-gatehouse-reason': 'session-refresh', 'x-gatehouse-login': refreshUrl }), label);
+      }
       // Tokens still valid: wait for the refresh only briefly, then answer with the current session while it
       // finishes in the background, so no check waits long on a slow provider (Envoy allows ~200 ms).
       const refreshed = forwardedTokenValid ? await refresher.refreshWithin(loaded.handle, session, request, REFRESH_BUDGET_MS) : await refresher.refresh(loaded.handle, session, request);
@@ -484,10 +504,17 @@ export function createCheck(context: GatewayContext, refresher: Refresher, rende
       }
       session = refreshed.session;
       cookies = refreshed.cookies;
-    } else if (loaded.stale) {
+    } else if (loaded.stale && !(mode === 'auth' && splitAcrossCookies(request))) {
+      // Sealed with an older secret: sealed again with the current one (a split session in an nginx auth
+      // answer waits for an answer that can carry all its cookies; every configured secret still opens it).
       cookies = await context.store.save(session, request.jar, context.sessionCookie(view, session.expiresAt - now));
     }
     return sessionVerdict(request, mode, policy, label, policyRequest, session, cookies);
+  }
+
+  /** True when the request's session cookie comes in chunks (`_gatehouse_0`, `_1`, …). */
+  function splitAcrossCookies(request: GatewayRequest): boolean {
+    return request.jar.has(`${config.cookie.name}_0`);
   }
 
   /** Authorizes a usable session and answers. */

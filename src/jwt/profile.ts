@@ -65,6 +65,8 @@ export interface BearerProfile {
   readonly unauthenticatedMethods: ReadonlySet<string>;
   /** Headers for the upstream from claims (`headerMap`): always all set, overwriting. */
   headersFor(claims: Readonly<Record<string, unknown>>): Record<string, string>;
+  /** The names `headersFor` sets (lower case). */
+  readonly headerNames: readonly string[];
   /** The header to blank on an allowed answer when `forwardToken` is false. */
   readonly blankHeader: string | undefined;
   readonly redirectUnauthorized: Template | undefined;
@@ -381,6 +383,7 @@ export function compileProfile(name: string, config: ProfileConfig, environment:
       for (const [header, claim] of Object.entries(config.headerMap ?? {})) headers[header.toLowerCase()] = headerValue(claims[claim]);
       return headers;
     },
+    headerNames: Object.keys(config.headerMap ?? {}).map((header) => header.toLowerCase()),
     blankHeader: config.forwardToken === false && headerKey !== '' ? headerKey : undefined,
     redirectUnauthorized,
     redirectForbidden,

@@ -434,6 +434,38 @@ describe('SESS-09: sign-out and the sign-in page', () => {
   });
 });
 
+describe('a split session due a refresh, in an nginx auth answer (which passes on only the first Set-Cookie)', () => {
+  test("a script's check keeps the current session and refreshes nothing; a page load refreshes through /oauth2/refresh", async () => {
+    const split = await startGatehouse({ devProvider: idp, env: { GATEHOUSE_COOKIE_REFRESH: '1m' } });
+    try {
+      const browser = split.browser();
+      const groups = Array.from({ length: 220 }, (_, index) => `group-${String(index).padStart(3, '0')}-${randomBytes(10).toString('hex')}`).join(',');
+      const { final } = await login(browser, { email: 'split@homelab.example.com', groups });
+      assert.equal(final.status, 202);
+      const cookie = cookieHeader(browser);
+      assert.match(cookie, new RegExp(`${COOKIE_NAME}_2=`), 'the session spans several cookies');
+      split.clockOffsetMs = 2 * 60_000;
+      const refreshesBefore = split.logs.filter((line) => line.includes('"session refreshed"')).length;
+      // A script's request through nginx: /oauth2/auth, not a navigation.
+      const script = await split.request('/oauth2/auth', { headers: { ...API_HEADERS, cookie, 'x-forwarded-uri': '/api/data' } });
+      assert.equal(script.status, 202, String(script.headers['x-gatehouse-reason']));
+      assert.equal(script.headers['x-auth-request-email'], 'split@homelab.example.com');
+      assert.deepEqual(script.setCookies, [], 'no cookie that nginx would pass on only in part');
+      assert.equal(split.logs.filter((line) => line.includes('"session refreshed"')).length, refreshesBefore, 'the refresh token is not spent');
+      // A page load: the refresh URL, whose round trip delivers every cookie.
+      const page = await split.request('/oauth2/auth', { headers: { ...NAVIGATION_HEADERS, cookie, 'x-forwarded-uri': '/dashboard' } });
+      assert.equal(page.status, 401);
+      assert.match(String(page.headers['x-gatehouse-login']), /\/oauth2\/refresh\?rd=/);
+      // Behind the other proxies (one cookie per answer is no limit there) a script's check refreshes at once.
+      const proxied = await browser.request(`${APP_ORIGIN}/api/data`, { headers: API_HEADERS });
+      assert.equal(proxied.status, 202);
+      assert.ok(proxied.setCookies.length >= 3, `the refreshed session in every chunk (${proxied.setCookies.length})`);
+    } finally {
+      await split.close();
+    }
+  });
+});
+
 describe('SESS-14: authorization follows the provider at refresh', () => {
   test('a user removed from the required group at the provider loses access at the next refresh', async () => {
     const strict = await startGatehouse({ devProvider: idp, env: { GATEHOUSE_COOKIE_REFRESH: '1m', GATEHOUSE_AUTHORIZATION_GROUPS: 'admins' } });
