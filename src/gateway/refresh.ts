@@ -82,7 +82,8 @@ export function createRefresher(context: GatewayContext): Refresher {
         context.loggers.auth.warn({ requestId: request.requestId, reason: 'session-refresh-no-id-token' }, 'refresh brought no new ID token; a new login is needed');
         return undefined;
       }
-      const cookies = await context.store.save(next, request.jar, context.sessionCookie(request.view, next.expiresAt - now));
+      const attributes = context.sessionCookie(request.view, next.expiresAt - now);
+      const cookies = await (context.store.replace === undefined ? context.store.save(next, request.jar, attributes) : context.store.replace(next, request.jar, attributes));
       context.loggers.auth.info({ requestId: request.requestId, user: identity.email }, 'session refreshed');
       return { session: next, cookies };
     } catch (error) {

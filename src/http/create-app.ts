@@ -30,14 +30,22 @@ const EMPTY_QUERY = new URLSearchParams();
 const DEVELOPMENT_SECRET = randomBytes(32).toString('base64url');
 const ROBOTS = 'User-agent: *\nDisallow: /\n';
 
-/** Logs an error at most once every 10 seconds (a Redis outage would otherwise flood the log). */
-function rateLimited(loggers: Loggers, message: string): (error: Error) => void {
+/**
+ * Logs an error at most once every 10 seconds (a Redis outage would otherwise flood the log), with the
+ * number of the same errors left unlogged since the last line.
+ */
+function rateLimited(loggers: Loggers, message: string): (error: Error, fields?: Readonly<Record<string, unknown>>) => void {
   let last = 0;
-  return (error) => {
+  let unlogged = 0;
+  return (error, fields = {}) => {
     const now = Date.now();
-    if (now - last < 10_000) return;
+    if (now - last < 10_000) {
+      unlogged += 1;
+      return;
+    }
     last = now;
-    loggers.standard.error({ err: error.message }, message);
+    loggers.standard.error({ ...fields, err: error.message, ...(unlogged === 0 ? {} : { unlogged }) }, message);
+    unlogged = 0;
   };
 }
 
@@ -60,6 +68,7 @@ function timedStore(store: SessionStore, metrics: Metrics): SessionStore {
     ...store,
     load: timed('load', (jar: CookieJar, nowSeconds: number) => store.load(jar, nowSeconds)),
     save: timed('save', (session: Session, jar: CookieJar, attributes: CookieAttributes) => store.save(session, jar, attributes)),
+    ...(store.replace === undefined ? {} : { replace: timed('replace', (session: Session, jar: CookieJar, attributes: CookieAttributes) => store.replace?.(session, jar, attributes) ?? store.save(session, jar, attributes)) }),
     clear: timed('clear', (jar: CookieJar, attributes: CookieAttributes) => store.clear(jar, attributes)),
   };
 }
@@ -283,6 +292,9 @@ export async function createApp(loaded: LoadedConfig, loggers: Loggers, environm
       : undefined;
 
   const reasonHeader = config.forwardAuth.reasonHeader;
+  // Every check fails while the store is down: one line every 10 seconds says so (each request's own line
+  // in the request log still has the reason).
+  const logStoreDown = rateLimited(loggers, 'session store unavailable');
   const uriHeader = config.proxy.headers === 'x-original' ? 'x-original-url' : 'x-forwarded-uri';
   const envoyPrefix = config.envoy.pathPrefix;
   const publishedKeys = config.bearer.publishKeys.length === 0 ? undefined : JSON.stringify(publishedJwks(config.bearer.publishKeys));
@@ -409,7 +421,7 @@ export async function createApp(loaded: LoadedConfig, loggers: Loggers, environm
         checkTrace?.end({ outcome: 'error', reason: storeDown ? 'session-store-unavailable' : 'internal-error', route: undefined, status: storeDown ? 503 : 500 });
         if (storeDown) {
           // The store is down: fail closed with 503, never an allow and never a silent logout (SESS-11).
-          loggers.standard.error({ requestId, err: error.message }, 'session store unavailable');
+          logStoreDown(error, { requestId });
           logRequest(loggers, request, response, started, { requestId, outcome: 'error', reason: 'session-store-unavailable' });
           if (!response.headersSent) sendText(response, 503, 'Service Unavailable\n', { 'cache-control': 'no-store', 'retry-after': '2', ...(reasonHeader ? { 'x-gatehouse-reason': 'session-store-unavailable' } : {}) });
           return;

@@ -1,19 +1,23 @@
 /**
  * The Redis session store: the cookie holds only an opaque ticket, `r1.<id>.<key>`, a random id and a
  * random per-session key; Redis holds the session encrypted with that key (AES-256-GCM, the id and the
- * deployment bound as associated data), so someone who can read Redis but not the cookie learns nothing.
- * A fresh ticket on every login (no fixation), the TTL is the session's lifetime, sign-out deletes it.
- * Every replica sees the same sessions; a lease lock in Redis lets exactly one refresh a session at a time.
+ * deployment bound as associated data, the cookie name inside the sealed value), so someone who can read
+ * Redis but not the cookie learns nothing. A fresh ticket on every login (no fixation), the TTL is the
+ * session's lifetime, sign-out deletes what the ticket opens. Every replica sees the same sessions; a lease
+ * lock in Redis lets exactly one refresh a session at a time.
  */
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import { GatewayError } from '../errors.js';
 import { GenerationalCache } from './cache.js';
-import { clearChunkedCookie, readChunkedCookie, serializeCookie } from './cookies.js';
+import { clearChunkedCookie, readChunkedCookie, serializeCookie, type CookieJar } from './cookies.js';
 import { createBatchedReader, quitClient, type RedisClient } from './redis-client.js';
-import { decodeSession, encodeSession, type Session } from './session.js';
+import { decodeBoundSession, encodeSession, type Session } from './session.js';
 import type { LoadResult, SessionStore } from './store.js';
 
-/** A ticket's shape, checked before any Redis call (SESS-10: no key injection, no wildcard). */
+/**
+ * A ticket's shape, checked before any Redis call (SESS-10: no key injection, no wildcard). The id and the
+ * key must also be the canonical base64url spelling of their bytes (see `parseTicket`).
+ */
 const TICKET = /^r1\.([A-Za-z0-9_-]{22})\.([A-Za-z0-9_-]{43})$/;
 
 /** An index set larger than this is pruned of ended sessions when a login adds to it. */
@@ -64,6 +68,8 @@ export interface SessionSummary {
 /** The Redis store, with the operator commands. */
 export interface RedisSessionStore extends SessionStore {
   readonly kind: 'redis';
+  /** A refresh: see {@link SessionStore.replace}. `save` always stores a new session under a new ticket. */
+  readonly replace: NonNullable<SessionStore['replace']>;
   /** Takes the refresh lease of a session; true when this replica holds it now. */
   lock(handle: string, ttlMs: number): Promise<boolean>;
   unlock(handle: string): Promise<void>;
@@ -137,7 +143,10 @@ export function createRedisStore(options: RedisStoreOptions): RedisSessionStore 
     const iv = randomBytes(12);
     const cipher = createCipheriv('aes-256-gcm', key, iv);
     cipher.setAAD(aad(id));
-    const body = Buffer.concat([cipher.update(encodeSession(session)), cipher.final()]);
+    // The cookie name is sealed into the value (SESS-03): a ticket moved to another deployment's cookie on
+    // the same Redis and prefix does not open there. Inside the value rather than in the associated data, so
+    // replicas of the version before, which ignore it, still open the sessions this one writes.
+    const body = Buffer.concat([cipher.update(encodeSession(session, cookieName)), cipher.final()]);
     return Buffer.concat([iv, body, cipher.getAuthTag()]).toString('base64');
   };
 
@@ -148,7 +157,11 @@ export function createRedisStore(options: RedisStoreOptions): RedisSessionStore 
       const decipher = createDecipheriv('aes-256-gcm', key, bytes.subarray(0, 12), { authTagLength: 16 });
       decipher.setAAD(aad(id));
       decipher.setAuthTag(bytes.subarray(bytes.length - 16));
-      return decodeSession(Buffer.concat([decipher.update(bytes.subarray(12, bytes.length - 16)), decipher.final()]));
+      const bound = decodeBoundSession(Buffer.concat([decipher.update(bytes.subarray(12, bytes.length - 16)), decipher.final()]));
+      // A session sealed without a cookie name was saved by an earlier version: it opens under any name until
+      // it ends or is refreshed (then sealed with the name), so an upgrade signs nobody out.
+      if (bound === undefined || (bound.cookieName !== undefined && bound.cookieName !== cookieName)) return undefined;
+      return bound.session;
     } catch {
       return undefined;
     }
@@ -157,7 +170,12 @@ export function createRedisStore(options: RedisStoreOptions): RedisSessionStore 
   const parseTicket = (handle: string): Ticket | undefined => {
     const match = TICKET.exec(handle);
     if (match === null) return undefined;
-    return { id: match[1] ?? '', key: Buffer.from(match[2] ?? '', 'base64url') };
+    const [, id = '', key = ''] = match;
+    const keyBytes = Buffer.from(key, 'base64url');
+    // Only the canonical spelling: the spare low bits of the last character would give one ticket several
+    // cookie texts (and the id several Redis keys).
+    if (keyBytes.toString('base64url') !== key || Buffer.from(id, 'base64url').toString('base64url') !== id) return undefined;
+    return { id, key: keyBytes };
   };
 
   const loadTicket = async (handle: string, nowSeconds: number): Promise<LoadResult> => {
@@ -178,6 +196,17 @@ export function createRedisStore(options: RedisStoreOptions): RedisSessionStore 
     if (known?.session !== session) opened.set(handle, { ticket, stored, session });
     if (session.expiresAt <= nowSeconds) return { kind: 'invalid', reason: 'session-expired' };
     return { kind: 'session', session, handle, stale: false };
+  };
+
+  /**
+   * The well-formed tickets a request presents: every value of the cookie, and its chunks joined as a load
+   * reads them. At most one per cookie the header parser keeps, so a flood costs bounded work.
+   */
+  const presentedTickets = (jar: CookieJar): Ticket[] => {
+    const texts = new Set(jar.get(cookieName) ?? []);
+    const chunks = readChunkedCookie(cookieName, new Map([...jar].filter(([name]) => name !== cookieName)));
+    if (chunks.kind === 'value') texts.add(chunks.value);
+    return [...texts].flatMap((text) => parseTicket(text) ?? []);
   };
 
   /** The index sets a session is listed in (hashed email, subject and provider session). */
@@ -297,24 +326,8 @@ export function createRedisStore(options: RedisStoreOptions): RedisSessionStore 
     },
     reload: loadTicket,
     async save(session, jar, attributes) {
-      const read = readChunkedCookie(cookieName, jar);
-      const current = read.kind === 'value' ? parseTicket(read.value) : undefined;
-      if (session.createdAt !== session.refreshedAt) {
-        // A refresh rewrites the session this request holds, under its ticket, and only while it still
-        // exists: a session signed out or revoked while its refresh ran stays over (never a new ticket).
-        const existing =
-          current === undefined
-            ? null
-            : await client.get(sessionKey(current.id)).catch((error: unknown) => {
-                throw storeUnavailable(error);
-              });
-        const previous = current === undefined || existing === null ? undefined : open(current.id, current.key, existing);
-        if (current === undefined || previous === undefined || previous.identity.sub !== session.identity.sub || previous.createdAt !== session.createdAt || !(await write(current.id, current.key, session, true))) {
-          throw new GatewayError('ERR_SESSION_ENDED', 'the session ended while it was being refreshed');
-        }
-        return [];
-      }
       // A login gets a new ticket, so a planted ticket is never promoted into a signed-in session (SESS-07).
+      // A refresh never comes here (see `replace`), whatever its times say.
       const id = randomBytes(16).toString('base64url');
       const key = randomBytes(32);
       await write(id, key, session);
@@ -336,16 +349,42 @@ export function createRedisStore(options: RedisStoreOptions): RedisSessionStore 
       for (let index = 0; index < 8; index += 1) if (jar.has(`${cookieName}_${index}`)) cookies.push(serializeCookie(`${cookieName}_${index}`, '', { ...attributes, maxAge: 0 }));
       return cookies;
     },
-    async clear(jar, attributes) {
+    async replace(session, jar) {
+      // A refresh rewrites the session this request holds, under its ticket, and only while it still exists:
+      // a session signed out or revoked while its refresh ran stays over (never a new ticket). The ticket must
+      // open the session, and it must be the same login (subject and login time) that was refreshed.
       const read = readChunkedCookie(cookieName, jar);
-      const ticket = read.kind === 'value' ? parseTicket(read.value) : undefined;
-      if (ticket !== undefined) {
-        // Who it belonged to is in the encrypted value: read it to take the id out of the index sets too.
-        const stored = await client.get(sessionKey(ticket.id)).catch((error: unknown) => {
-          throw storeUnavailable(error);
-        });
-        const session = stored === null ? undefined : open(ticket.id, ticket.key, stored);
-        await remove([ticket.id], session === undefined ? [] : indexesOf(session));
+      const current = read.kind === 'value' ? parseTicket(read.value) : undefined;
+      const existing =
+        current === undefined
+          ? null
+          : await client.get(sessionKey(current.id)).catch((error: unknown) => {
+              throw storeUnavailable(error);
+            });
+      const previous = current === undefined || existing === null ? undefined : open(current.id, current.key, existing);
+      if (current === undefined || previous === undefined || previous.identity.sub !== session.identity.sub || previous.createdAt !== session.createdAt || !(await write(current.id, current.key, session, true))) {
+        throw new GatewayError('ERR_SESSION_ENDED', 'the session ended while it was being refreshed');
+      }
+      return [];
+    },
+    async clear(jar, attributes) {
+      // Every ticket the request presents, a cookie tossed in beside the browser's own included (a load
+      // refuses that jar as ambiguous, but a sign-out must still end the real session). Each is deleted only
+      // when its key opens the stored value, as a load would: the id alone (the name of a Redis key) proves
+      // nothing, and a ticket that does not open deletes nothing.
+      const tickets = presentedTickets(jar);
+      let stored: (string | null)[];
+      try {
+        stored = await Promise.all(tickets.map((ticket) => client.get(sessionKey(ticket.id))));
+      } catch (error) {
+        throw storeUnavailable(error);
+      }
+      for (const [index, ticket] of tickets.entries()) {
+        const value = stored[index] ?? null;
+        const session = value === null ? undefined : open(ticket.id, ticket.key, value);
+        if (session === undefined) continue;
+        // Who it belonged to is in the encrypted value: the id leaves the index sets too.
+        await remove([ticket.id], indexesOf(session));
       }
       return clearChunkedCookie(cookieName, attributes, jar);
     },

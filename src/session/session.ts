@@ -42,10 +42,18 @@ interface Wire {
   at?: string;
   rt?: string;
   ps?: string;
+  /**
+   * The name of the cookie that carries the session's ticket, in a server-side session (the Redis store);
+   * the cookie store binds it as associated data instead.
+   */
+  n?: string;
 }
 
-/** Encodes a session compactly for sealing. */
-export function encodeSession(session: Session): Buffer {
+/**
+ * Encodes a session compactly for sealing; with `cookieName`, bound to the name of the cookie that carries
+ * it (see {@link decodeBoundSession}).
+ */
+export function encodeSession(session: Session, cookieName?: string): Buffer {
   const { identity } = session;
   const wire: Wire = {
     v: 1,
@@ -64,6 +72,7 @@ export function encodeSession(session: Session): Buffer {
   if (session.accessToken !== undefined) wire.at = session.accessToken;
   if (session.refreshToken !== undefined) wire.rt = session.refreshToken;
   if (session.providerSid !== undefined) wire.ps = session.providerSid;
+  if (cookieName !== undefined) wire.n = cookieName;
   return Buffer.from(JSON.stringify(wire), 'utf8');
 }
 
@@ -72,6 +81,14 @@ const isTime = (value: unknown): value is number => typeof value === 'number' &&
 
 /** Decodes a session; `undefined` for anything that is not exactly a v1 session. */
 export function decodeSession(bytes: Buffer): Session | undefined {
+  return decodeBoundSession(bytes)?.session;
+}
+
+/**
+ * Decodes a session and the cookie name it is bound to: `undefined` for a session encoded without one.
+ * The whole is `undefined` for anything that is not exactly a v1 session.
+ */
+export function decodeBoundSession(bytes: Buffer): { session: Session; cookieName: string | undefined } | undefined {
   let wire: unknown;
   try {
     wire = JSON.parse(bytes.toString('utf8'));
@@ -82,6 +99,8 @@ export function decodeSession(bytes: Buffer): Session | undefined {
   const w = wire as Partial<Record<keyof Wire, unknown>>;
   if (w.v !== 1 || !isString(w.s) || !isString(w.e) || !isString(w.u) || !isString(w.i) || !isTime(w.c) || !isTime(w.r) || !isTime(w.x)) return undefined;
   if (!Array.isArray(w.g) || !w.g.every(isString)) return undefined;
+  const cookieName = w.n === undefined ? undefined : isString(w.n) ? w.n : null;
+  if (cookieName === null) return undefined;
   const session: {
     -readonly [K in keyof Session]: Session[K];
   } = {
@@ -95,5 +114,5 @@ export function decodeSession(bytes: Buffer): Session | undefined {
   if (isString(w.at)) session.accessToken = w.at;
   if (isString(w.rt)) session.refreshToken = w.rt;
   if (isString(w.ps)) session.providerSid = w.ps;
-  return session;
+  return { session, cookieName };
 }

@@ -394,7 +394,9 @@ describe('two replicas, one Redis', () => {
     const page = await browser.request(`${APP_ORIGIN}/dashboard`, { headers: NAVIGATION_HEADERS });
     assert.equal(page.status, 503);
     assert.match(browser.cookie(COOKIE_NAME, `${APP_ORIGIN}/`) ?? '', TICKET, 'the browser still holds its ticket');
-    assert.ok(logCount(replicaA, 'session store unavailable') > unavailableBefore, 'a clear log line on A');
+    // The line is rate-limited (one every 10 seconds), so the Redis pause just before may have said it.
+    assert.ok(logCount(replicaA, 'session store unavailable') > 0, 'a clear log line on A');
+    assert.ok(logCount(replicaA, 'session store unavailable') - unavailableBefore <= 1, 'at most one line for the six failed checks');
     const logLine = replicaA.logs.filter((line) => line.includes('"msg":"session store unavailable"')).at(-1)!;
     const parsed = JSON.parse(logLine) as { level: unknown; err: unknown };
     assert.equal(parsed.level, 'error', `logged as an error: ${logLine}`);

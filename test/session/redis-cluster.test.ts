@@ -112,7 +112,7 @@ describe('Redis store over Cluster', () => {
     assert.equal(await store.lock(handle, 5000), false);
     await store.unlock(handle);
     const refreshed: Session = { ...session, refreshedAt: session.refreshedAt + 1, refreshToken: 'refresh-new' };
-    assert.deepEqual(await store.save(refreshed, jar, ATTRIBUTES), [], 'the same ticket');
+    assert.deepEqual(await store.replace(refreshed, jar, ATTRIBUTES), [], 'the same ticket');
     const reloaded = await store.reload(handle, nowSeconds());
     assert.deepEqual(reloaded.kind === 'session' ? reloaded.session : reloaded, refreshed);
     await store.clear(jar, { ...ATTRIBUTES, maxAge: 0 });

@@ -58,9 +58,9 @@ test('a refresh that finishes after `sessions revoke` is not saved: the revoked 
   // Replica A has started a refresh (IdP round trip) of this session; meanwhile the operator revokes.
   assert.equal(await store.revoke({ sub: login.identity.sub }), 1);
   assert.equal((await store.load(jar, now)).kind, 'invalid');
-  // The refresh completes and saves, as refresh.ts run() does.
+  // The refresh completes and stores its result in place of the session, as a refresh does.
   const refreshed: Session = { ...login, refreshedAt: login.createdAt + 1, refreshToken: 'rotated' };
-  await assert.rejects(store.save(refreshed, jar, ATTRIBUTES), ended);
+  await assert.rejects(store.replace(refreshed, jar, ATTRIBUTES), ended);
   assert.equal((await store.load(jar, now)).kind, 'invalid', 'the old ticket stays dead');
   assert.deepEqual(await store.list({ sub: login.identity.sub }), [], 'no new session appeared');
 });
@@ -69,7 +69,7 @@ test('a refresh of a live session keeps its ticket and its absolute expiry', asy
   const login = sessionFor('live@homelab.example.com');
   const jar = jarOf(await store.save(login, new Map(), ATTRIBUTES));
   const refreshed: Session = { ...login, refreshedAt: login.createdAt + 1, refreshToken: 'rotated' };
-  assert.deepEqual(await store.save(refreshed, jar, ATTRIBUTES), [], 'no new cookie');
+  assert.deepEqual(await store.replace(refreshed, jar, ATTRIBUTES), [], 'no new cookie');
   const loaded = await store.load(jar, Math.floor(Date.now() / 1000));
   assert.equal(loaded.kind === 'session' ? loaded.session.refreshToken : undefined, 'rotated');
   assert.equal(loaded.kind === 'session' ? loaded.session.expiresAt : undefined, login.expiresAt);
@@ -80,7 +80,7 @@ test('a sign-out in another tab racing a refresh is not undone', async () => {
   const jar = jarOf(await store.save(login, new Map(), ATTRIBUTES));
   await store.clear(jar, ATTRIBUTES);
   const refreshed: Session = { ...login, refreshedAt: login.createdAt + 1 };
-  await assert.rejects(store.save(refreshed, jar, ATTRIBUTES), ended);
+  await assert.rejects(store.replace(refreshed, jar, ATTRIBUTES), ended);
   assert.equal((await store.load(jar, Math.floor(Date.now() / 1000))).kind, 'invalid');
 });
 
@@ -88,8 +88,8 @@ test('a refreshed session is never saved under a ticket that is not its own (SES
   const victim = sessionFor('victim@homelab.example.com');
   const mallory = sessionFor('mallory@homelab.example.com');
   const malloryJar = jarOf(await store.save(mallory, new Map(), ATTRIBUTES));
-  await assert.rejects(store.save({ ...victim, refreshedAt: victim.createdAt + 1 }, malloryJar, ATTRIBUTES), ended);
-  await assert.rejects(store.save({ ...victim, refreshedAt: victim.createdAt + 1 }, new Map(), ATTRIBUTES), ended, 'no ticket at all');
+  await assert.rejects(store.replace({ ...victim, refreshedAt: victim.createdAt + 1 }, malloryJar, ATTRIBUTES), ended);
+  await assert.rejects(store.replace({ ...victim, refreshedAt: victim.createdAt + 1 }, new Map(), ATTRIBUTES), ended, 'no ticket at all');
   const loaded = await store.load(malloryJar, Math.floor(Date.now() / 1000));
   assert.equal(loaded.kind === 'session' ? loaded.session.identity.email : undefined, 'mallory@homelab.example.com');
 });

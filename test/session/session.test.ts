@@ -2,7 +2,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { decodeSession, encodeSession, type Session } from '../../src/session/session.js';
+import { decodeBoundSession, decodeSession, encodeSession, type Session } from '../../src/session/session.js';
 
 const VALID = { v: 1, s: 'sub-1', e: 'alice@homelab.example.com', ev: 1, g: ['admins', 'family'], u: 'alice', i: 'https://idp.example.com', c: 1000, r: 1000, x: 5000 };
 
@@ -148,8 +148,24 @@ describe('encodeSession', () => {
     );
   });
 
+  test('a session bound to a cookie name carries it, and decodes back with it', () => {
+    const session = decode(VALID)!;
+    assert.deepEqual(decodeBoundSession(encodeSession(session, '_gatehouse')), { session, cookieName: '_gatehouse' });
+    assert.deepEqual(decodeBoundSession(encodeSession(session)), { session, cookieName: undefined }, 'unbound: no name');
+    assert.ok(!encodeSession(session).toString('utf8').includes('"n"'), 'nothing written without a name');
+    // A reader that does not look at the name still decodes the session.
+    assert.deepEqual(decodeSession(encodeSession(session, '_gatehouse')), session);
+  });
+
+  test('a cookie name of the wrong type is not a session', () => {
+    for (const n of [5, null, true, ['_gatehouse'], { name: '_gatehouse' }]) {
+      assert.equal(decodeBoundSession(Buffer.from(JSON.stringify({ ...VALID, n }))), undefined, JSON.stringify(n));
+      assert.equal(decode({ ...VALID, n }), undefined, JSON.stringify(n));
+    }
+  });
+
   test('a token the session does not hold is not written', () => {
     const text = encodeSession(decode(VALID)!).toString('utf8');
-    for (const key of ['"it"', '"ie"', '"at"', '"rt"', '"ps"']) assert.ok(!text.includes(key), key);
+    for (const key of ['"it"', '"ie"', '"at"', '"rt"', '"ps"', '"n"']) assert.ok(!text.includes(key), key);
   });
 });

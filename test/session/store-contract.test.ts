@@ -225,7 +225,8 @@ function storeContract(name: string, kind: SessionStore['kind'], factory: () => 
       const first = sessionFor('refresh@homelab.example.com');
       const jar = await saveNew(store, first);
       const refreshed: Session = { ...first, refreshedAt: NOW + 30, accessToken: 'access-new', refreshToken: 'refresh-new', idTokenExpiresAt: NOW + 330 };
-      const setCookies = await store.save(refreshed, jar, ATTRIBUTES);
+      // As a refresh stores it: in place, where the store can (a shared store), else as any other save.
+      const setCookies = await (store.replace ?? store.save)(refreshed, jar, ATTRIBUTES);
       const next = applyCookies(setCookies, jar);
       const loaded = await store.load(next, NOW + 31);
       assert.equal(loaded.kind, 'session');
@@ -251,13 +252,12 @@ function storeContract(name: string, kind: SessionStore['kind'], factory: () => 
       assert.deepEqual(theirs.kind === 'session' ? theirs.session : theirs, attacker, 'the planted ticket still opens only the attacker session');
 
       // Even a save shaped like a refresh (refreshedAt after createdAt) does not write into a planted
-      // ticket that belongs to someone else: the cookie store seals a cookie of its own, the Redis store
-      // refuses (a refresh only ever rewrites the session it refreshes).
+      // ticket that belongs to someone else: it gets a cookie of its own. And a refresh (a shared store's
+      // `replace`) refuses: it only ever rewrites the session it refreshes.
       const refreshShaped: Session = { ...victim, refreshedAt: NOW + 5 };
-      if (store.kind === 'redis') {
-        await assert.rejects(saveNew(store, refreshShaped, planted), (error: unknown) => isGatewayError(error, 'ERR_SESSION_ENDED'));
-      } else {
-        assert.notEqual(valueOf(await saveNew(store, refreshShaped, planted)), plantedValue);
+      assert.notEqual(valueOf(await saveNew(store, refreshShaped, planted)), plantedValue);
+      if (store.replace !== undefined) {
+        await assert.rejects(store.replace(refreshShaped, planted, ATTRIBUTES), (error: unknown) => isGatewayError(error, 'ERR_SESSION_ENDED'));
       }
       const stillTheirs = await store.load(planted, NOW);
       assert.deepEqual(stillTheirs.kind === 'session' ? stillTheirs.session : stillTheirs, attacker);
@@ -423,7 +423,7 @@ function storeContract(name: string, kind: SessionStore['kind'], factory: () => 
 
         // Ten minutes later a refresh rewrites the session: the TTL is what is left of the lifetime, 3000 s.
         const later = await redis.storeAt(NOW + 600);
-        const cookies = await later.save({ ...value, refreshedAt: NOW + 600, refreshToken: 'refresh-later' }, jar, ATTRIBUTES);
+        const cookies = await later.replace({ ...value, refreshedAt: NOW + 600, refreshToken: 'refresh-later' }, jar, ATTRIBUTES);
         assert.deepEqual(cookies, []);
         const refreshedTtl = await redis.client.ttl(`${redis.keyPrefix}{${id}}:session`);
         assert.ok(refreshedTtl >= LIFETIME - 600 - 1 && refreshedTtl <= LIFETIME - 600, `TTL after the refresh ${refreshedTtl}, expected ${LIFETIME - 600}`);
