@@ -71,7 +71,7 @@ export function parseArgs(
     }
     // An oauth2-proxy flag gatehouse knows and does not implement says what to do instead.
     const known = acceptConfig ? unsupportedOption(name.replaceAll('-', '_')) : undefined;
-    throw new UsageError(`unknown flag '${arg.split('=')[0] ?? arg}'${known === undefined ? '' : `: it ${known.message}; ${known.fix}`}`, command);
+    throw new UsageError(`unknown flag ${quoteFlag(arg.split('=')[0] ?? arg)}${known === undefined ? '' : `: it ${known.message}; ${known.fix}`}`, command);
   }
   return result;
 }
@@ -83,6 +83,14 @@ export function parseArgs(
  */
 export function quoteArgument(arg: string): string {
   return arg.length > 24 || /^eyJ[\w-]*\./.test(arg) ? `'${arg.slice(0, 12)}…' (${arg.length} characters)` : `'${arg}'`;
+}
+
+/**
+ * A flag quoted in a message: whole when it is shaped like one (`--cookie.secrets`), else cut as
+ * {@link quoteArgument} cuts, since `--cookie-secret:<secret>` glues a secret to a name.
+ */
+export function quoteFlag(flag: string): string {
+  return /^--?[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(flag) ? `'${flag}'` : quoteArgument(flag);
 }
 
 /**

@@ -1,7 +1,7 @@
 /** The `gatehouse` command. */
 import { isConfigFlag } from '../config/index.js';
 import { VERSION } from '../version.js';
-import { quoteArgument, unknownCommand, UsageError } from './args.js';
+import { quoteArgument, quoteFlag, unknownCommand, UsageError } from './args.js';
 import { CONFIG_HELP, runConfig } from './commands/config-check.js';
 import { KEYS_HELP, runKeys, runToken, TOKEN_HELP } from './commands/keys-token.js';
 import { DOCTOR_HELP, runDoctor } from './commands/doctor.js';
@@ -100,7 +100,7 @@ export async function main(argv: readonly string[], io: CommandIo = processIo): 
         const name = /^--?([^=]+)/.exec(first)?.[1];
         // oauth2-proxy is started with flags alone; so is gatehouse, as a drop-in.
         if (name !== undefined && (isConfigFlag(name) || name === 'config' || name === 'c')) return await runServe(argv, io);
-        throw first.startsWith('-') ? new UsageError(`unknown flag '${first.split('=')[0] ?? first}'`, '') : unknownCommand('', first);
+        throw first.startsWith('-') ? new UsageError(`unknown flag ${quoteFlag(first.split('=')[0] ?? first)}`, '') : unknownCommand('', first);
       }
     }
   } catch (error) {

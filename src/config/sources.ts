@@ -4,7 +4,7 @@
  * command-line flags (native `--section.key` and oauth2-proxy `--kebab-case`). Each yields assignments to
  * schema leaves with their origin, plus problems and warnings; nothing here decides precedence.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { parse as parseToml, TomlError } from 'smol-toml';
 import { parseDocument } from 'yaml';
@@ -56,12 +56,33 @@ export function readSecretFile(path: string): string {
   return readFileSync(path, 'utf8').replace(/\r?\n$/, '');
 }
 
-function fileProblem(path: string, file: string, error: unknown, source: string): Problem {
+/**
+ * The path of a secret's file quoted in a message. A secret pasted where its file's path belongs would be
+ * echoed to a terminal or a log, so a text is shown whole only when it reads as a path: short and without
+ * a slash (`client-secret.txt`), starting with `/`, `./`, `../` or `~/` and without the `+` and `=` of
+ * base64, or with an existing directory before its last slash.
+ */
+function quoteSecretPath(file: string): string {
+  const slash = file.lastIndexOf('/');
+  const pathLike =
+    slash === -1 ? file.length <= 24 : (/^(\/|\.\.?\/|~\/)/.test(file) && !/[+=]/.test(file)) || isDirectory(file.slice(0, slash));
+  return pathLike && !/\s|\p{Cc}/u.test(file) ? `'${file}'` : `'${file.slice(0, 4)}…' (${String(file.length)} characters, not shown: it may be the secret itself)`;
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+function fileProblem(path: string, file: string, error: unknown, source: string, secret = false): Problem {
   const reason = (error as NodeJS.ErrnoException).code ?? 'unreadable';
   return {
     code: 'ERR_CONFIG_FILE_UNREADABLE',
     path,
-    message: `cannot read '${file}' (${reason})`,
+    message: `cannot read ${secret ? quoteSecretPath(file) : `'${file}'`} (${reason})`,
     fix: 'point it at a readable file',
     source,
   };
@@ -159,7 +180,7 @@ export function readOauth2ProxyToml(file: string, named: Origin = CONFIG_FLAG): 
       try {
         applyOption(secretSpec, readSecretFile(value), fromFile({ kind: 'file', name: `${file} (${key}: ${value})` }), result);
       } catch (error) {
-        result.problems.push(fileProblem(key, value, error, `file ${file}`));
+        result.problems.push(fileProblem(key, value, error, `file ${file}`, true));
       }
       continue;
     }
@@ -273,7 +294,7 @@ function walkYaml(node: Record<string, unknown>, prefix: string[], origin: Origi
           result.problems.push({ code: 'ERR_CONFIG_TYPE', path, message: 'must be a file path', fix: 'write the path of the file holding the secret', source: `file ${origin.name ?? ''}` });
           continue;
         }
-        readSecretInto(target, file, { kind: 'file', name: `${origin.name ?? ''} (${path}: ${file})` }, result);
+        readSecretInto(target, file, { kind: 'file', name: `${origin.name ?? ''} (${path}: ${file})` }, result, `file ${origin.name ?? ''} (${path})`);
         continue;
       }
     }
@@ -290,13 +311,14 @@ function walkYaml(node: Record<string, unknown>, prefix: string[], origin: Origi
   }
 }
 
-function readSecretInto(field: Field, file: string, origin: Origin, result: SourceResult): void {
+/** Reads a secret from `file`; a failure is reported against `source` (which must not hold `file` itself). */
+function readSecretInto(field: Field, file: string, origin: Origin, result: SourceResult, source = `${origin.kind} ${origin.name ?? ''}`): void {
   try {
     const text = readSecretFile(file);
     const value = field.kind === 'secretList' ? text.split(/\r?\n/).filter((line) => line.trim() !== '') : text;
     result.assignments.push({ path: field.path, value, origin });
   } catch (error) {
-    result.problems.push(fileProblem(field.path, file, error, `${origin.kind} ${origin.name ?? ''}`));
+    result.problems.push(fileProblem(field.path, file, error, source, true));
   }
 }
 
@@ -377,7 +399,7 @@ export function readEnvironment(env: NodeJS.ProcessEnv, interpolated: ReadonlySe
         try {
           applyOption(optionSecret, readSecretFile(text), fromFile(origin), result);
         } catch (error) {
-          result.problems.push(fileProblem(optionSecret.path ?? name, text, error, `env ${name}`));
+          result.problems.push(fileProblem(optionSecret.path ?? name, text, error, `env ${name}`, true));
         }
         continue;
       }
@@ -454,7 +476,7 @@ export function readFlags(flags: readonly { name: string; text: string }[]): Sou
       try {
         applyOption(optionSecret, readSecretFile(text), fromFile(origin), result);
       } catch (error) {
-        result.problems.push(fileProblem(optionSecret.path ?? name, text, error, `flag --${name}`));
+        result.problems.push(fileProblem(optionSecret.path ?? name, text, error, `flag --${name}`, true));
       }
       continue;
     }
