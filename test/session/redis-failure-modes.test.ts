@@ -28,7 +28,7 @@ const TICKET = /^r1\.([A-Za-z0-9_-]{22})\.([A-Za-z0-9_-]{43})$/;
 const ATTRIBUTES: CookieAttributes = { domain: '.homelab.example.com', path: '/', maxAge: 3600, secure: true, httpOnly: true, sameSite: 'lax' };
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-const dir = mkdtempSync(join(tmpdir(), 'gatehouse-redis-review-'));
+const dir = mkdtempSync(join(tmpdir(), 'gatehouse-redis-failure-'));
 let server: ChildProcess | undefined;
 
 /** Starts redis-server on PORT (no persistence: a restart loses the data) and waits until it answers. */
