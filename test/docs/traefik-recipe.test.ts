@@ -176,6 +176,83 @@ function authResponseHeaders(): string[] {
   return list(forwardAuth().spec.authResponseHeaders, 'forwardAuth.authResponseHeaders').map((name, index) => text(name, `authResponseHeaders[${index}]`));
 }
 
+/** A request as a Traefik router rule sees it: the host (without port) and the path (without query). */
+type RuleMatcher = (host: string, path: string) => boolean;
+
+/**
+ * A Traefik v3 router rule as a predicate: `Host`, `HostRegexp`, `Path`, `PathPrefix` and `PathRegexp`,
+ * combined with `&&`, `||`, `!` and parentheses (`!` binds tightest, then `&&`, then `||`). Any other
+ * matcher fails the test, so a recipe change that this reading does not understand is noticed.
+ */
+function parseRule(rule: string): RuleMatcher {
+  const tokens = [...rule.matchAll(/\s*(&&|\|\||!|\(|\)|[A-Za-z]+\((?:\s*`[^`]*`\s*,?)*\s*\))/gy)].map((match) => match[1] ?? '');
+  assert.equal(tokens.join('').replace(/\s/g, ''), rule.replace(/\s/g, ''), `rule '${rule}': only matchers with backquoted arguments, &&, ||, ! and parentheses are understood`);
+  let at = 0;
+  const matcher = (token: string): RuleMatcher => {
+    const name = /^[A-Za-z]+/.exec(token)?.[0] ?? '';
+    const args = [...token.matchAll(/`([^`]*)`/g)].map((match) => match[1] ?? '');
+    switch (name) {
+      case 'Host':
+        return (host) => args.some((wanted) => wanted.toLowerCase() === host.toLowerCase());
+      case 'HostRegexp':
+        return (host) => args.some((pattern) => new RegExp(pattern).test(host));
+      case 'Path':
+        return (_host, path) => args.includes(path);
+      case 'PathPrefix':
+        return (_host, path) => args.some((prefix) => path.startsWith(prefix));
+      case 'PathRegexp':
+        return (_host, path) => args.some((pattern) => new RegExp(pattern).test(path));
+      default:
+        return assert.fail(`rule '${rule}': the matcher ${name} is not understood here; teach this test what it does`);
+    }
+  };
+  const primary = (): RuleMatcher => {
+    const token = tokens[at++];
+    if (token === '!') {
+      const inner = primary();
+      return (host, path) => !inner(host, path);
+    }
+    if (token === '(') {
+      const inner = either();
+      assert.equal(tokens[at++], ')', `rule '${rule}': unbalanced parentheses`);
+      return inner;
+    }
+    assert.ok(token !== undefined && /^[A-Za-z]/.test(token), `rule '${rule}': a matcher expected at token ${at}`);
+    return matcher(token);
+  };
+  const both = (): RuleMatcher => {
+    let left = primary();
+    while (tokens[at] === '&&') {
+      at++;
+      const [first, second] = [left, primary()];
+      left = (host, path) => first(host, path) && second(host, path);
+    }
+    return left;
+  };
+  const either = (): RuleMatcher => {
+    let left = both();
+    while (tokens[at] === '||') {
+      at++;
+      const [first, second] = [left, both()];
+      left = (host, path) => first(host, path) || second(host, path);
+    }
+    return left;
+  };
+  const whole = either();
+  assert.equal(at, tokens.length, `rule '${rule}': unexpected '${tokens[at] ?? ''}'`);
+  return whole;
+}
+
+/** The match rule of the one route for `PathPrefix(`/oauth2/`)`. */
+function oauth2Rule(): string {
+  const rules = recipe()
+    .ingressRoutes.flatMap((ingressRoute) => list(mapping(ingressRoute.spec, 'IngressRoute spec').routes, 'IngressRoute spec.routes'))
+    .map((entry) => text(mapping(entry, 'route').match, 'route match'))
+    .filter((match) => match.includes('PathPrefix(`/oauth2/`)'));
+  assert.equal(rules.length, 1, 'exactly one route for PathPrefix(`/oauth2/`)');
+  return rules[0]!;
+}
+
 test('the Middleware calls gatehouse at its Service address, in proxy mode or on /oauth2/auth', () => {
   const { address } = forwardAuth();
   assert.equal(address.protocol, 'http:', 'inside the cluster gatehouse is reached over plain http');
@@ -238,6 +315,30 @@ test('exactly one IngressRoute sends /oauth2/ on every app host to the same Serv
   assert.equal(backend.name, service, 'the same Service as the Middleware address');
   assert.equal(backend.namespace ?? routeNamespace, namespace, 'the same namespace as the Middleware address');
   assert.equal(backend.port, middleware.port, 'the same port as the Middleware address');
+});
+
+test("the /oauth2/ route takes gatehouse's browser endpoints but never /oauth2/auth, whose answer carries the ID token", () => {
+  // Open to browsers, /oauth2/auth would hand a page script the identity headers and Authorization: Bearer
+  // <ID token>, which the HttpOnly session cookie keeps out of its reach. The middleware itself calls the
+  // Service address, never through this route.
+  const rule = oauth2Rule();
+  const matches = parseRule(rule);
+  for (const host of APP_HOSTS) {
+    for (const path of ['/oauth2/start', '/oauth2/callback', '/oauth2/sign_in', '/oauth2/sign_out', '/oauth2/refresh']) assert.ok(matches(host, path), `${rule} must take ${host}${path}`);
+    assert.ok(!matches(host, '/oauth2/auth'), `${rule} must not take ${host}/oauth2/auth`);
+    for (const path of ['/', '/d/home', '/oauth2']) assert.ok(!matches(host, path), `${rule} must not take ${host}${path}`);
+  }
+  for (const host of FOREIGN_HOSTS) assert.ok(!matches(host, '/oauth2/start'), `${rule} must not take ${host}/oauth2/start`);
+});
+
+test('the rule reading understands what it is given', () => {
+  const rule = parseRule('HostRegexp(`^a\\.example$`) && PathPrefix(`/x/`) && !(Path(`/x/y`) || Host(`b.example`))');
+  assert.equal(rule('a.example', '/x/z'), true);
+  assert.equal(rule('a.example', '/x/y'), false);
+  assert.equal(rule('b.example', '/x/z'), false);
+  assert.equal(rule('a.example', '/z'), false);
+  assert.throws(() => parseRule('Header(`x`, `y`)'), /not understood/);
+  assert.throws(() => parseRule('Path(`/x`) &&'), /matcher expected/);
 });
 
 test('application routes and the dashboard use the forwardAuth middleware on websecure', () => {

@@ -62,6 +62,9 @@ routeDefault: deny
 	auto_https off
 }
 http://127.0.0.1:${caddyPort} {
+	handle /oauth2/auth {
+		respond 404
+	}
 	handle /oauth2/* {
 		reverse_proxy 127.0.0.1:${gatehousePort}
 	}

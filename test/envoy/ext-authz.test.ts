@@ -5,8 +5,9 @@
  * and the `allowed_headers` of docs/proxies/envoy.md, Envoy's own address appended to X-Forwarded-For), and
  * every answer is read back the way Envoy reads it (exactly 200 allows; anything else but a 5xx is a
  * denial handed to the client). The gatehouse is real, in-process, with the development identity provider;
- * sessions come from real sign-ins through a loopback edge proxy that routes `/oauth2/` to gatehouse with
- * the filter disabled, as the recipe does.
+ * sessions come from real sign-ins through a loopback edge proxy that routes as the recipe does: `/oauth2/auth`
+ * answered 404 by the edge itself and the rest of `/oauth2/` sent to gatehouse, both with the filter
+ * disabled, everything else checked.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -505,6 +506,54 @@ describe('gatehouse answers Envoy', () => {
     const again = await browser.request(`https://${GRAFANA}/d/home`, { headers: NAVIGATION });
     assert.equal(again.status, 302);
     assert.equal(again.location?.pathname, '/oauth2/start');
+  });
+
+  test("a page script's /oauth2/auth through the edge: Envoy's own 404, no identity and no ID token; checks still work", async () => {
+    // What is at stake: gatehouse's own answer to a signed-in browser's /oauth2/auth (a script can set
+    // X-Forwarded-* itself) carries the ID token and the identity.
+    const script = { ...API, cookie: userCookie, 'x-forwarded-proto': 'https', 'x-forwarded-host': APP, 'x-forwarded-uri': '/dashboard', 'x-forwarded-method': 'GET' };
+    const direct = await send({ port: gatehouse.port, path: '/oauth2/auth', headers: { host: APP, ...script } });
+    assert.equal(direct.status, 202, direct.body);
+    assert.match(headerOf(direct, 'authorization') ?? '', /^Bearer [\w-]+\.[\w-]+\.[\w-]+$/);
+    assert.equal(headerOf(direct, 'x-auth-request-email'), USER.email);
+
+    const identity = ['authorization', 'x-auth-request-user', 'x-auth-request-email', 'x-auth-request-groups', 'x-auth-request-preferred-username', 'gap-auth', 'x-device', 'set-cookie'];
+    const checksBefore = edge.checks.length;
+    for (const host of [APP, GRAFANA, VMINSERT]) {
+      for (const path of ['/oauth2/auth', '/oauth2/auth?rd=%2Fdashboard', '/oauth2/auth?allowed_groups=staff']) {
+        for (const method of ['GET', 'POST', 'HEAD']) {
+          const requestId = `auth-${Math.random().toString(36).slice(2)}`;
+          const response = await send({ port: edge.port, method, path, headers: { host, ...script, 'x-request-id': requestId } });
+          assert.equal(response.status, 404, `${method} ${host}${path}`);
+          assert.equal(response.body, '', `${method} ${host}${path}`);
+          for (const name of identity) assert.equal(response.headers[name], undefined, `${method} ${host}${path}: ${name}`);
+          await new Promise((resolve) => setImmediate(resolve));
+          assert.equal(requestLog(gatehouse.logs, requestId), undefined, `${method} ${host}${path} never reached gatehouse`);
+        }
+      }
+    }
+    assert.equal(edge.checks.length, checksBefore, 'answered before any check, like the rest of /oauth2/');
+
+    // Other spellings under /oauth2/ reach gatehouse, which serves its check on exactly /oauth2/auth and
+    // nothing else there. (Envoy's normalize_path and merge_slashes turn `//` and `./` into the exact path
+    // before routing, where the 404 route takes them.)
+    for (const path of ['/oauth2/auth/', '/oauth2/auth;x=1', '/oauth2/Auth', '/oauth2/%61uth', '/oauth2//auth', '/oauth2/./auth', '/oauth2/authorize']) {
+      const response = await send({ port: edge.port, path, headers: { host: APP, ...script } });
+      assert.equal(response.status, 404, `${path}: ${response.status} ${response.body}`);
+      for (const name of identity) assert.equal(response.headers[name], undefined, `${path}: ${name}`);
+    }
+
+    // Envoy's own checks never use the routes: ext_authz asks gatehouse on path_prefix.
+    const page = await send({ port: edge.port, path: '/dashboard', headers: { host: APP, ...API, cookie: userCookie } });
+    assert.equal(page.status, 200, page.body);
+    const echo = JSON.parse(page.body) as EchoBody;
+    assert.equal(echo.headers['x-auth-request-email'], USER.email);
+    assert.match(echo.headers.authorization ?? '', /^Bearer /, 'the application still gets the ID token');
+    assert.equal(edge.checks.length, checksBefore + 1);
+    assert.equal(edge.checks.at(-1)?.path, `${PREFIX}/dashboard`);
+    const anonymous = await send({ port: edge.port, path: '/dashboard', headers: { host: APP, ...NAVIGATION } });
+    assert.equal(anonymous.status, 302);
+    assert.equal(new URL(headerOf(anonymous, 'location') ?? '').pathname, '/oauth2/start');
   });
 
   test('a cookie set on an allowed check reaches the browser through allowed_client_headers_on_success', async () => {

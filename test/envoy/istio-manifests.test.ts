@@ -12,10 +12,13 @@
  * - Then against each other and against gatehouse: the extension provider names gatehouse's Service, port
  *   and `envoy.pathPrefix` (the ConfigMap loaded by gatehouse's own loadConfig with the patched
  *   environment); it forwards every identity header gatehouse emits; the AuthorizationPolicy checks the
- *   seed's hosts but never /oauth2/*; each VirtualService sends /oauth2/ to gatehouse before anything else.
+ *   seed's hosts but never /oauth2/*; each VirtualService answers /oauth2/auth with 404 itself, then sends
+ *   the rest of /oauth2/ to gatehouse, before anything else; and what is checked is exactly what goes to
+ *   the application.
  * - docs/proxies/envoy.md's Envoy configuration is parsed and checked field by field against the ext_authz
- *   API (no Envoy schema package exists for Node), and must be exactly the filter the replay in ./support.ts
- *   uses (RECIPE), so the ext_authz tests run what the page tells people to deploy. docs/proxies/istio.md
+ *   API (no Envoy schema package exists for Node), and must be exactly the filter and the routes the replay
+ *   in ./support.ts uses (RECIPE, RECIPE_ROUTES), so the ext_authz tests run what the page tells people to
+ *   deploy. docs/proxies/istio.md
  *   must show the files of deploy/istio verbatim.
  */
 import { describe, test } from 'node:test';
@@ -36,7 +39,7 @@ import { loadConfig, parseCidr, parseDuration, type Config } from '../../src/con
 import { identityHeaders } from '../../src/gateway/headers.js';
 import type { Identity } from '../../src/identity/index.js';
 import { isObject, list, object, text, type Json } from '../deploy/support.js';
-import { PREFIX, RECIPE, RECIPE_ALLOWED_HEADERS, RECIPE_CLIENT_HEADERS, type ExtAuthzFilter, type StringMatcher } from './support.js';
+import { PREFIX, RECIPE, RECIPE_ALLOWED_HEADERS, RECIPE_CLIENT_HEADERS, RECIPE_ROUTES, routeFor, type EdgeRoute, type ExtAuthzFilter, type StringMatcher } from './support.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const ISTIO = join(ROOT, 'deploy', 'istio');
@@ -283,6 +286,35 @@ function policySelects(policy: Json, host: string, path: string): boolean {
   );
 }
 
+/**
+ * Where a VirtualService's HTTP routes send a request for `path` (path and query): the first route with
+ * no `match`, or with a `uri` condition that takes it (`exact` on the path without its query, `prefix` on
+ * the whole `:path`, both case-sensitive, as Istio's Envoy routes match them). `host:port` of its one
+ * destination, `status N` for a `directResponse`, or `none`.
+ */
+function virtualServiceSends(routes: readonly unknown[], path: string): string {
+  const pathOnly = path.split('?')[0] ?? path;
+  const route = routes.find((candidate) => {
+    const matches = at(candidate, 'match');
+    if (matches === undefined) return true;
+    return list(matches, 'match').some((match) => {
+      assert.deepEqual(Object.keys(object(match, 'match')), ['uri'], 'only uri conditions are replayed here');
+      const uri = object(at(match, 'uri'), 'uri');
+      if (typeof uri.exact === 'string') return pathOnly === uri.exact;
+      if (typeof uri.prefix === 'string') return path.startsWith(uri.prefix);
+      assert.fail(`a uri condition this replay does not know: ${JSON.stringify(uri)}`);
+    });
+  });
+  if (route === undefined) return 'none';
+  const status = at(route, 'directResponse.status');
+  if (status !== undefined) {
+    assert.ok(typeof status === 'number', 'directResponse.status is a number');
+    return `status ${status}`;
+  }
+  assert.equal(list(at(route, 'route'), 'route').length, 1, 'one destination');
+  return `${String(at(route, 'route.0.destination.host'))}:${String(at(route, 'route.0.destination.port.number'))}`;
+}
+
 /** The fields of Istio's `MeshConfig.ExtensionProvider.EnvoyExternalAuthorizationHttpProvider`, with their JSON types. */
 const EXT_AUTHZ_HTTP_FIELDS: Readonly<Record<string, 'string' | 'port' | 'boolean' | 'duration' | 'strings' | 'map' | 'object'>> = {
   service: 'string',
@@ -405,7 +437,8 @@ describe('deploy/istio: schemas', () => {
     object(wrongAction.spec, 'spec').action = 'EXTERNAL';
     assert.throws(() => KINDS[kindOf(policy)]!.validate(wrongAction));
     const noPort = structuredClone(virtualServices[0]!);
-    object(at(noPort, 'spec.http.0.route.0.destination'), 'destination').host = 42;
+    const routed = list(at(noPort, 'spec.http'), 'http').findIndex((route) => at(route, 'route') !== undefined);
+    object(at(noPort, `spec.http.${routed}.route.0.destination`), 'destination').host = 42;
     assert.throws(() => KINDS[kindOf(noPort)]!.validate(noPort));
     assert.notDeepEqual(meshConfigProblems({ extensionProviders: [{ name: 'x', envoyExtAuthzHttp: { service: 's', port: 4180, pathPrefx: '/x' } }] }), []);
   });
@@ -486,7 +519,7 @@ describe('deploy/istio: against each other and against gatehouse', () => {
         assert.ok(policySelects(policy, `${host}:443`, path), `${host}:443${path} is checked`);
         assert.ok(policySelects(policy, host.toUpperCase(), path), `${host.toUpperCase()}${path} is checked`);
       }
-      for (const path of ['/oauth2/start', '/oauth2/callback', '/oauth2/sign_out', '/oauth2/']) assert.ok(!policySelects(policy, host, path), `${host}${path} is not checked`);
+      for (const path of ['/oauth2/start', '/oauth2/callback', '/oauth2/sign_out', '/oauth2/', '/oauth2/auth']) assert.ok(!policySelects(policy, host, path), `${host}${path} is not checked`);
     }
   });
 
@@ -503,31 +536,47 @@ describe('deploy/istio: against each other and against gatehouse', () => {
     }
   });
 
-  test('one VirtualService per seed host, bound to the Gateway, sending /oauth2/ to gatehouse before anything else', () => {
+  /** The one VirtualService of a seed host, and its HTTP routes. */
+  const routesOf = (host: string): unknown[] => {
+    const matching = virtualServices.filter((vs) => strings(at(vs, 'spec.hosts'), 'hosts').includes(host));
+    assert.equal(matching.length, 1, host);
+    return list(at(matching[0], 'spec.http'), 'http');
+  };
+  const gatehouseDestination = `${serviceFqdn}:${String(servicePort)}`;
+
+  test('one VirtualService per seed host, bound to the Gateway: /oauth2/auth refused first, then /oauth2/ to gatehouse', () => {
     const gatewayRef = `${text(at(gateway, 'metadata.namespace'), 'gateway namespace')}/${text(at(gateway, 'metadata.name'), 'gateway name')}`;
     for (const host of SEED_HOSTS) {
-      const matching = virtualServices.filter((vs) => strings(at(vs, 'spec.hosts'), 'hosts').includes(host));
-      assert.equal(matching.length, 1, host);
-      const vs = matching[0]!;
+      const routes = routesOf(host);
+      const vs = virtualServices.find((candidate) => strings(at(candidate, 'spec.hosts'), 'hosts').includes(host));
       assert.deepEqual(strings(at(vs, 'spec.gateways'), 'gateways'), [gatewayRef]);
-      const routes = list(at(vs, 'spec.http'), 'http');
-      /** The destination of the first route whose match (uri prefix, or none) takes `path`. */
-      const destinationOf = (path: string) => {
-        const route = routes.find((candidate) => {
-          const matches = at(candidate, 'match');
-          if (matches === undefined) return true;
-          return list(matches, 'match').some((match) => {
-            const prefix = at(match, 'uri.prefix');
-            return typeof prefix === 'string' && path.startsWith(prefix);
-          });
-        });
-        return `${String(at(route, 'route.0.destination.host'))}:${String(at(route, 'route.0.destination.port.number'))}`;
-      };
-      const gatehouse = `${serviceFqdn}:${String(servicePort)}`;
-      assert.deepEqual(at(routes[0], 'match'), [{ uri: { prefix: '/oauth2/' } }], `${host}: /oauth2/ first`);
-      for (const path of ['/oauth2/start', '/oauth2/callback', '/oauth2/sign_out']) assert.equal(destinationOf(path), gatehouse, `${host}${path}`);
-      for (const path of ['/', '/d/home', '/oauth2', '/api/v1/import']) assert.notEqual(destinationOf(path), gatehouse, `${host}${path} goes to the application`);
-      assert.equal(list(at(routes[0], 'route'), 'route').length, 1, 'all of /oauth2/ to gatehouse');
+      // The check's answer carries the identity and the ID token: the gateway answers it, nothing behind it.
+      assert.deepEqual(at(routes[0], 'match'), [{ uri: { exact: '/oauth2/auth' } }], `${host}: /oauth2/auth first`);
+      assert.deepEqual(at(routes[0], 'directResponse'), { status: 404 }, `${host}: answered 404 by the gateway`);
+      assert.equal(at(routes[0], 'route'), undefined, `${host}: /oauth2/auth goes nowhere`);
+      assert.deepEqual(at(routes[1], 'match'), [{ uri: { prefix: '/oauth2/' } }], `${host}: then /oauth2/`);
+      assert.equal(list(at(routes[1], 'route'), 'route').length, 1, 'all of the rest of /oauth2/ to gatehouse');
+      const sends = (path: string) => virtualServiceSends(routes, path);
+      for (const path of ['/oauth2/auth', '/oauth2/auth?rd=%2F', '/oauth2/auth?allowed_groups=admins']) assert.equal(sends(path), 'status 404', `${host}${path}`);
+      for (const path of ['/oauth2/start', '/oauth2/callback', '/oauth2/refresh', '/oauth2/sign_out', '/oauth2/auth/', '/oauth2/authx']) assert.equal(sends(path), gatehouseDestination, `${host}${path}`);
+      for (const path of ['/', '/d/home', '/oauth2', '/OAUTH2/AUTH', '/x/oauth2/auth', '/api/v1/import']) {
+        const destination = sends(path);
+        assert.notEqual(destination, gatehouseDestination, `${host}${path} goes to the application`);
+        assert.doesNotMatch(destination, /^status |^none$/, `${host}${path} goes to the application`);
+      }
+    }
+  });
+
+  test('what the AuthorizationPolicy checks is exactly what the VirtualServices send to the application', () => {
+    const paths = ['/', '/d/home?orgId=1', '/api/v1/import', '/oauth2', '/oauth2x/y', '/x/oauth2/auth', '/OAUTH2/AUTH', '/oauth2/', '/oauth2/start?rd=%2F', '/oauth2/callback', '/oauth2/refresh', '/oauth2/sign_out', '/oauth2/auth', '/oauth2/auth?x=1', '/oauth2/auth/', '/oauth2/unknown'];
+    for (const host of SEED_HOSTS) {
+      const routes = routesOf(host);
+      for (const path of paths) {
+        const destination = virtualServiceSends(routes, path);
+        const toApplication = destination !== gatehouseDestination && !destination.startsWith('status ') && destination !== 'none';
+        // The policy's paths match the path without its query.
+        assert.equal(policySelects(policy, host, path.split('?')[0] ?? path), toApplication, `${host}${path} (${destination})`);
+      }
     }
   });
 
@@ -724,22 +773,54 @@ describe('docs/proxies/envoy.md', () => {
     assert.match(page, /Never set `failure_mode_allow: true`/);
   });
 
-  test('every virtual host sends /oauth2/ to gatehouse first, with ext_authz disabled there and only there', () => {
+  /** A route of the page as the replay's {@link EdgeRoute}, checking every field on the way. */
+  const edgeRouteOf = (value: unknown, what: string): EdgeRoute => {
+    const route = object(value, what);
+    assertKeys(route, ['name', 'match', 'route', 'direct_response', 'typed_per_filter_config'], `${what} Route`);
+    const match = object(route.match, `${what}.match`);
+    assertKeys(match, ['prefix', 'path'], `${what}.match`);
+    assert.equal(Object.keys(match).length, 1, `${what}.match: one path specifier`);
+    const matcher = typeof match.path === 'string' ? { path: match.path } : { prefix: text(match.prefix, `${what}.match.prefix`) };
+    assert.equal([route.route, route.direct_response].filter((action) => action !== undefined).length, 1, `${what}: one action, route or direct_response`);
+    let to: EdgeRoute['to'];
+    if (route.direct_response !== undefined) {
+      const direct = object(route.direct_response, `${what}.direct_response`);
+      assertKeys(direct, ['status', 'body'], `${what}.direct_response`);
+      assert.ok(Number.isInteger(direct.status) && (direct.status as number) >= 200 && (direct.status as number) < 600, `${what}.direct_response.status`);
+      to = { status: direct.status as number };
+    } else {
+      const action = object(route.route, `${what}.route`);
+      assertKeys(action, ['cluster'], `${what}.route`);
+      assert.ok(clusters.some((cluster) => at(cluster, 'name') === action.cluster), `${what}: cluster ${String(action.cluster)}`);
+      to = action.cluster === at(service, 'server_uri.cluster') ? 'gatehouse' : 'application';
+    }
+    if (route.typed_per_filter_config === undefined) return { match: matcher, to, checked: true };
+    assert.deepEqual(route.typed_per_filter_config, { 'envoy.filters.http.ext_authz': { '@type': PER_ROUTE_TYPE, disabled: true } }, `${what}: ext_authz disabled, nothing else`);
+    return { match: matcher, to, checked: false };
+  };
+
+  test('every virtual host: /oauth2/auth answered 404 by Envoy, then /oauth2/ to gatehouse, unchecked; then the application, checked', () => {
     const virtualHosts = list(at(manager, 'route_config.virtual_hosts'), 'virtual_hosts');
     const domains = virtualHosts.flatMap((host) => strings(at(host, 'domains'), 'domains'));
     for (const host of SEED_HOSTS) assert.ok(domains.includes(host), host);
     for (const virtualHost of virtualHosts) {
-      const routes = list(at(virtualHost, 'routes'), 'routes');
-      const first = object(routes[0], 'the first route');
-      assert.deepEqual(first.match, { prefix: '/oauth2/' }, String(at(virtualHost, 'name')));
-      assert.equal(at(first, 'route.cluster'), at(service, 'server_uri.cluster'));
-      const perRoute = object(at(first, 'typed_per_filter_config'), 'typed_per_filter_config')['envoy.filters.http.ext_authz'];
-      assert.deepEqual(perRoute, { '@type': PER_ROUTE_TYPE, disabled: true });
-      for (const route of routes.slice(1)) {
-        assert.equal(at(route, 'typed_per_filter_config'), undefined, 'the application is checked');
-        assert.notEqual(at(route, 'route.cluster'), 'gatehouse');
-      }
-      for (const route of routes) assert.ok(clusters.some((cluster) => at(cluster, 'name') === at(route, 'route.cluster')), `cluster ${String(at(route, 'route.cluster'))}`);
+      const name = String(at(virtualHost, 'name'));
+      const routes = list(at(virtualHost, 'routes'), 'routes').map((route, index) => edgeRouteOf(route, `${name} routes[${index}]`));
+      // Exactly the routes the edge of the ext_authz tests replays.
+      assert.deepEqual(routes, RECIPE_ROUTES, name);
+    }
+  });
+
+  test("the replay's router: /oauth2/auth with any query is Envoy's 404; everything else under /oauth2/ gatehouse's; the rest checked", () => {
+    const refused = RECIPE_ROUTES[0];
+    for (const path of ['/oauth2/auth', '/oauth2/auth?', '/oauth2/auth?rd=%2F&allowed_groups=admins']) assert.equal(routeFor(path), refused, path);
+    for (const path of ['/oauth2/auth/', '/oauth2/authx', '/oauth2/auth;x', '/oauth2/start?rd=/oauth2/auth', '/oauth2/']) {
+      const route = routeFor(path);
+      assert.ok(route?.to === 'gatehouse' && !route.checked, path);
+    }
+    for (const path of ['/', '/oauth2', '/OAUTH2/AUTH', '/x/oauth2/auth', '/d/home?next=/oauth2/auth']) {
+      const route = routeFor(path);
+      assert.ok(route?.to === 'application' && route.checked, path);
     }
   });
 

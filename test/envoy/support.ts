@@ -15,9 +15,11 @@
  *   is a denial passed to the client with its status, body and the headers `allowed_client_headers` accepts
  *   plus Location, WWW-Authenticate, Content-Length (`RawHttpClientImpl::toResponse`,
  *   `ClientConfig::toClientMatchers`).
- * - {@link startEnvoy} is a loopback edge proxy made of those two: the `/oauth2/` route goes to gatehouse
- *   with ext_authz disabled (`ExtAuthzPerRoute {disabled: true}`), every other request is checked first and
- *   then answered by an echo "application" that shows what it received.
+ * - {@link startEnvoy} is a loopback edge proxy made of those two and the recipe's routes
+ *   ({@link RECIPE_ROUTES}, matched as Envoy's router matches them): `/oauth2/auth` is answered `404` by
+ *   the edge itself, the rest of `/oauth2/` goes to gatehouse, both with ext_authz disabled
+ *   (`ExtAuthzPerRoute {disabled: true}`), and every other request is checked first and then answered by an
+ *   echo "application" that shows what it received.
  *
  * Plus a gatehouse started in-process from a YAML file, the same way `gatehouse serve` starts.
  */
@@ -105,6 +107,37 @@ export const RECIPE: ExtAuthzFilter = Object.freeze({
   failureModeAllow: false,
   timeoutMs: 500,
 });
+
+/**
+ * One route of a virtual host, as the replay needs it: its `match` (`path`: the path without the query,
+ * exactly; `prefix`: the start of `:path`; both case-sensitive, Envoy's default), what it does (a
+ * `direct_response` with this status, or the gatehouse or application cluster), and whether its
+ * `ExtAuthzPerRoute` disables the filter.
+ */
+export interface EdgeRoute {
+  readonly match: { readonly path: string } | { readonly prefix: string };
+  readonly to: 'gatehouse' | 'application' | { readonly status: number };
+  readonly checked: boolean;
+}
+
+/**
+ * The routes of every virtual host of docs/proxies/envoy.md, in order (its tests check the page against
+ * this). `/oauth2/auth` comes first and never reaches gatehouse: its allowed answer carries the identity and
+ * the ID token, which no page script may read. Envoy's own checks do not use these routes: ext_authz asks
+ * its cluster directly, on `path_prefix`.
+ */
+export const RECIPE_ROUTES: readonly EdgeRoute[] = Object.freeze([
+  { match: { path: '/oauth2/auth' }, to: { status: 404 }, checked: false },
+  { match: { prefix: '/oauth2/' }, to: 'gatehouse', checked: false },
+  { match: { prefix: '/' }, to: 'application', checked: true },
+]);
+
+/** The first of `routes` that takes `path` (`:path`, query included), as Envoy's router picks it. */
+export function routeFor(path: string, routes: readonly EdgeRoute[] = RECIPE_ROUTES): EdgeRoute | undefined {
+  const queryAt = path.indexOf('?');
+  const pathOnly = queryAt === -1 ? path : path.slice(0, queryAt);
+  return routes.find((route) => ('path' in route.match ? pathOnly === route.match.path : path.startsWith(route.match.prefix)));
+}
 
 /**
  * The original request as Envoy's HTTP connection manager hands it to the filter chain: header names in
@@ -372,10 +405,11 @@ function writeAnswer(response: ServerResponse, status: number, headers: Readonly
 
 /**
  * Starts a loopback edge Envoy in front of gatehouse on `gatehousePort`: TLS is pretended (the scheme is
- * `https`, the client `clientAddress`), `/oauth2/` goes to gatehouse unchecked, everything else is checked
- * with `filter` first and, when allowed, answered by an echo application.
+ * `https`, the client `clientAddress`), each request takes the first of `routes` that matches it:
+ * `/oauth2/auth` answered `404` by the edge, the rest of `/oauth2/` to gatehouse unchecked, everything else
+ * checked with `filter` first and, when allowed, answered by an echo application.
  */
-export async function startEnvoy(gatehousePort: number, filter: ExtAuthzFilter = RECIPE, clientAddress = '198.51.100.23'): Promise<EnvoyEdge> {
+export async function startEnvoy(gatehousePort: number, filter: ExtAuthzFilter = RECIPE, clientAddress = '198.51.100.23', routes: readonly EdgeRoute[] = RECIPE_ROUTES): Promise<EnvoyEdge> {
   const checks: CheckRequest[] = [];
   const handle = async (request: IncomingMessage, response: ServerResponse) => {
     const chunks: Buffer[] = [];
@@ -385,10 +419,31 @@ export async function startEnvoy(gatehousePort: number, filter: ExtAuthzFilter =
     for (const [name, value] of Object.entries(request.headers)) if (value !== undefined && !HOP_BY_HOP.has(name)) headers[name] = value;
     const original = atEdge({ method: request.method ?? 'GET', host: request.headers.host ?? '', path: request.url ?? '/', headers }, clientAddress);
     const originalHeaders = { ...(original.headers ?? {}) } as Record<string, string | string[]>;
-    if ((request.url ?? '/').startsWith('/oauth2/')) {
-      // The route's ExtAuthzPerRoute disables the filter; the router keeps :authority.
-      const answer = await forward(gatehousePort, original.method, original.path, { ...originalHeaders, 'x-envoy-expected-rq-timeout-ms': '15000' }, body);
-      writeAnswer(response, answer.status, answer.headers as Record<string, string | string[]>, answer.body);
+    const route = routeFor(original.path, routes);
+    if (route === undefined) {
+      // No route: Envoy answers 404.
+      writeAnswer(response, 404, {}, '');
+      return;
+    }
+    /** What the route does with the request, once the filter has let it through. */
+    const deliver = async (headers: Record<string, string | string[]>, client: Readonly<Record<string, readonly string[]>>) => {
+      if (typeof route.to === 'object') {
+        // direct_response: the router answers itself, and nothing reaches a cluster.
+        writeAnswer(response, route.to.status, client, '');
+      } else if (route.to === 'gatehouse') {
+        // The router keeps :authority.
+        const answer = await forward(gatehousePort, original.method, original.path, { ...headers, 'x-envoy-expected-rq-timeout-ms': '15000' }, body);
+        writeAnswer(response, answer.status, { ...(answer.headers as Record<string, string | string[]>), ...client }, answer.body);
+      } else {
+        const upstream: Record<string, string> = {};
+        for (const [name, value] of Object.entries(headers)) upstream[name] = typeof value === 'string' ? value : value.join(',');
+        const echo: EchoBody = { app: original.host, method: original.method, path: original.path, headers: upstream };
+        writeAnswer(response, 200, { 'content-type': 'application/json', ...client }, JSON.stringify(echo));
+      }
+    };
+    if (!route.checked) {
+      // The route's ExtAuthzPerRoute disables the filter.
+      await deliver(originalHeaders, {});
       return;
     }
     const check = buildCheckRequest(original, filter);
@@ -408,11 +463,7 @@ export async function startEnvoy(gatehousePort: number, filter: ExtAuthzFilter =
       writeAnswer(response, outcome.status, outcome.headers, outcome.body);
       return;
     }
-    const upstream: Record<string, string> = {};
-    for (const [name, value] of Object.entries(originalHeaders)) upstream[name] = typeof value === 'string' ? value : value.join(',');
-    Object.assign(upstream, outcome.upstream);
-    const echo: EchoBody = { app: original.host, method: original.method, path: original.path, headers: upstream };
-    writeAnswer(response, 200, { 'content-type': 'application/json', ...outcome.client }, JSON.stringify(echo));
+    await deliver({ ...originalHeaders, ...outcome.upstream }, outcome.client);
   };
   const server = createServer((request, response) => {
     handle(request, response).catch((error: unknown) => {

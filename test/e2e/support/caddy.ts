@@ -10,6 +10,11 @@ import { freePort, spawnLogged, waitForPort, type Spawned } from './processes.js
 
 /** docs/proxies/caddy.md shows this block, filled with {@link CADDY_DOC_VALUES}. */
 export const CADDY_TEMPLATE = `{{GRAFANA_SITE}} {
+	# The check's own endpoint is not for browsers: its answer carries the identity and the ID token.
+	# forward_auth below asks gatehouse directly, on /, and never comes through here.
+	handle /oauth2/auth {
+		respond 404
+	}
 	# gatehouse's own endpoints, on the application's host: start, callback, sign_out, refresh.
 	handle /oauth2/* {
 		reverse_proxy {{GATEHOUSE}}
@@ -26,6 +31,9 @@ export const CADDY_TEMPLATE = `{{GRAFANA_SITE}} {
 }
 
 {{TRAEFIK_SITE}} {
+	handle /oauth2/auth {
+		respond 404
+	}
 	handle /oauth2/* {
 		reverse_proxy {{GATEHOUSE}}
 	}

@@ -38,7 +38,10 @@ location = /oauth2/auth {
 
 # The check said 401 or 403: nginx passes on nothing of that answer but the status, so ask gatehouse
 # for the full answer: the sign-in redirect for a browser, 401 JSON for a script, the access-denied page.
+# Always at /, gatehouse's check for proxies that pass its answer on, and without the browser's query:
+# the original request travels in X-Forwarded-Uri alone.
 location @gatehouse {
+    rewrite ^ /? break;
     proxy_pass http://gatehouse;
     proxy_buffer_size 32k;
     proxy_buffers 8 32k;
