@@ -8,14 +8,13 @@ import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { isAsciiWord } from '../ascii.js';
 import { isLoopbackHost, readEmailsFile, usesDevelopmentProvider, type ListenAddress, type LoadedConfig } from '../config/index.js';
-import type { DevProvider } from '../devidp/index.js';
 import { createGateway, text, type Gateway, type GatewayRequest, type Verdict } from '../gateway/index.js';
 import { compileProfiles, createProviderBearerVerifier, createSharedDenyList, denyListNames, parseKeyText } from '../jwt/index.js';
 import { createBackchannelLogout, MAX_LOGOUT_BODY } from '../gateway/backchannel.js';
 import { GatewayError, isGatewayError } from '../errors.js';
 import type { Loggers } from '../log/index.js';
 import { NO_METRICS, type Metrics, type Tracing } from '../metrics/index.js';
-import { createOidcClient } from '../oidc/index.js';
+import { createOidcClient, type OidcClient, type OidcClientOptions } from '../oidc/index.js';
 import { emailPolicyFromConfig } from '../policy/email-policy.js';
 import { compileRegex } from '../policy/regex.js';
 import { compilePolicySet } from '../policy/routes.js';
@@ -149,6 +148,82 @@ export interface AppEnvironment {
   readonly previous?: App;
 }
 
+/**
+ * The relying party of a configuration, kept by the configurations that replace it while the settings it
+ * was built from stay the same: a reload then neither repeats discovery nor loses what the client knows
+ * (its discovered metadata and the provider's keys), so a provider briefly unreachable during a reload
+ * costs nothing. Closed when the last app using it closes.
+ */
+interface SharedProvider {
+  /** A digest of the options the client was built from (a secret among them, so never the options themselves). */
+  readonly settings: string;
+  readonly metrics: Metrics;
+  readonly tracing: Tracing | undefined;
+  readonly oidc: OidcClient;
+  /** The apps using it, built or being built. */
+  users: number;
+}
+
+/** What an app hands over to the app built to replace it. */
+interface Handover {
+  readonly provider: SharedProvider;
+}
+
+const handovers = new WeakMap<App, Handover>();
+
+/** The digest of what a relying party depends on: a client built from the same digest behaves the same. */
+function providerSettings(options: Omit<OidcClientOptions, 'onRequest'>): string {
+  return createHash('sha256').update(JSON.stringify([options.issuer, options.clientId, options.clientSecret, options.timeoutMs, options.allowHttpLoopback, options.clockToleranceSeconds ?? null])).digest('base64url');
+}
+
+/**
+ * The previous configuration's relying party when it was built from the same settings (and reports to the
+ * same metrics and tracing), else a new one, which starts discovery. Either way, `release` gives it back.
+ */
+function acquireProvider(previous: App | undefined, options: Omit<OidcClientOptions, 'onRequest'>, metrics: Metrics, tracing: Tracing | undefined): { provider: SharedProvider; reused: boolean; release: () => void } {
+  const settings = providerSettings(options);
+  const inherited = previous === undefined ? undefined : handovers.get(previous)?.provider;
+  const reused = inherited !== undefined && inherited.users > 0 && inherited.settings === settings && inherited.metrics === metrics && inherited.tracing === tracing;
+  const provider: SharedProvider = reused
+    ? inherited
+    : {
+        settings,
+        metrics,
+        tracing,
+        oidc: createOidcClient({
+          ...options,
+          onRequest: (operation, ok, seconds) => {
+            metrics.idpRequest(operation, ok, seconds);
+            tracing?.idpRequest(operation, ok, seconds);
+          },
+        }),
+        users: 0,
+      };
+  provider.users += 1;
+  let released = false;
+  return {
+    provider,
+    reused,
+    release: () => {
+      if (released) return;
+      released = true;
+      provider.users -= 1;
+      if (provider.users === 0) provider.oidc.close();
+    },
+  };
+}
+
+/** Runs every teardown step, the last started first; a step that fails does not stop the others. */
+async function runTeardown(steps: readonly (() => void | Promise<void>)[]): Promise<void> {
+  for (const step of [...steps].reverse()) {
+    try {
+      await step();
+    } catch {
+      // Closing is best effort: what could not be closed is let go of.
+    }
+  }
+}
+
 /** A Redis command whose failure is the store's unavailability (a 503, or a failed logout). */
 function unavailableOnError<T>(command: Promise<T>): Promise<T> {
   return command.catch((error: unknown) => {
@@ -170,14 +245,27 @@ function readForm(request: IncomingMessage, limit: number): Promise<string | und
   });
 }
 
-/** Builds the app for a loaded configuration. */
+/**
+ * Builds the app for a loaded configuration. A build that fails part-way closes again everything it had
+ * started (connections, timers, the development provider), so a failed reload leaves nothing behind.
+ */
 export async function createApp(loaded: LoadedConfig, loggers: Loggers, environment: AppEnvironment): Promise<App> {
+  const teardown: (() => void | Promise<void>)[] = [];
+  try {
+    return await buildApp(loaded, loggers, environment, teardown);
+  } catch (error) {
+    await runTeardown(teardown);
+    throw error;
+  }
+}
+
+/** Builds the app; every step that starts something adds its closing to `teardown`, which the app's close runs. */
+async function buildApp(loaded: LoadedConfig, loggers: Loggers, environment: AppEnvironment, teardown: (() => void | Promise<void>)[]): Promise<App> {
   const { config } = loaded;
   const devMode = usesDevelopmentProvider(config);
   const now = environment.now ?? Date.now;
   const metrics = environment.metrics ?? NO_METRICS;
   const { tracing } = environment;
-  let dev: DevProvider | undefined;
   let issuer = config.provider.issuer;
   let clientId = config.provider.clientId;
   let clientSecret = config.provider.clientSecret;
@@ -189,25 +277,26 @@ export async function createApp(loaded: LoadedConfig, loggers: Loggers, environm
     const hosts = ['localhost', '127.0.0.1', '[::1]'];
     // Loaded only in development mode: production never loads oidc-provider.
     const { startDevProvider } = await import('../devidp/index.js');
-    dev = await startDevProvider({
+    const dev = await startDevProvider({
       redirectUris: hosts.map((host) => `http://${host}:${port}/oauth2/callback`),
       postLogoutRedirectUris: hosts.map((host) => `http://${host}:${port}/`),
     });
+    teardown.push(() => dev.close());
     issuer = dev.issuer;
     clientId = dev.clientId;
     clientSecret = dev.clientSecret;
     loggers.standard.warn({ issuer }, `DEVELOPMENT MODE: embedded identity provider at ${issuer}; open http://localhost:${port}/ to try the sign-in flow. Configure provider.issuer (OAUTH2_PROXY_OIDC_ISSUER_URL) for real use.`);
   }
   const secrets = config.cookie.secrets.length > 0 ? config.cookie.secrets : [DEVELOPMENT_SECRET];
-  const oidc = createOidcClient({ issuer, clientId, clientSecret, timeoutMs: config.provider.timeout, allowHttpLoopback: true, onRequest: (operation, ok, seconds) => {
-      metrics.idpRequest(operation, ok, seconds);
-      tracing?.idpRequest(operation, ok, seconds);
-    },
-  });
+  const provider = acquireProvider(environment.previous, { issuer, clientId, clientSecret, timeoutMs: config.provider.timeout, allowHttpLoopback: true }, metrics, tracing);
+  teardown.push(provider.release);
+  const { oidc } = provider.provider;
   const binding = sessionBinding(issuer, clientId);
   const redisClient = config.session.store === 'redis' ? createRedisClient(config.session.redis, rateLimited(loggers, 'redis connection error')) : undefined;
   const redisStore = redisClient === undefined ? undefined : createRedisStore({ client: redisClient, cookieName: config.cookie.name, keyPrefix: config.session.redis.keyPrefix, binding, now });
   const store: SessionStore = redisStore !== undefined ? timedStore(redisStore, metrics) : createCookieStore({ name: config.cookie.name, secrets, binding });
+  // The Redis store's close quits its client.
+  teardown.push(() => store.close());
   // With the Redis store, the bearer deny-list is shared through it too (on top of each profile's file),
   // for the named profiles and the provider's own tokens.
   const denyLists = denyListNames(config.bearer);
@@ -223,15 +312,17 @@ export async function createApp(loaded: LoadedConfig, loggers: Loggers, environm
           source: createHash('sha256').update(JSON.stringify(config.session.redis)).digest('base64url'),
           ...(environment.previous?.denyListCopy === undefined ? {} : { seed: environment.previous.denyListCopy() }),
         });
+  if (sharedDenyList !== undefined) teardown.push(() => sharedDenyList.close());
   const transactions = createLoginTransactions({ cookieName: config.cookie.name, secrets, hostOnly: config.cookie.secure && !devMode });
   const noDowngrade = config.cookie.secure && !devMode;
   const redirectPolicy = createRedirectPolicy([...config.proxy.allowedRedirectDomains, ...config.cookie.domains]);
   const emailPolicy = emailPolicyFromConfig(config, devMode);
   const profiles = compileProfiles(config, { env: environment.env ?? process.env, timeoutMs: config.provider.timeout, now, onJwksFetch: (profile, ok, keys, seconds) => metrics.jwksFetch(profile, ok, keys, seconds), ...(sharedDenyList === undefined ? {} : { sharedDenyList }) });
-  metrics.jwksAges(() => profiles.all().map((profile) => ({ profile: profile.name, seconds: profile.jwksAgeSeconds() })));
+  teardown.push(() => {
+    for (const profile of profiles.all()) profile.close();
+  });
   for (const profile of profiles.all()) profile.start();
   sharedDenyList?.start();
-  if (sharedDenyList !== undefined) metrics.denyListState(() => sharedDenyList.state());
   const bearer = config.bearer.provider
     ? createProviderBearerVerifier({
         issuer,
@@ -243,10 +334,18 @@ export async function createApp(loaded: LoadedConfig, loggers: Loggers, environm
       })
     : undefined;
 
-  // The provider's keys are fetched as soon as discovery names them, so no bearer check waits for them.
+  // The provider's keys are fetched as soon as discovery names them, so no bearer check waits for them;
+  // not once this app is closed (the relying party may outlive it, kept by the next configuration).
   if (bearer !== undefined) {
+    let closed = false;
+    teardown.push(() => {
+      closed = true;
+      bearer.close();
+    });
     oidc.ready(600_000).then(
-      () => bearer.warm(),
+      () => {
+        if (!closed) bearer.warm();
+      },
       () => undefined,
     );
   }
@@ -337,6 +436,7 @@ export async function createApp(loaded: LoadedConfig, loggers: Loggers, environm
     return { run: () => gateway.check(request, 'proxy'), own: false };
   };
 
+  let closing: Promise<void> | undefined;
   const app: App = {
     handle(request: IncomingMessage, response: ServerResponse) {
       if (handleHealth(app, loaded, loggers, request, response)) return;
@@ -418,6 +518,8 @@ export async function createApp(loaded: LoadedConfig, loggers: Loggers, environm
       };
       const fail = (error: unknown) => {
         const storeDown = isGatewayError(error, 'ERR_SESSION_STORE_UNAVAILABLE');
+        // Counted and timed like every other answer (outcome error), so an outage shows in the check metrics.
+        if (metrics !== NO_METRICS) metrics.check('error', storeDown ? 'session-store-unavailable' : 'internal-error', own ? `endpoint:${endpointPath}` : 'none', Number(process.hrtime.bigint() - started) / 1e9);
         checkTrace?.end({ outcome: 'error', reason: storeDown ? 'session-store-unavailable' : 'internal-error', route: undefined, status: storeDown ? 503 : 500 });
         if (storeDown) {
           // The store is down: fail closed with 503, never an allow and never a silent logout (SESS-11).
@@ -465,17 +567,19 @@ export async function createApp(loaded: LoadedConfig, loggers: Loggers, environm
       });
     },
     ...(sharedDenyList === undefined ? {} : { denyListCopy: () => sharedDenyList.copy() }),
-    close: async () => {
-      oidc.close();
-      for (const profile of profiles.all()) profile.close();
-      bearer?.close();
-      sharedDenyList?.close();
-      await store.close();
-      await dev?.close();
-    },
+    close: () => (closing ??= runTeardown(teardown)),
   };
   // Checks of the profiles' tokens wait for the shared deny-list (503 until read): read it before serving,
-  // for a moment at most, so a start or a reload with Redis up shows no such answer at all.
-  await sharedDenyList?.firstRead(2000);
+  // for a moment at most, so a start or a reload with Redis up shows no such answer at all. A reload that
+  // changed the provider settings waits a moment for the new discovery too, the previous configuration
+  // serving meanwhile; a provider still unreachable after it is retried in the background, as at start.
+  await Promise.all([
+    sharedDenyList?.firstRead(2000),
+    environment.previous === undefined || provider.reused ? undefined : oidc.ready(Math.min(config.provider.timeout, 5000)).catch(() => undefined),
+  ]);
+  // Only now, the build having succeeded, do the metrics read this configuration's state.
+  metrics.jwksAges(() => profiles.all().map((profile) => ({ profile: profile.name, seconds: profile.jwksAgeSeconds() })));
+  metrics.denyListState(sharedDenyList === undefined ? () => undefined : () => sharedDenyList.state());
+  handovers.set(app, { provider: provider.provider });
   return app;
 }

@@ -66,6 +66,9 @@ export function createMetrics(): Metrics {
   const storeSeconds = new Histogram({ name: 'gatehouse_session_store_duration_seconds', help: 'Session store operations, by store, operation and result.', labelNames: ['store', 'operation', 'result'], buckets: [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1], registers: [registry] });
   const storeErrors = new Counter({ name: 'gatehouse_session_store_errors_total', help: 'Session store operations that failed (the check answered 503).', labelNames: ['store', 'operation'], registers: [registry] });
   const reloads = new Counter({ name: 'gatehouse_config_reloads_total', help: 'Configuration reloads, by result (success, failure).', labelNames: ['result'], registers: [registry] });
+  // Both series from the start, at 0: increase() over a series that first appears at 1 sees no rise, so an
+  // alert on failed reloads would miss the first one.
+  for (const result of ['success', 'failure']) reloads.inc({ result }, 0);
   let denyListSource: () => { readonly entries: ReadonlyMap<string, number>; readonly ageSeconds: number } | undefined = () => undefined;
   new Gauge({
     name: 'gatehouse_bearer_denylist_entries',

@@ -2,7 +2,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync, watch, type FSWatcher } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { ConfigError, formatProblems, isLoopbackHost, loadConfig, parseListenAddress, usesDevelopmentProvider, type ListenAddress, type LoadedConfig, type LoadOptions } from '../../config/index.js';
+import { ConfigError, formatProblems, isLoopbackHost, loadConfig, parseListenAddress, usesDevelopmentProvider, type Config, type ListenAddress, type LoadedConfig, type LoadOptions } from '../../config/index.js';
 import { GatewayError } from '../../errors.js';
 import { createApp, startServer, type App, type RunningServer } from '../../http/index.js';
 import { send, sendText } from '../../http/respond.js';
@@ -25,7 +25,9 @@ With no provider configured, an embedded development identity provider
 starts on loopback so the whole flow can be tried in a browser.
 
 Reload: SIGHUP, or a change of the --config file, re-reads and re-validates the
-configuration; an invalid one is logged and the old one stays in force.
+configuration; an invalid one is logged and the old one stays in force. Reloads
+run one at a time. listen, metrics.listen, logging.format and tracing need a
+restart; everything else, the logging level included, applies on reload.
 SIGTERM or SIGINT stop gracefully.
 Exit codes: 0 stopped, 1 a listener could not start (address in use, port
 not permitted), 2 usage error, 78 invalid configuration.
@@ -58,8 +60,10 @@ function watchFile(file: string, onChange: () => void): FSWatcher | undefined {
     const watcher = watch(dirname(resolve(file)), { persistent: false }, () => {
       clearTimeout(timer);
       timer = setTimeout(() => {
+        // A file gone for longer than the pause (deleted, or a swap that did not finish) reloads too: the
+        // reload fails, says why, and the running configuration stays in force until the file is back.
         const now = contentOf();
-        if (now === last || now === '') return;
+        if (now === last) return;
         last = now;
         onChange();
       }, 250);
@@ -103,6 +107,53 @@ async function listenOn(option: 'listen' | 'metrics.listen', address: ListenAddr
       : `check ${option}`;
     throw new ListenFailure(`cannot listen on ${where} (${option}): ${systemErrorReason(error)}; ${fix}`, { cause: error });
   }
+}
+
+/**
+ * Applies a reloaded logging configuration to the running loggers: the level and which streams write. The
+ * format (and so the destination) is chosen once, at start.
+ */
+function applyLogging(loggers: Loggers, logging: Config['logging']): void {
+  loggers.standard.level = logging.standard ? logging.level : 'silent';
+  loggers.auth.level = logging.auth ? logging.level : 'silent';
+  loggers.request.level = logging.requests ? logging.level : 'silent';
+}
+
+/**
+ * Runs reloads one at a time. A reload asked for while one runs is run once after it (however many were
+ * asked for meanwhile), and reads the file then: the newest configuration is the one left in force, never
+ * an older one that happened to take longer to build.
+ */
+function serializeReloads(reload: () => Promise<void>): { request: () => void; stop: () => Promise<void> } {
+  let running: Promise<void> | undefined;
+  let again = false;
+  let stopped = false;
+  const run = async () => {
+    try {
+      await reload();
+      while (again && !stopped) {
+        again = false;
+        await reload();
+      }
+    } finally {
+      running = undefined;
+    }
+  };
+  return {
+    request: () => {
+      if (stopped) return;
+      if (running !== undefined) {
+        again = true;
+        return;
+      }
+      running = run();
+    },
+    /** No more reloads; resolves once the one running (if any) has finished. */
+    stop: () => {
+      stopped = true;
+      return running ?? Promise.resolve();
+    },
+  };
 }
 
 /** Answers while the configuration's app is being built. */
@@ -169,8 +220,9 @@ export async function runServe(argv: readonly string[], io: CommandIo): Promise<
   try {
     app = await createApp(loaded, loggers, { listen: server.address, ...observers });
   } catch (error) {
-    await server.close(0);
-    await tracing?.shutdown();
+    // Everything started so far is closed (the app closed what it had started), or the process would not exit.
+    await Promise.all([server.close(0), metricsServer?.close(0)]);
+    await tracing?.shutdown().catch(() => undefined);
     if (error instanceof GatewayError) {
       io.err(`gatehouse: ${error.message} [${error.code}]`);
       return EXIT.config;
@@ -189,9 +241,11 @@ export async function runServe(argv: readonly string[], io: CommandIo): Promise<
     if (file === watchedEmails) return;
     emailsWatcher?.close();
     watchedEmails = file;
-    emailsWatcher = file === '' ? undefined : watchFile(file, () => void reload());
+    emailsWatcher = file === '' ? undefined : watchFile(file, reloads.request);
   };
   const reload = async () => {
+    let nextApp: App | undefined;
+    let previous: App;
     try {
       const next = loadConfig(loadOptions);
       // The listener stays where it is: the development provider may only come up behind a loopback one,
@@ -200,43 +254,54 @@ export async function runServe(argv: readonly string[], io: CommandIo): Promise<
         throw new ConfigError([{ code: 'ERR_CONFIG_DEV_PROVIDER_EXPOSED', path: 'provider.issuer', message: `is empty, so the development identity provider would run, but gatehouse listens on ${where}, beyond this machine`, fix: 'set provider.issuer to your identity provider; a move to 127.0.0.1 needs a restart' }]);
       }
       if (next.config.listen !== loaded.config.listen) loggers.standard.warn('listen changed: restart gatehouse to move the listener');
-      if (JSON.stringify(next.config.logging) !== JSON.stringify(loaded.config.logging)) loggers.standard.warn('logging changed: restart gatehouse to apply it');
+      if (next.config.logging.format !== loaded.config.logging.format) loggers.standard.warn('logging.format changed: restart gatehouse to apply it');
       if (next.config.metrics.listen !== loaded.config.metrics.listen) loggers.standard.warn('metrics.listen changed: restart gatehouse to move the metrics listener');
       if (JSON.stringify(next.config.tracing) !== JSON.stringify(loaded.config.tracing)) loggers.standard.warn('tracing changed: restart gatehouse to apply it');
-      const nextApp = await createApp(next, loggers, { listen: server.address, ...observers, previous: app });
-      const previous = app;
+      nextApp = await createApp(next, loggers, { listen: server.address, ...observers, previous: app });
+      previous = app;
       app = nextApp;
       loaded = next;
       watchEmails();
       for (const warning of next.warnings) loggers.standard.warn(warning);
       loggers.standard.info('configuration reloaded');
+      // After the line above, which a raised level would otherwise hide.
+      applyLogging(loggers, next.config.logging);
       metrics?.configReload(true);
-      await previous.close();
     } catch (error) {
+      // An app built but not put in force (a failure after its build) is closed: nothing of it stays running.
+      if (nextApp !== undefined && nextApp !== app) await nextApp.close();
       const problems = error instanceof ConfigError ? formatProblems(error.problems) : String(error);
       loggers.standard.error({ problems }, 'configuration reload failed; the previous configuration stays in force');
       metrics?.configReload(false);
+      return;
     }
+    await previous.close();
   };
+  const reloads = serializeReloads(reload);
   watchEmails();
-  const onHup = () => void reload();
-  process.on('SIGHUP', onHup);
-  const watcher = loadOptions.file === undefined ? undefined : watchFile(loadOptions.file, () => void reload());
+  process.on('SIGHUP', reloads.request);
+  const watcher = loadOptions.file === undefined ? undefined : watchFile(loadOptions.file, reloads.request);
 
   return new Promise<number>((resolve) => {
     let stopping = false;
+    // SIGHUP's default action ends the process: while stopping, it is only logged, so the checks still
+    // running are answered.
+    const ignoreHup = () => loggers.standard.warn('SIGHUP ignored: gatehouse is stopping');
     const stop = (signal: string) => {
       if (stopping) return;
       stopping = true;
-      process.off('SIGHUP', onHup);
+      process.on('SIGHUP', ignoreHup);
+      process.off('SIGHUP', reloads.request);
       watcher?.close();
       emailsWatcher?.close();
       loggers.standard.info({ signal }, 'shutting down');
-      void Promise.all([server.close(loaded.config.shutdownTimeout), metricsServer?.close(1000)]).then(async () => {
+      // A reload still running finishes first, so the app it puts in force is the one closed.
+      void Promise.all([server.close(loaded.config.shutdownTimeout), metricsServer?.close(1000), reloads.stop()]).then(async () => {
         await app.close();
         await tracing?.shutdown().catch(() => undefined);
         loggers.standard.info('stopped');
         flush(loggers);
+        process.off('SIGHUP', ignoreHup);
         resolve(EXIT.ok);
       });
     };
