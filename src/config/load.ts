@@ -11,6 +11,7 @@ import type { Origin, Problem } from './problems.js';
 import { ConfigSchema, type Config } from './schema.js';
 import { isOauth2ProxyConfigFile, readEnvironment, readFlags, readOauth2ProxyToml, readYamlFile, type SourceResult } from './sources.js';
 import { usesDevelopmentProvider, validateConfig } from './validate.js';
+import { profileWarnings } from '../jwt/profiles.js';
 
 /** What a load needs to know about the outside world. */
 export interface LoadOptions {
@@ -162,7 +163,7 @@ function fixFor(issue: z.core.$ZodIssue, path: string): string {
 }
 
 function derivedWarnings(config: Config, origins: ReadonlyMap<string, Origin>): string[] {
-  const warnings: string[] = [];
+  const warnings: string[] = [...profileWarnings(config.bearer.profiles)];
   if (usesDevelopmentProvider(config)) {
     warnings.push('no identity provider is configured: the embedded DEVELOPMENT provider signs anyone in as any email. Never use it for real access control.');
   }

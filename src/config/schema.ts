@@ -214,7 +214,9 @@ const durationText = z
  * docs/bearer.md gives the semantics and where gatehouse is stricter.
  */
 const ProfileSchema = z.strictObject({
-  issuers: z.array(z.union([nonEmptyText, z.strictObject({ issuer: nonEmptyText, jwks: nonEmptyText.optional() })])).optional(),
+  // `issuers` and `validMethods` may also be one comma-separated string (`"a,b"`), as Traefik hands a
+  // plugin list from labels or a CRD; the profile splits it (src/jwt/profile.ts).
+  issuers: z.union([z.array(z.union([nonEmptyText, z.strictObject({ issuer: nonEmptyText, jwks: nonEmptyText.optional() })])), z.string()]).optional(),
   skipPrefetch: z.boolean().optional(),
   delayPrefetch: durationText.optional(),
   // A JWKS refresh loop faster than this would hammer the issuer (DOS-04).
@@ -236,11 +238,13 @@ const ProfileSchema = z.strictObject({
   redirectUnauthorized: z.string().optional(),
   redirectForbidden: z.string().optional(),
   freshness: z.number().int().min(0).optional(),
-  validMethods: z.array(nonEmptyText).optional(),
+  validMethods: z.union([z.array(nonEmptyText), z.string()]).optional(),
   unauthenticatedMethods: z.array(nonEmptyText).optional(),
   insecureSkipVerify: z.array(z.string()).optional(),
   rootCAs: z.array(z.string()).optional(),
   logUnauthorized: z.string().optional(),
+  // jwt-middleware v1.2.6 to v1.2.19; accepted with a warning (it has no effect).
+  infoToStdout: z.boolean().optional(),
   // gatehouse's own
   audiences: z.array(nonEmptyText).optional(),
   keysFile: nonEmptyText.optional(),

@@ -1,8 +1,9 @@
 /**
- * Static verification keys, as jwt-middleware's `secret` / `secrets` and more: PEM public keys (SPKI
- * `PUBLIC KEY`, the seed's `EC PUBLIC KEY`, PKCS#1 `RSA PUBLIC KEY`; EC, RSA and Ed25519), JWK or JWKS JSON,
- * and HMAC secrets of at least 32 bytes. Each key is bound to the algorithms its type allows, so an
- * HS256 token can never be checked against public-key bytes (RFC 8725 §3.1, CVE-2015-9235).
+ * Static verification keys, as jwt-middleware's `secret` / `secrets` and more: PEM public keys
+ * (`PUBLIC KEY`, the seed's `EC PUBLIC KEY`, or `RSA PUBLIC KEY`, each holding SPKI or PKCS#1 whatever its
+ * label says; EC, RSA and Ed25519), certificates, JWK or JWKS JSON, and HMAC secrets of at least 32 bytes.
+ * Each key is bound to the algorithms its type allows, so an HS256 token can never be checked against
+ * public-key bytes (RFC 8725 §3.1, CVE-2015-9235).
  */
 import { Buffer } from 'node:buffer';
 import { createPublicKey, createSecretKey, type KeyObject } from 'node:crypto';
@@ -40,17 +41,40 @@ export function algorithmsFor(key: KeyObject): string[] {
   throw new TypeError(`a ${type ?? 'unknown'} key cannot verify JWTs`);
 }
 
+/** The public-key PEM labels read; the content decides what the key is, not the label. */
+const PUBLIC_KEY_PEM = /-----BEGIN (PUBLIC KEY|RSA PUBLIC KEY|EC PUBLIC KEY)-----([A-Za-z0-9+/=\s]*)-----END \1-----/;
+
+/**
+ * A public key from the DER inside a `PUBLIC KEY`, `RSA PUBLIC KEY` or `EC PUBLIC KEY` block:
+ * SubjectPublicKeyInfo or else a PKCS#1 RSA key, whatever the label says (as golang-jwt reads
+ * `RSA PUBLIC KEY` and, since jwt-middleware v1.2.11, `PUBLIC KEY`). The two structures cannot be taken for
+ * one another: SPKI starts with the algorithm's SEQUENCE, PKCS#1 with the modulus INTEGER.
+ */
+function fromPublicKeyDer(der: Buffer): KeyObject {
+  try {
+    return createPublicKey({ key: der, format: 'der', type: 'spki' });
+  } catch {
+    try {
+      return createPublicKey({ key: der, format: 'der', type: 'pkcs1' });
+    } catch {
+      throw new TypeError('is a PEM block that holds neither a SubjectPublicKeyInfo nor a PKCS#1 RSA public key');
+    }
+  }
+}
+
 function fromPem(text: string): KeyObject {
   const trimmed = text.trim();
   if (/-----BEGIN (ENCRYPTED )?PRIVATE KEY-----|-----BEGIN (RSA|EC) PRIVATE KEY-----/.test(trimmed)) {
     throw new TypeError('is a private key; configure only the public key');
   }
   if (trimmed.includes('-----BEGIN CERTIFICATE-----')) return createPublicKey(trimmed);
-  if (trimmed.startsWith('-----BEGIN RSA PUBLIC KEY-----')) return createPublicKey({ key: trimmed, format: 'pem', type: 'pkcs1' });
-  // `EC PUBLIC KEY` (jwt-middleware's label, used in the seed) wraps an ordinary SPKI structure.
-  const spki = trimmed.replace(/-----(BEGIN|END) EC PUBLIC KEY-----/g, '-----$1 PUBLIC KEY-----');
-  return createPublicKey({ key: spki, format: 'pem', type: 'spki' });
+  const block = PUBLIC_KEY_PEM.exec(trimmed);
+  if (block === null) throw new TypeError('is not a PEM block labelled PUBLIC KEY, RSA PUBLIC KEY, EC PUBLIC KEY or CERTIFICATE');
+  return fromPublicKeyDer(Buffer.from((block[2] ?? '').replace(/\s+/g, ''), 'base64'));
 }
+
+/** The curve of each ECDSA algorithm, for a JWK that names its `alg` but not its `crv` (RFC 7518 §3.4). */
+const CURVE_OF: Record<string, string> = { ES256: 'P-256', ES384: 'P-384', ES512: 'P-521' };
 
 function fromJwk(jwk: Record<string, unknown>): KeyObject {
   if (typeof jwk.d === 'string') throw new TypeError('is a private JWK; configure only the public key');
@@ -60,7 +84,10 @@ function fromJwk(jwk: Record<string, unknown>): KeyObject {
     if (typeof jwk.k !== 'string') throw new TypeError('is an oct JWK without k');
     return hmac(Buffer.from(jwk.k, 'base64url'));
   }
-  return createPublicKey({ key: jwk as never, format: 'jwk' });
+  // An EC key without `crv` takes it from its `alg`, which then also binds the key (jwt-middleware infers
+  // it the same way); the point must lie on that curve or the key does not import.
+  const crv = jwk.kty === 'EC' && jwk.crv === undefined && typeof jwk.alg === 'string' ? CURVE_OF[jwk.alg] : undefined;
+  return createPublicKey({ key: (crv === undefined ? jwk : { ...jwk, crv }) as never, format: 'jwk' });
 }
 
 function hmac(bytes: Buffer): KeyObject {

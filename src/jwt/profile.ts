@@ -2,7 +2,8 @@
  * A bearer-token profile: where the token is read from, which keys may verify it, and what its claims
  * must say. Accepts jwt-middleware's configuration verbatim and is stricter where the plugin is unsafe:
  * `iss` is checked against `issuers` (the plugin only uses them to fetch keys), a token with a `kid`
- * verifies only with that key (never falling back to `secret`), keys are bound to their algorithms,
+ * verifies only with that key (never falling back to `secret`), a token without one never with another
+ * issuer's key, keys are bound to their algorithms,
  * `exp` is required, header mappings overwrite, and JWKS fetches are rate-limited with timeouts.
  * @see docs/bearer.md, RFC 8725, RFC 6750
  */
@@ -158,6 +159,18 @@ function readDenyList(path: string): Lists {
 }
 
 /**
+ * A configured list, or one comma-separated string as Traefik hands a plugin list from labels or a CRD
+ * (`"a,b"`): the items trimmed, empty ones dropped.
+ */
+function listOf<T>(value: string | readonly T[] | undefined): readonly (T | string)[] {
+  if (typeof value !== 'string') return value ?? [];
+  return value
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item !== '');
+}
+
+/**
  * Compiles a profile.
  * @throws TypeError naming what is wrong (a bad key, template, requirement or option).
  */
@@ -195,7 +208,7 @@ export function compileProfile(name: string, config: ProfileConfig, environment:
       staticKeys.set(key.kid, key);
     }
   }
-  const issuerEntries = (config.issuers ?? []).map((entry) => (typeof entry === 'string' ? { issuer: entry, jwks: undefined } : entry));
+  const issuerEntries = listOf(config.issuers).map((entry) => (typeof entry === 'string' ? { issuer: entry, jwks: undefined } : entry));
   for (const { issuer } of issuerEntries) {
     if (issuer.includes('*')) throw new TypeError(`issuers: '${issuer}' has a wildcard; gatehouse checks iss exactly, so list each issuer`);
   }
@@ -217,7 +230,7 @@ export function compileProfile(name: string, config: ProfileConfig, environment:
   );
   if (anonymous === undefined && staticKeys.size === 0 && remote.size === 0) throw new TypeError('has no keys: give secret, secrets, keysFile or issuers');
 
-  const allowed = new Set(config.validMethods ?? DEFAULT_ALGORITHMS);
+  const allowed = new Set(config.validMethods === undefined ? DEFAULT_ALGORITHMS : listOf(config.validMethods));
   const audiences = config.audiences;
   const leeway = Math.floor((config.leeway === undefined ? 60_000 : (parseDuration(config.leeway) ?? 60_000)) / 1000);
   if (leeway > 300) throw new TypeError('leeway: at most 5m');
@@ -252,10 +265,13 @@ export function compileProfile(name: string, config: ProfileConfig, environment:
   const selectKey = async (header: Record<string, unknown>, claimsIss: unknown): Promise<VerificationKey | string> => {
     const { kid } = header;
     if (kid === undefined) {
-      // Without a kid only the anonymous key, or the one and only key there is (JWT-31).
+      // Without a kid only the anonymous key, or the one and only key that may speak for the issuer the
+      // token names: the profile's own static keys and the keys fetched from that issuer, never another
+      // issuer's (JWT-31). An issuer that publishes nothing, or is down, lends no other issuer's key.
       if (anonymous !== undefined) return anonymous;
-      const candidates = [...staticKeys.values(), ...[...remote.values()].flatMap((set) => set.current())];
-      return candidates.length === 1 && candidates[0] !== undefined ? candidates[0] : 'the token has no kid';
+      const fetched = typeof claimsIss === 'string' ? (remote.get(claimsIss)?.current() ?? []) : [];
+      if (staticKeys.size + fetched.length !== 1) return 'the token has no kid';
+      return (staticKeys.size === 1 ? staticKeys.values().next().value : fetched[0]) ?? 'the token has no kid';
     }
     if (typeof kid !== 'string' || kid === '' || kid.length > 256) return 'the kid is not a usable string';
     const known = staticKeys.get(kid);

@@ -1,5 +1,5 @@
 /** All bearer-token profiles of a configuration: the named ones, and one per oauth2-proxy `extra_jwt_issuers` entry. */
-import type { Config } from '../config/index.js';
+import type { Config, ProfileConfig } from '../config/index.js';
 import { compileProfile, type BearerProfile, type ProfileEnvironment } from './profile.js';
 
 /** The compiled profiles. */
@@ -8,6 +8,22 @@ export interface CompiledProfiles {
   /** `extra_jwt_issuers`, by issuer: accepted wherever `bearer:provider` is. */
   readonly extraIssuers: ReadonlyMap<string, BearerProfile>;
   all(): BearerProfile[];
+  /** {@link profileWarnings} of the configuration's profiles, for the start-up log. */
+  readonly warnings: readonly string[];
+}
+
+/**
+ * Warnings about the profiles of a configuration: plugin keys that are accepted (so a pasted block loads)
+ * but do nothing in gatehouse.
+ */
+export function profileWarnings(profiles: Readonly<Record<string, ProfileConfig>>): string[] {
+  const warnings: string[] = [];
+  for (const [name, profile] of Object.entries(profiles)) {
+    if (profile.infoToStdout !== undefined) {
+      warnings.push(`bearer.profiles.${name}.infoToStdout (jwt-middleware v1.2.6 to v1.2.19) has no effect: gatehouse writes its logs to standard output, and every refused token to the auth log (logging.auth) with the profile, reason and description.`);
+    }
+  }
+  return warnings;
 }
 
 /** A profile that does not compile. */
@@ -53,5 +69,5 @@ export function compileProfiles(config: Pick<Config, 'bearer' | 'provider'>, env
     for (const profile of [...named.values(), ...extraIssuers.values()]) profile.close();
     throw new ProfileCompileError(problems);
   }
-  return { named, extraIssuers, all: () => [...named.values(), ...extraIssuers.values()] };
+  return { named, extraIssuers, all: () => [...named.values(), ...extraIssuers.values()], warnings: profileWarnings(config.bearer.profiles) };
 }

@@ -4,6 +4,7 @@
  * the last good keys stay in use. Every fetch has a timeout, a size cap, no redirects (a token can never
  * make gatehouse fetch anything: URLs come only from configuration) and a key-count cap.
  */
+import { calculateJwkThumbprint } from 'jose';
 import { parseKeyText, type VerificationKey } from './keys.js';
 
 /** Options of a remote key set. */
@@ -39,7 +40,7 @@ export interface RemoteKeySet {
    * is still running after `waitMs`.
    */
   get(kid: string): Promise<VerificationKey | 'pending' | undefined>;
-  /** All current keys (for tokens without `kid` when there is exactly one). */
+  /** All current keys (for a token without `kid` that names this issuer, when there is exactly one). */
   current(): readonly VerificationKey[];
   /** Fetches now (start-up prefetch). Never throws. */
   refresh(): Promise<void>;
@@ -111,8 +112,11 @@ export function createRemoteKeySet(options: RemoteKeySetOptions): RemoteKeySet {
           // skipped, as jose and jwt-middleware do. HMAC secrets come only from the configuration.
           if (typeof jwk === 'object' && jwk !== null && (jwk as { kty?: unknown }).kty === 'oct') continue;
           // A key gatehouse cannot use (another kty, use:enc, too small) is skipped, not fatal (JWT-33).
-          const [key] = parseKeyText(undefined, JSON.stringify(jwk));
-          if (key === undefined) continue;
+          const [parsed] = parseKeyText(undefined, JSON.stringify(jwk));
+          if (parsed === undefined) continue;
+          // A key published without a kid is filed under its RFC 7638 thumbprint, as jwt-middleware does:
+          // a token names it by that. It is computed from the key as imported, so every curve is right.
+          const key = parsed.kid === undefined ? { ...parsed, kid: await calculateJwkThumbprint(parsed.key.export({ format: 'jwk' }), 'sha256') } : parsed;
           list.push(key);
           if (key.kid !== undefined && !next.has(key.kid)) next.set(key.kid, key);
         } catch {

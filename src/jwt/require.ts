@@ -1,94 +1,155 @@
 /**
- * jwt-middleware's claim requirements (`require`), with its semantics: all listed claims must pass (AND);
- * a list means any of (OR); a nested map applies to an object claim; `{$and: [...]}` / `{$or: [...]}`
- * combine; a string claim may hold a wildcard (`*.example.com` satisfies `app.example.com`, and also
- * `example.com`); array claims pass when one element does; numbers compare as numbers, never as strings;
- * strings with `{{ }}` are per-request templates.
+ * jwt-middleware's claim requirements (`require`), with the semantics of its validate.go (v1.3.1 and later):
+ * every claim of a map must pass (AND), to any depth; a list means any of (OR); a one-key map
+ * `{$and: [...]}` / `{$or: [...]}` combines, at the top of `require` as anywhere else; a claim may hold a
+ * wildcard (`*.example.com` satisfies `app.example.com`, and also `example.com`), in a string, in a key of
+ * an object claim and in a claim name; array claims pass when one element does; numbers compare as numbers
+ * and never equal strings; strings with `{{ }}` are per-request templates.
+ *
+ * Stricter than the plugin: numbers are compared only within ±(2^53 − 1), where a token's numbers are read
+ * exactly; an empty list, an unknown `$` operator and `$and` / `$or` beside other keys are configuration
+ * errors rather than requirements that pass, or fail, every token.
  * @see docs/bearer.md
  */
-import { wildcardMatch } from './match.js';
+import { claimMatches } from './match.js';
 import { isTemplate, parseTemplate, type TemplateRequest } from './template.js';
 
-/** A compiled requirement over a claim value. */
-type ValueCheck = (claim: unknown, request: TemplateRequest) => boolean;
+/**
+ * A compiled requirement over a value: `undefined` when the value passes, else what failed (a claim name,
+ * `$and` / `$or`, or '' for a plain value).
+ */
+type Check = (value: unknown, request: TemplateRequest) => string | undefined;
 
 /** A compiled requirement over a claims object. */
 export type ClaimsCheck = (claims: Readonly<Record<string, unknown>>, request: TemplateRequest) => { pass: true } | { pass: false; claim: string };
 
 /** The one passing outcome: a check that passes allocates nothing. */
 const PASS: { pass: true } = Object.freeze({ pass: true });
+/** What a plain value reports when it fails. */
+const FAIL = '';
+
+type Group = '$and' | '$or';
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-function ownValue(record: Readonly<Record<string, unknown>>, key: string): unknown {
-  if (Object.hasOwn(record, key)) return record[key];
-  // A required key missing from the token may be matched by a wildcard key in the token.
-  for (const candidate of Object.keys(record)) if (candidate.includes('*') && wildcardMatch(candidate, key)) return record[candidate];
-  return undefined;
-}
-
-function scalarCheck(required: string | number | boolean, env: ReadonlyMap<string, string>): ValueCheck {
-  if (typeof required === 'string') {
-    const template = isTemplate(required) ? parseTemplate(required, env) : undefined;
-    const check: ValueCheck = (claim, request) => {
-      if (Array.isArray(claim)) return claim.some((item) => check(item, request));
-      let want: string;
+/** A required string: the claim (a string, an element of a list, or a key of an object) must match it. */
+function stringCheck(required: string, env: ReadonlyMap<string, string>): Check {
+  const template = isTemplate(required) ? parseTemplate(required, env) : undefined;
+  const matches = (claim: unknown, want: string): boolean => {
+    if (typeof claim === 'string') return claimMatches(claim, want);
+    if (Array.isArray(claim)) return claim.some((item) => matches(item, want));
+    if (isRecord(claim)) {
+      // An object claim passes when one of its keys matches, whatever the key holds.
+      for (const key in claim) if (claimMatches(key, want)) return true;
+    }
+    return false;
+  };
+  return (claim, request) => {
+    let want = required;
+    if (template !== undefined) {
       try {
-        want = template === undefined ? required : template(request);
+        want = template(request);
       } catch {
         // An unknown template field fails the claim (the plugin's missingkey=error).
-        return false;
+        return FAIL;
       }
-      if (typeof claim === 'string') return wildcardMatch(claim, want) || claim === `*.${want}`;
-      if (isRecord(claim)) return Object.keys(claim).some((key) => wildcardMatch(key, want));
-      return false;
-    };
-    return check;
-  }
-  const check: ValueCheck = (claim) => {
-    if (Array.isArray(claim)) return claim.some((item) => check(item, { Method: '', Host: '', Path: '', Scheme: '', URL: '' }));
-    return typeof claim === typeof required && claim === required;
+    }
+    return matches(claim, want) ? undefined : FAIL;
   };
-  return check;
 }
 
-function valueCheck(required: unknown, env: ReadonlyMap<string, string>, path: string): ValueCheck {
-  if (typeof required === 'string' || typeof required === 'number' || typeof required === 'boolean') return scalarCheck(required, env);
-  if (Array.isArray(required)) {
-    if (required.length === 0) throw new TypeError(`${path}: an empty list can never be met`);
-    const checks = required.map((item, index) => valueCheck(item, env, `${path}[${index}]`));
-    return (claim, request) => checks.some((check) => check(claim, request));
+/**
+ * A required number. Only numbers within ±(2^53 − 1) are compared: a token's integer beyond that range was
+ * rounded when it was read (9007199254740993 reads as 9007199254740992), so it can never equal a
+ * requirement, which must lie inside the range.
+ */
+function numberCheck(required: number, path: string): Check {
+  if (!Number.isFinite(required) || Math.abs(required) > Number.MAX_SAFE_INTEGER) {
+    throw new RangeError(`${path}: ${String(required)} is beyond ±9007199254740991, where numbers in a token cannot be compared exactly`);
   }
-  if (isRecord(required)) {
-    const keys = Object.keys(required);
-    const [only] = keys;
-    if (keys.length === 1 && only !== undefined && only.startsWith('$')) {
-      const list = required[only];
-      if (!Array.isArray(list) || list.length === 0) throw new TypeError(`${path}.${only}: needs a non-empty list`);
-      const checks = list.map((item, index) => valueCheck(item, env, `${path}.${only}[${index}]`));
-      if (only === '$and') return (claim, request) => checks.every((check) => check(claim, request));
-      if (only === '$or') return (claim, request) => checks.some((check) => check(claim, request));
-      throw new TypeError(`${path}: unknown operator '${only}' (use $and or $or)`);
+  const matches = (claim: unknown): boolean => (Array.isArray(claim) ? claim.some(matches) : typeof claim === 'number' && Math.abs(claim) <= Number.MAX_SAFE_INTEGER && claim === required);
+  return (claim) => (matches(claim) ? undefined : FAIL);
+}
+
+function booleanCheck(required: boolean): Check {
+  const matches = (claim: unknown): boolean => (Array.isArray(claim) ? claim.some(matches) : claim === required);
+  return (claim) => (matches(claim) ? undefined : FAIL);
+}
+
+/** A list: any item passes (`$or`, the default), or every item (`$and`). A nested list keeps the group. */
+function listCheck(required: readonly unknown[], env: ReadonlyMap<string, string>, path: string, group: Group): Check {
+  if (required.length === 0) throw new TypeError(`${path}: an empty list can never be met`);
+  const checks = required.map((item, index) => valueCheck(item, env, `${path}[${index}]`, group));
+  if (group === '$and') {
+    return (value, request) => {
+      for (const check of checks) {
+        const failed = check(value, request);
+        if (failed !== undefined) return failed === FAIL ? '$and' : failed;
+      }
+      return undefined;
+    };
+  }
+  return (value, request) => {
+    for (const check of checks) if (check(value, request) === undefined) return undefined;
+    return '$or';
+  };
+}
+
+/**
+ * True when a claim whose name is a wildcard matching `name` passes `check`: every such claim is tried, as
+ * the plugin does for a required claim that the token does not have.
+ */
+function wildcardNamed(claims: Readonly<Record<string, unknown>>, name: string, check: Check, request: TemplateRequest): boolean {
+  for (const candidate in claims) if (claimMatches(candidate, name) && check(claims[candidate], request) === undefined) return true;
+  return false;
+}
+
+/** A map: a one-key `{$and: [...]}` / `{$or: [...]}`, or claims that must all pass. */
+function mapCheck(required: Readonly<Record<string, unknown>>, env: ReadonlyMap<string, string>, path: string): Check {
+  const keys = Object.keys(required);
+  const [only] = keys;
+  if (keys.length === 1 && only?.startsWith('$') === true) {
+    if (only !== '$and' && only !== '$or') throw new TypeError(`${path}: unknown operator '${only}' (use $and or $or)`);
+    const list = required[only];
+    if (!Array.isArray(list) || list.length === 0) throw new TypeError(`${path}.${only}: needs a non-empty list`);
+    return listCheck(list, env, `${path}.${only}`, only);
+  }
+  for (const key of keys) {
+    if (key === '$and' || key === '$or') throw new TypeError(`${path}: ${key} must be the only key of its map (beside other keys it would be read as a claim named '${key}')`);
+  }
+  const claims = keys.map((claim) => ({ claim, check: valueCheck(required[claim], env, `${path}.${claim}`, '$or') }));
+  return (value, request) => {
+    if (!isRecord(value)) return FAIL;
+    for (const { claim, check } of claims) {
+      if (Object.hasOwn(value, claim)) {
+        if (check(value[claim], request) !== undefined) return claim;
+      } else if (!wildcardNamed(value, claim, check, request)) {
+        return claim;
+      }
     }
-    const nested = compileRequire(required, env, path);
-    return (claim, request) => isRecord(claim) && nested(claim, request).pass;
-  }
+    return undefined;
+  };
+}
+
+function valueCheck(required: unknown, env: ReadonlyMap<string, string>, path: string, group: Group): Check {
+  if (typeof required === 'string') return stringCheck(required, env);
+  if (typeof required === 'number') return numberCheck(required, path);
+  if (typeof required === 'boolean') return booleanCheck(required);
+  if (Array.isArray(required)) return listCheck(required, env, path, group);
+  if (isRecord(required)) return mapCheck(required, env, path);
   throw new TypeError(`${path}: a requirement must be a string, number, boolean, list or map`);
 }
 
 /**
  * Compiles a `require` map.
- * @throws TypeError or SyntaxError naming the part that is wrong.
+ * @throws TypeError, RangeError or SyntaxError naming the part that is wrong.
  */
 export function compileRequire(require: Readonly<Record<string, unknown>>, env: ReadonlyMap<string, string>, path = 'require'): ClaimsCheck {
-  const checks = Object.entries(require).map(([claim, required]) => ({ claim, check: valueCheck(required, env, `${path}.${claim}`) }));
+  const check = mapCheck(require, env, path);
   return (claims, request) => {
-    for (const { claim, check } of checks) {
-      const value = ownValue(claims, claim);
-      if (value === undefined || value === null || !check(value, request)) return { pass: false, claim };
-    }
-    return PASS;
+    const failed = check(claims, request);
+    return failed === undefined ? PASS : { pass: false, claim: failed === FAIL ? path : failed };
   };
 }

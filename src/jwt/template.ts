@@ -14,9 +14,41 @@ export interface TemplateRequest {
   readonly URL: string;
 }
 
+const HEX = '0123456789ABCDEF';
+
+/** Bytes Go's url.QueryEscape leaves as they are: A-Z, a-z, 0-9, `-`, `_`, `.`, `~`. */
+const UNRESERVED = new Uint8Array(256);
+for (const char of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~') UNRESERVED[char.charCodeAt(0)] = 1;
+
+/**
+ * Go's url.QueryEscape: the UTF-8 bytes, every one outside A-Z a-z 0-9 `-_.~` as `%XX` (upper-case), a
+ * space as `+`. encodeURIComponent differs: it keeps `!'()*` and throws on a lone surrogate.
+ */
+function queryEscape(value: string): string {
+  try {
+    return encodeURIComponent(value).replace(/[!'()*]|%20/g, (text) => (text === '%20' ? '+' : `%${text.charCodeAt(0).toString(16).toUpperCase()}`));
+  } catch {
+    // A lone surrogate (encodeURIComponent throws): escaped as U+FFFD, as Buffer encodes it.
+  }
+  let out = '';
+  for (const byte of Buffer.from(value, 'utf8')) {
+    if (UNRESERVED[byte] === 1) out += String.fromCharCode(byte);
+    else if (byte === 0x20) out += '+';
+    else out += `%${HEX[byte >> 4] ?? ''}${HEX[byte & 15] ?? ''}`;
+  }
+  return out;
+}
+
+const HTML_ENTITIES: Record<string, string> = { '&': '&amp;', "'": '&#39;', '<': '&lt;', '>': '&gt;', '"': '&#34;' };
+
+/** Go's html.EscapeString (the plugin's `HTMLEscape`): `& ' < > "` as `&amp; &#39; &lt; &gt; &#34;`. */
+function htmlEscape(value: string): string {
+  return value.replace(/[&'<>"]/g, (char) => HTML_ENTITIES[char] ?? char);
+}
+
 const FUNCTIONS: Record<string, (value: string) => string> = {
-  URLQueryEscape: (value) => encodeURIComponent(value).replace(/%20/g, '+'),
-  HTMLEscape: (value) => value.replace(/[&<>"']/g, (char) => `&#${char.charCodeAt(0)};`),
+  URLQueryEscape: queryEscape,
+  HTMLEscape: htmlEscape,
 };
 
 const SECRET_NAME = /SECRET|PASSWORD|PASSWD|TOKEN|KEY|CREDENTIAL|^GATEHOUSE_|^OAUTH2_PROXY_/i;
