@@ -446,6 +446,27 @@ describe('gatehouse serve: graceful stop', () => {
   });
 });
 
+describe('gatehouse serve: a SIGHUP while the first configuration is being built', () => {
+  test('is remembered, not fatal: gatehouse starts, then reloads once it runs', async () => {
+    // The development provider (no provider.issuer) makes building the first app take a while; the metrics
+    // listener's line is the last before that build starts.
+    const file = join(dir, 'hup-at-start.yaml');
+    writeFileSync(file, ['listen: 127.0.0.1:0', 'metrics:', '  listen: 127.0.0.1:0', ''].join('\n'));
+    const served = serve(file);
+    try {
+      await served.waitFor((record) => record.msg === 'metrics listening', 'metrics listening');
+      served.signal('SIGHUP');
+      await served.waitFor((record) => record.msg === 'SIGHUP while starting: the configuration is read again once gatehouse runs', 'the SIGHUP noted');
+      await served.port();
+      await served.waitFor((record) => record.msg === 'configuration reloaded', 'the reload after start-up');
+      served.signal('SIGTERM');
+      assert.deepEqual(await served.exit(8000), { code: 0, signal: null });
+    } finally {
+      await served.stop();
+    }
+  });
+});
+
 describe('gatehouse serve: start-up failure', () => {
   test('a configuration refused while building the app exits 78 with metrics.listen set: the metrics listener is closed too', async () => {
     const issuer = 'http://127.0.0.1:9/';

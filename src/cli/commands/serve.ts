@@ -217,9 +217,18 @@ export async function runServe(argv: readonly string[], io: CommandIo): Promise<
   }
   const observers = { ...(metrics === undefined ? {} : { metrics }), ...(tracing === undefined ? {} : { tracing }) };
   if (metricsServer !== undefined) loggers.standard.info({ address: `${metricsServer.address.host}:${metricsServer.address.port}` }, 'metrics listening');
+  // SIGHUP's default action ends the process: one that comes while the first app is being built (discovery
+  // may take seconds) is remembered and becomes a reload once gatehouse runs.
+  const starting = { hup: false };
+  const hupWhileBuilding = () => {
+    starting.hup = true;
+    loggers.standard.info('SIGHUP while starting: the configuration is read again once gatehouse runs');
+  };
+  process.on('SIGHUP', hupWhileBuilding);
   try {
     app = await createApp(loaded, loggers, { listen: server.address, ...observers });
   } catch (error) {
+    process.off('SIGHUP', hupWhileBuilding);
     // Everything started so far is closed (the app closed what it had started), or the process would not exit.
     await Promise.all([server.close(0), metricsServer?.close(0)]);
     await tracing?.shutdown().catch(() => undefined);
@@ -280,6 +289,8 @@ export async function runServe(argv: readonly string[], io: CommandIo): Promise<
   const reloads = serializeReloads(reload);
   watchEmails();
   process.on('SIGHUP', reloads.request);
+  process.off('SIGHUP', hupWhileBuilding);
+  if (starting.hup) reloads.request();
   const watcher = loadOptions.file === undefined ? undefined : watchFile(loadOptions.file, reloads.request);
 
   return new Promise<number>((resolve) => {
