@@ -254,7 +254,7 @@ export async function runServe(argv: readonly string[], io: CommandIo): Promise<
   };
   const reload = async () => {
     let nextApp: App | undefined;
-    let previous: App;
+    let previous: App = app;
     try {
       const next = loadConfig(loadOptions);
       // The listener stays where it is: the development provider may only come up behind a loopback one,
@@ -277,8 +277,15 @@ export async function runServe(argv: readonly string[], io: CommandIo): Promise<
       applyLogging(loggers, next.config.logging);
       metrics?.configReload(true);
     } catch (error) {
+      if (nextApp !== undefined && nextApp === app) {
+        // In force already: a step after the swap failed. Say so truthfully, and close the replaced app.
+        loggers.standard.error({ err: error instanceof Error ? error.message : String(error) }, 'configuration reloaded, but a step after it failed');
+        metrics?.configReload(true);
+        await previous.close();
+        return;
+      }
       // An app built but not put in force (a failure after its build) is closed: nothing of it stays running.
-      if (nextApp !== undefined && nextApp !== app) await nextApp.close();
+      if (nextApp !== undefined) await nextApp.close();
       const problems = error instanceof ConfigError ? formatProblems(error.problems) : String(error);
       loggers.standard.error({ problems }, 'configuration reload failed; the previous configuration stays in force');
       metrics?.configReload(false);
