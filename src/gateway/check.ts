@@ -171,8 +171,10 @@ export function createCheck(context: GatewayContext, refresher: Refresher, rende
   const forbidden = (request: GatewayRequest, mode: CheckMode, identity: Identity, reason: string): Verdict => {
     const user = identity.email === '' ? identity.sub : identity.email;
     const page = () => {
-      const back = context.returnToFor(request.view);
-      const switchUrl = `${context.originOf(request.view)}/oauth2/sign_out?rd=${encodeURIComponent(`/oauth2/start?prompt=login&rd=${encodeURIComponent(back)}`)}`;
+      // The page on this host, relative: sign-out refuses a target whose query carries a URL (REDIR-22), so
+      // an absolute one nested in its rd would send the browser to / and lose the page and prompt=login.
+      const back = new URL(context.returnToFor(request.view), context.originOf(request.view));
+      const switchUrl = `${context.originOf(request.view)}/oauth2/sign_out?rd=${encodeURIComponent(`/oauth2/start?prompt=login&rd=${encodeURIComponent(`${back.pathname}${back.search}`)}`)}`;
       return withHeaders(forbiddenPage(reason, user === '' ? 'nobody' : user, switchUrl, request.requestId), reasonHeaders(reason));
     };
     // A bearer token's caller is a program: JSON even when it navigates.
@@ -503,7 +505,10 @@ export function createCheck(context: GatewayContext, refresher: Refresher, rende
         return decided(unauthenticated(request, mode, 'session-refresh-failed', cleared, policy), label);
       }
       session = refreshed.session;
-      cookies = refreshed.cookies;
+      // A session that grew into several cookies at this refresh cannot go out in an nginx auth answer,
+      // which passes on only the first: the browser keeps its current cookie, which still opens, until a
+      // page load's round trip through /oauth2/refresh.
+      cookies = mode === 'auth' && refreshed.cookies.length > 1 ? [] : refreshed.cookies;
     } else if (loaded.stale && !(mode === 'auth' && splitAcrossCookies(request))) {
       // Sealed with an older secret: sealed again with the current one (a split session in an nginx auth
       // answer waits for an answer that can carry all its cookies; every configured secret still opens it).

@@ -46,8 +46,11 @@ export function createLoginEndpoints(context: GatewayContext, refresher: Refresh
     // FWD-03: a callback on a host that is not the deployment's own is never asked for.
     if (callbackHere && !context.hostAllowed(view)) return hostRefusedPage(request.requestId, { 'x-gatehouse-reason': 'host-not-allowed' });
     if (!callbackHere && !context.devMode) {
-      // A central auth host: start there, so the transaction cookie lives where the callback reads it.
-      return redirect(`${callbackOrigin}/oauth2/start?rd=${encodeURIComponent(returnTo)}`, 'login-start-elsewhere');
+      // A central auth host: start there, so the transaction cookie lives where the callback reads it. A
+      // relative target is this host's, so it travels as an absolute URL (the auth host checks it against
+      // the allow-list again), or the browser would come back to the auth host's own path.
+      const absolute = returnTo.startsWith('/') ? `${context.originOf(view)}${returnTo}` : returnTo;
+      return redirect(`${callbackOrigin}/oauth2/start?rd=${encodeURIComponent(absolute)}`, 'login-start-elsewhere');
     }
     try {
       await context.oidc.ready(2000);
@@ -89,8 +92,12 @@ export function createLoginEndpoints(context: GatewayContext, refresher: Refresh
       return callbackFailure(request, 400, 'callback-duplicate-parameter', 'This sign-in link is malformed', 'A parameter appears more than once. Start the sign-in again.', undefined);
     }
     if (typeof error === 'string') {
+      // The provider's words only for a sign-in this browser started: on any other link they are whatever
+      // its author chose, shown on this deployment's own origin.
+      const ours = typeof state === 'string' && state !== '' && context.transactions.find(state, request.jar, context.nowSeconds()) !== undefined;
       const description = single(search, 'error_description');
-      return callbackFailure(request, 403, 'provider-error', 'The identity provider refused the sign-in', `It said: ${error}${typeof description === 'string' ? ` (${description.slice(0, 200)})` : ''}`, state ?? undefined);
+      const said = ours ? ` It said: ${error.slice(0, 100)}${typeof description === 'string' ? ` (${description.slice(0, 200)})` : ''}` : '';
+      return callbackFailure(request, 403, 'provider-error', 'The identity provider refused the sign-in', `The sign-in did not complete.${said}`, state ?? undefined);
     }
     if (state === undefined || state === '') {
       return callbackFailure(request, 400, 'callback-state-missing', 'This sign-in link is incomplete', 'It carries no state. Start the sign-in again.', undefined);
@@ -188,6 +195,10 @@ export function createLoginEndpoints(context: GatewayContext, refresher: Refresh
     const loaded = await context.store.load(request.jar, context.nowSeconds());
     if (loaded.kind !== 'session') return json(401, { error: 'unauthenticated' }, 'deny', 'user-unauthenticated');
     const { identity } = loaded.session;
+    // Only for a session the check would let through: the global email, domain and group rules may have
+    // changed since the login (oauth2-proxy refuses such a session here too).
+    const decision = authorizeIdentity(identity, context.emailPolicy, context.emailsFromFile);
+    if (!decision.allow) return json(403, { error: 'forbidden', reason: decision.reason }, 'deny', decision.reason, { 'x-gatehouse-reason': decision.reason });
     return { ...json(200, { user: identity.sub, email: identity.email, groups: identity.groups, preferredUsername: identity.username }, 'allow', 'session-valid'), user: identity.email };
   };
 

@@ -313,7 +313,13 @@ async function buildApp(loaded: LoadedConfig, loggers: Loggers, environment: App
           ...(environment.previous?.denyListCopy === undefined ? {} : { seed: environment.previous.denyListCopy() }),
         });
   if (sharedDenyList !== undefined) teardown.push(() => sharedDenyList.close());
-  const transactions = createLoginTransactions({ cookieName: config.cookie.name, secrets, hostOnly: config.cookie.secure && !devMode });
+  const transactions = createLoginTransactions({
+    cookieName: config.cookie.name,
+    secrets,
+    hostOnly: config.cookie.secure && !devMode,
+    // Its length only: a return target may carry what its page put in its query.
+    onReturnToReplaced: (event) => loggers.auth.info(event, 'return target too long for the login cookie; replaced'),
+  });
   const noDowngrade = config.cookie.secure && !devMode;
   const redirectPolicy = createRedirectPolicy([...config.proxy.allowedRedirectDomains, ...config.cookie.domains]);
   const emailPolicy = emailPolicyFromConfig(config, devMode);

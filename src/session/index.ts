@@ -1,5 +1,5 @@
 export { createCookieStore, sessionBinding, type CookieStoreOptions } from './cookie-store.js';
-export { createLoginTransactions, MAX_TRANSACTIONS, type LoginTransaction, type LoginTransactions } from './login-transaction.js';
+export { createLoginTransactions, MAX_TRANSACTIONS, type LoginTransaction, type LoginTransactions, type ReturnToReplaced } from './login-transaction.js';
 export { encodeSession, decodeSession, type Session } from './session.js';
 export type { SessionStore, LoadResult } from './store.js';
 export { GenerationalCache, remembered } from './cache.js';

@@ -3,8 +3,8 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { createKeyring } from '../../src/crypto/keyring.js';
-import { parseCookies, type CookieAttributes, type CookieJar } from '../../src/session/cookies.js';
-import { createLoginTransactions, MAX_TRANSACTIONS, type LoginTransaction } from '../../src/session/login-transaction.js';
+import { COOKIE_BUDGET, parseCookies, type CookieAttributes, type CookieJar } from '../../src/session/cookies.js';
+import { createLoginTransactions, MAX_TRANSACTIONS, type LoginTransaction, type ReturnToReplaced } from '../../src/session/login-transaction.js';
 
 const SECRET = 'q3Jx0l7m2YkR5vT8wN1bC4dF6gH9jK0LzXcVbNmAsDf';
 const OTHER_SECRET = randomBytes(32).toString('base64url');
@@ -226,5 +226,114 @@ describe(`SESS-06: at most MAX_TRANSACTIONS (${MAX_TRANSACTIONS}) transactions p
     const after = store(setCookies, jar);
     assert.deepEqual(transactions.find(live.state, after, NOW), live);
     assert.deepEqual(transactions.find(fresh.state, after, NOW), fresh);
+  });
+});
+
+describe('the cookie fits the browser limit of 4096 bytes, name and attributes included', () => {
+  /** The transactions codec with `__Host-` names, recording every replaced return target. */
+  function recording(): { codec: ReturnType<typeof createLoginTransactions>; replaced: ReturnToReplaced[] } {
+    const replaced: ReturnToReplaced[] = [];
+    const codec = createLoginTransactions({ cookieName: '_gatehouse', secrets: [SECRET], hostOnly: true, onReturnToReplaced: (event) => replaced.push(event) });
+    return { codec, replaced };
+  }
+
+  test('a return target that fits is sealed unchanged, without a replacement', () => {
+    const { codec, replaced } = recording();
+    const tx = transaction({ returnTo: `/search?q=${'a'.repeat(2400)}` });
+    const setCookies = codec.begin(tx, new Map(), ATTRIBUTES, NOW);
+    assert.ok(setCookies[0]!.length <= COOKIE_BUDGET, `${setCookies[0]!.length} bytes`);
+    assert.deepEqual(codec.find(tx.state, store(setCookies), NOW), tx);
+    assert.deepEqual(replaced, []);
+  });
+
+  test('a relative return target too long for the cookie is replaced by /, and the login still completes', () => {
+    for (const length of [3000, 3500, 8192]) {
+      const { codec, replaced } = recording();
+      const tx = transaction({ returnTo: `/search?q=${'a'.repeat(length - 10)}` });
+      const setCookies = codec.begin(tx, new Map(), ATTRIBUTES, NOW);
+      assert.equal(setCookies.length, 1);
+      assert.ok(setCookies[0]!.length <= COOKIE_BUDGET && setCookies[0]!.length < 4096, `${setCookies[0]!.length} bytes for a ${length}-character target`);
+      assert.deepEqual(codec.find(tx.state, store(setCookies), NOW), { ...tx, returnTo: '/' });
+      assert.deepEqual(replaced, [{ length, replacement: '/' }]);
+    }
+  });
+
+  test('an absolute return target too long for the cookie is replaced by its origin root', () => {
+    const { codec, replaced } = recording();
+    const tx = transaction({ returnTo: `https://app.homelab.example.com:8443/search?q=${'a'.repeat(3500)}` });
+    const setCookies = codec.begin(tx, new Map(), ATTRIBUTES, NOW);
+    assert.ok(setCookies[0]!.length <= COOKIE_BUDGET);
+    assert.equal(codec.find(tx.state, store(setCookies), NOW)?.returnTo, 'https://app.homelab.example.com:8443/');
+    assert.deepEqual(replaced, [{ length: tx.returnTo.length, replacement: 'https://app.homelab.example.com:8443/' }]);
+  });
+
+  test('without Domain, with a long cookie name and callback URL, the budget still holds', () => {
+    const codec = createLoginTransactions({ cookieName: `_${'c'.repeat(60)}`, secrets: [SECRET] });
+    const tx = transaction({ returnTo: `/${'p'.repeat(4000)}`, redirectUri: `https://${'h'.repeat(200)}.example.com/oauth2/callback` });
+    const setCookies = codec.begin(tx, new Map(), { ...ATTRIBUTES, sameSite: 'none' }, NOW);
+    assert.ok(setCookies[0]!.length <= COOKIE_BUDGET, `${setCookies[0]!.length} bytes`);
+    assert.equal(codec.find(tx.state, store(setCookies), NOW)?.returnTo, '/');
+  });
+});
+
+describe('SESS-06: "oldest" is the order the logins started, not their expiry second', () => {
+  test('five logins within one second: the first is dropped and the four newest are kept', () => {
+    let jar: CookieJar = new Map();
+    const started: LoginTransaction[] = [];
+    for (let index = 0; index < MAX_TRANSACTIONS + 1; index += 1) {
+      const tx = transaction({ expiresAt: NOW + 900 });
+      started.push(tx);
+      jar = begin(tx, jar, NOW).jar;
+    }
+    const found = started.filter((tx) => transactions.find(tx.state, jar, NOW) !== undefined);
+    assert.deepEqual(found, started.slice(1));
+  });
+
+  test('many logins in one second, in any jar order: always the newest MAX_TRANSACTIONS remain', () => {
+    let jar: CookieJar = new Map();
+    const started: LoginTransaction[] = [];
+    for (let index = 0; index < 12; index += 1) {
+      const tx = transaction({ expiresAt: NOW + 900 });
+      started.push(tx);
+      jar = begin(tx, jar, NOW).jar;
+      // The browser may send its cookies in any order.
+      jar = new Map([...jar].reverse());
+    }
+    const found = started.filter((tx) => transactions.find(tx.state, jar, NOW) !== undefined);
+    assert.deepEqual(found, started.slice(-MAX_TRANSACTIONS));
+  });
+
+  test('a shorter expiry configured later does not make a newer login look older', () => {
+    let jar: CookieJar = new Map();
+    const started: LoginTransaction[] = [];
+    for (let index = 0; index < MAX_TRANSACTIONS + 1; index += 1) {
+      const tx = transaction({ expiresAt: NOW + 900 - index * 60 });
+      started.push(tx);
+      jar = begin(tx, jar, NOW).jar;
+    }
+    const found = started.filter((tx) => transactions.find(tx.state, jar, NOW) !== undefined);
+    assert.deepEqual(found, started.slice(1));
+  });
+
+  test('transactions sealed without a sequence are still found, and rank below those with one, by expiry', () => {
+    const keyring = createKeyring([SECRET], 'login-transaction');
+    const legacy = [transaction({ expiresAt: NOW + 500 }), transaction({ expiresAt: NOW + 400 })];
+    let jar: CookieJar = new Map(legacy.map((tx) => [transactions.cookieName(tx.state), [keyring.seal(Buffer.from(JSON.stringify(tx)), transactions.cookieName(tx.state))]]));
+    for (const tx of legacy) assert.deepEqual(transactions.find(tx.state, jar, NOW), tx);
+    const newer = [transaction({ expiresAt: NOW + 100 }), transaction({ expiresAt: NOW + 100 }), transaction({ expiresAt: NOW + 100 })];
+    for (const tx of newer) jar = begin(tx, jar, NOW).jar;
+    // Five were started; the legacy one expiring first is the one dropped.
+    assert.equal(transactions.find(legacy[1]!.state, jar, NOW), undefined);
+    for (const tx of [legacy[0]!, ...newer]) assert.deepEqual(transactions.find(tx.state, jar, NOW), tx);
+  });
+
+  test('a sealed sequence that is not a non-negative integer makes the transaction unreadable', () => {
+    const keyring = createKeyring([SECRET], 'login-transaction');
+    const tx = transaction();
+    const name = transactions.cookieName(tx.state);
+    for (const sequence of [-1, 1.5, '3', null, Number.MAX_SAFE_INTEGER + 2]) {
+      const sealed = keyring.seal(Buffer.from(JSON.stringify({ ...tx, sequence })), name);
+      assert.equal(transactions.find(tx.state, new Map([[name, [sealed]]]), NOW), undefined, String(sequence));
+    }
   });
 });
