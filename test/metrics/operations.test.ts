@@ -141,6 +141,17 @@ class Served {
   }
 }
 
+/** Writes the file and sends SIGHUP; resolves with the reload's log line (success or failure). */
+async function reloadFile(served: Served, file: string, text: string): Promise<LogRecord> {
+  const from = served.records.length;
+  writeFileSync(file, text);
+  served.signal('SIGHUP');
+  const record = await served.waitFor((entry) => entry.msg === 'configuration reloaded' || entry.msg.startsWith('configuration reload failed'), 'reload', from);
+  // The file watcher reloads the same file a moment later: let it finish too.
+  await sleep(700);
+  return record;
+}
+
 /** Starts `gatehouse serve --config file` with exactly `env` (plus PATH). */
 function serve(file: string, env: Readonly<Record<string, string>> = {}): Served {
   const child = spawn(process.execPath, [BIN, 'serve', '--config', file], { env: { PATH: process.env.PATH ?? '', GATEHOUSE_LOGGING_FORMAT: 'json', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -273,16 +284,7 @@ describe('gatehouse serve: health, metrics and reload', () => {
   let metricsPort: number;
 
   const scrape = async () => (await send({ port: metricsPort, path: '/metrics', headers: { host: 'prometheus' } })).body;
-  /** Writes the file and sends SIGHUP; resolves with the reload's log line (success or failure). */
-  const reloadWith = async (text: string): Promise<LogRecord> => {
-    const from = served.records.length;
-    writeFileSync(file, text);
-    served.signal('SIGHUP');
-    const record = await served.waitFor((entry) => entry.msg === 'configuration reloaded' || entry.msg.startsWith('configuration reload failed'), 'reload', from);
-    // The file watcher reloads the same file a moment later: let it finish too.
-    await sleep(700);
-    return record;
-  };
+  const reloadWith = (text: string): Promise<LogRecord> => reloadFile(served, file, text);
 
   before(async () => {
     provider = await startFakeProvider();
@@ -496,14 +498,7 @@ describe('gatehouse serve: sessions across reloads, and the emails file', () => 
   const config = (secrets: readonly string[], status: number) =>
     ['listen: 127.0.0.1:0', 'cookie:', `  secrets: [${secrets.join(', ')}]`, 'authorization:', `  emailsFile: ${emails}`, 'forwardAuth:', `  status: ${status}`, ''].join('\n');
   const allowedStatus = async () => (await browser.request(`${APP_ORIGIN}/api/items`, { headers: API_HEADERS })).status;
-  const reloadWith = async (text: string) => {
-    const from = served.records.length;
-    writeFileSync(file, text);
-    served.signal('SIGHUP');
-    const record = await served.waitFor((entry) => entry.msg === 'configuration reloaded' || entry.msg.startsWith('configuration reload failed'), 'reload', from);
-    await sleep(700);
-    return record;
-  };
+  const reloadWith = (text: string): Promise<LogRecord> => reloadFile(served, file, text);
 
   before(async () => {
     idp = await startTestProvider();
