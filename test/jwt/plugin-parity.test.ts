@@ -5,39 +5,19 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { KeyObject } from 'node:crypto';
 import { calculateJwkThumbprint } from 'jose';
 import { loadConfig, type ProfileConfig } from '../../src/config/index.js';
 import { compileProfile, compileRequire, parseKeyText, parseTemplate, profileWarnings, type BearerProfile, type ProfileResult, type TemplateRequest } from '../../src/jwt/index.js';
 import { baseEnv } from '../support/gatehouse-fixture.js';
-import { ecKeys, REQUEST, rsaKeys, seedPem, signJws, spkiPem, startJwksServer, startProfileGatehouse, type JwksServer, type ProfileGatehouse } from './support.js';
+import { ecKeys, profileFixture, REQUEST, rsaKeys, signJws, spkiPem, startJwksServer, startProfileGatehouse, type JwksServer, type ProfileGatehouse } from './support.js';
 
 const NOW = 1_800_000_000;
 const ISS = 'https://devices.homelab.example.com';
-const { privateKey, publicKey } = ecKeys();
-const PEM = seedPem(publicKey);
-const KEYS: ProfileConfig = { issuers: [ISS], skipPrefetch: true, secrets: { k: PEM } };
+const { privateKey, publicKey, pem: PEM, keys: KEYS, dir, opened, token, profileOf } = profileFixture('parity', NOW, ISS);
 const NO_ENV: ReadonlyMap<string, string> = new Map();
-
-const dir = mkdtempSync(join(tmpdir(), 'gatehouse-jwt-parity-'));
-const opened: BearerProfile[] = [];
-after(() => {
-  for (const profile of opened) profile.close();
-  rmSync(dir, { recursive: true, force: true });
-});
-
-function token(claims: Record<string, unknown>, iat = NOW - 10): string {
-  return signJws({ alg: 'ES256', kid: 'k' }, { iss: ISS, sub: 'device-1', iat, exp: NOW + 3600, ...claims }, privateKey, 'ES256');
-}
-
-function profileOf(config: Partial<ProfileConfig>, env: NodeJS.ProcessEnv = {}): BearerProfile {
-  const profile = compileProfile('parity', { ...KEYS, ...config }, { env, timeoutMs: 500, now: () => NOW * 1000 });
-  opened.push(profile);
-  return profile;
-}
 
 /** `pass`, `forbidden:<claim>` or `invalid:<why>` for a token with `claims` (or a raw token text). */
 async function outcome(profile: BearerProfile, claims: Record<string, unknown> | string, request: TemplateRequest & { ip: string } = REQUEST): Promise<string> {

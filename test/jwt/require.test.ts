@@ -6,36 +6,16 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError, loadConfig, type ProfileConfig } from '../../src/config/index.js';
-import { compileProfile, type BearerProfile, type ProfileResult, type TemplateRequest } from '../../src/jwt/index.js';
+import type { BearerProfile, ProfileResult, TemplateRequest } from '../../src/jwt/index.js';
 import { baseEnv } from '../support/gatehouse-fixture.js';
-import { ecKeys, REQUEST, seedPem, signJws, startProfileGatehouse, type ProfileGatehouse } from './support.js';
+import { profileFixture, REQUEST, signJws, startProfileGatehouse, type ProfileGatehouse } from './support.js';
 
 const NOW = 1_800_000_000;
 const ISS = 'https://devices.homelab.example.com';
-const { privateKey, publicKey } = ecKeys();
-const PEM = seedPem(publicKey);
-const KEYS: ProfileConfig = { issuers: [ISS], skipPrefetch: true, secrets: { k: PEM } };
-
-const dir = mkdtempSync(join(tmpdir(), 'gatehouse-jwt-require-'));
-const opened: BearerProfile[] = [];
-after(() => {
-  for (const profile of opened) profile.close();
-  rmSync(dir, { recursive: true, force: true });
-});
-
-function token(claims: Record<string, unknown>, iat = NOW - 10): string {
-  return signJws({ alg: 'ES256', kid: 'k' }, { iss: ISS, sub: 'device-1', iat, exp: NOW + 3600, ...claims }, privateKey, 'ES256');
-}
-
-function profileOf(config: Partial<ProfileConfig>, env: NodeJS.ProcessEnv = {}): BearerProfile {
-  const profile = compileProfile('test', { ...KEYS, ...config }, { env, timeoutMs: 500, now: () => NOW * 1000 });
-  opened.push(profile);
-  return profile;
-}
+const { privateKey, keys: KEYS, dir, token, profileOf } = profileFixture('test', NOW, ISS);
 
 /** Checks `claims` against `require` and answers `pass` or the failing claim. */
 async function outcome(profile: BearerProfile, claims: Record<string, unknown>, request: TemplateRequest & { ip: string } = REQUEST): Promise<string> {

@@ -5,6 +5,7 @@
  * started from a YAML file with profiles and routes.
  */
 import { createHmac, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
+import { after } from 'node:test';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -15,6 +16,7 @@ import { loadConfig, type LoadedConfig } from '../../src/config/index.js';
 import type { DevProvider } from '../../src/devidp/index.js';
 import { createApp, startServer, type App, type RunningServer } from '../../src/http/index.js';
 import type { ProfileConfig } from '../../src/config/index.js';
+import { compileProfile, type BearerProfile } from '../../src/jwt/index.js';
 import { createLoggers } from '../../src/log/index.js';
 import { baseEnv, startTestProvider } from '../support/gatehouse-fixture.js';
 import { send, type RawResponse } from '../support/http-client.js';
@@ -264,4 +266,34 @@ export function indent(text: string, spaces: number): string {
     .split('\n')
     .map((line) => `${' '.repeat(spaces)}${line}`)
     .join('\n');
+}
+
+/**
+ * One device key (kid `k`) of issuer `iss` as a profile's static key, at a fixed clock: tokens signed with
+ * it and profiles compiled around it (closed, with the temporary folder, after the file's tests).
+ */
+export function profileFixture(name: string, now: number, iss: string) {
+  const { privateKey, publicKey } = ecKeys();
+  const pem = seedPem(publicKey);
+  const keys: ProfileConfig = { issuers: [iss], skipPrefetch: true, secrets: { k: pem } };
+  const dir = mkdtempSync(join(tmpdir(), `gatehouse-jwt-${name}-`));
+  const opened: BearerProfile[] = [];
+  after(() => {
+    for (const profile of opened) profile.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return {
+    privateKey,
+    publicKey,
+    pem,
+    keys,
+    dir,
+    opened,
+    token: (claims: Record<string, unknown>, iat = now - 10): string => signJws({ alg: 'ES256', kid: 'k' }, { iss, sub: 'device-1', iat, exp: now + 3600, ...claims }, privateKey, 'ES256'),
+    profileOf: (config: Partial<ProfileConfig>, env: NodeJS.ProcessEnv = {}): BearerProfile => {
+      const profile = compileProfile(name, { ...keys, ...config }, { env, timeoutMs: 500, now: () => now * 1000 });
+      opened.push(profile);
+      return profile;
+    },
+  };
 }
