@@ -478,24 +478,20 @@ export function createCheck(context: GatewayContext, refresher: Refresher, rende
       return decided(unauthenticated(request, mode, 'session-token-expired', cleared, policy), label);
     }
     if (due === 'refresh') {
+      // Proxies drop Set-Cookie from a 2xx auth answer (and nginx keeps only the first of several); a round
+      // trip through /oauth2/refresh delivers every cookie. /oauth2/auth cannot redirect, so it answers 401
+      // with the refresh URL as the login URL.
+      const refreshUrl = () => `${context.originOf(view)}/oauth2/refresh?rd=${encodeURIComponent(context.returnToFor(view))}`;
+      const refreshInAuth = () => decided(text(401, 'Unauthorized', 'deny', 'session-refresh', { 'x-gatehouse-reason': 'session-refresh', 'x-gatehouse-login': refreshUrl() }), label);
       const navigation = (view.method === 'GET' || view.method === 'HEAD') && !isApiRequest(context, request);
-      if (navigation) {
-        // Proxies drop Set-Cookie from a 2xx auth answer (and nginx keeps only the first of several); a
-        // round trip through /oauth2/refresh delivers every cookie. /oauth2/auth cannot redirect, so it
-        // answers 401 with the refresh URL as the login URL.
-        const refreshUrl = `${context.originOf(view)}/oauth2/refresh?rd=${encodeURIComponent(context.returnToFor(view))}`;
-        if (mode === 'auth') return decided(text(401, 'Unauthorized', 'deny', 'session-refresh', { 'x-gatehouse-reason': 'session-refresh', 'x-gatehouse-login': refreshUrl }), label);
-        return decided(redirect(refreshUrl, 'session-refresh'), label);
-      }
+      if (navigation) return mode === 'auth' ? refreshInAuth() : decided(redirect(refreshUrl(), 'session-refresh'), label);
       const forwardedTokenValid = !config.identityHeaders.authorization || session.idTokenExpiresAt === undefined || session.idTokenExpiresAt - 30 > now;
       if (mode === 'auth' && splitAcrossCookies(request)) {
         // nginx hands the browser only the first Set-Cookie of an auth answer, and a refreshed session split
         // over several cookies would reach it half renewed and open no more. A script's check leaves the
         // refresh to the next page load (its round trip through /oauth2/refresh delivers every cookie), and
         // until then answers with the current session while what it forwards is valid.
-        if (forwardedTokenValid) return sessionVerdict(request, mode, policy, label, policyRequest, session, []);
-        const refreshUrl = `${context.originOf(view)}/oauth2/refresh?rd=${encodeURIComponent(context.returnToFor(view))}`;
-        return decided(text(401, 'Unauthorized', 'deny', 'session-refresh', { 'x-gatehouse-reason': 'session-refresh', 'x-gatehouse-login': refreshUrl }), label);
+        return forwardedTokenValid ? sessionVerdict(request, mode, policy, label, policyRequest, session, []) : refreshInAuth();
       }
       // Tokens still valid: wait for the refresh only briefly, then answer with the current session while it
       // finishes in the background, so no check waits long on a slow provider (Envoy allows ~200 ms).
