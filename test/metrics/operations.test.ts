@@ -245,6 +245,9 @@ function refused(port: number): Promise<boolean> {
   });
 }
 
+/** listen, a provider nobody reaches (these tests need no sign-in) and the cookie. */
+const UNREACHABLE_PROVIDER = ['listen: 127.0.0.1:0', 'provider:', '  issuer: http://127.0.0.1:9/', '  clientId: c', `  clientSecret: ${CLIENT_SECRET}`, 'cookie:', `  secrets: [${COOKIE_SECRET}]`, '  domains: [.homelab.example.com]'];
+
 /** The configuration of the health, metrics and reload tests. */
 function opsConfig(issuer: string, options: { status?: number; cookieName?: string; logging?: string; shutdownTimeout?: string; publishKeys?: string } = {}): string {
   return [
@@ -558,14 +561,7 @@ describe('gatehouse serve: the bearer deny-list file', () => {
     writeFileSync(
       file,
       [
-        'listen: 127.0.0.1:0',
-        'provider:',
-        '  issuer: http://127.0.0.1:9/',
-        '  clientId: c',
-        `  clientSecret: ${CLIENT_SECRET}`,
-        'cookie:',
-        `  secrets: [${COOKIE_SECRET}]`,
-        '  domains: [.homelab.example.com]',
+        ...UNREACHABLE_PROVIDER,
         'proxy:',
         '  reverseProxy: true',
         '  trusted: [127.0.0.1/32]',
@@ -710,14 +706,7 @@ describe('gatehouse serve: reloads with the Redis store', () => {
   /** A configuration with the Redis store at `url` and a bearer profile (so the shared deny-list is read). */
   const redisConfig = (url: string, status: number, publishKeys?: string) =>
     [
-      'listen: 127.0.0.1:0',
-      'provider:',
-      '  issuer: http://127.0.0.1:9/',
-      '  clientId: c',
-      `  clientSecret: ${CLIENT_SECRET}`,
-      'cookie:',
-      `  secrets: [${COOKIE_SECRET}]`,
-      '  domains: [.homelab.example.com]',
+      ...UNREACHABLE_PROVIDER,
       'session:',
       '  store: redis',
       '  redis:',

@@ -15,6 +15,7 @@ import type { DevProvider } from '../../src/devidp/index.js';
 import { createRedisClient, type RedisClient } from '../../src/session/redis-client.js';
 import { createRedisStore, type RedisSessionStore } from '../../src/session/redis-store.js';
 import type { CookieAttributes, CookieJar } from '../../src/session/cookies.js';
+import { applyCookies } from './support.js';
 import { encodeSession, type Session } from '../../src/session/session.js';
 import { NAVIGATION_HEADERS, isDeletion, parseSetCookie, type RawResponse } from '../support/http-client.js';
 import { API_HEADERS, APP_ORIGIN, COOKIE_NAME, identityHeadersOf, login, loginUntilCallback, startGatehouse, startTestProvider, type Gatehouse } from '../support/gatehouse-fixture.js';
@@ -71,17 +72,6 @@ async function keysWithoutTtl(): Promise<string[]> {
   return missing;
 }
 
-function jarOf(setCookies: readonly string[], start: CookieJar = new Map()): CookieJar {
-  const jar: CookieJar = new Map([...start].map(([name, values]) => [name, [...values]]));
-  for (const setCookie of setCookies) {
-    const pair = setCookie.split(';')[0] ?? '';
-    const eq = pair.indexOf('=');
-    if (/;\s*Max-Age=0(;|$)/i.test(setCookie)) jar.delete(pair.slice(0, eq));
-    else jar.set(pair.slice(0, eq), [pair.slice(eq + 1)]);
-  }
-  return jar;
-}
-
 const ticketIn = (jar: CookieJar, name = COOKIE_NAME): string => jar.get(name)?.[0] ?? '';
 
 before(async () => {
@@ -117,7 +107,7 @@ describe('the store, directly', () => {
   test('a login writes the session, its meta and two index sets, every one with the session lifetime as TTL; checks do not extend it (absolute)', async () => {
     const store = makeStore();
     const session = sessionFor('ttl@homelab.example.com');
-    const jar = jarOf(await store.save(session, new Map(), ATTRIBUTES));
+    const jar = applyCookies(await store.save(session, new Map(), ATTRIBUTES));
     const id = TICKET.exec(ticketIn(jar))?.[1] ?? '';
     const keys = await allKeys();
     assert.ok(keys.includes(`${PREFIX}{${id}}:session`) && keys.includes(`${PREFIX}{${id}}:meta`), keys.join(' '));
@@ -135,7 +125,7 @@ describe('the store, directly', () => {
 
   test('the refresh lease carries a TTL of the provider timeout plus five seconds at most, and is released', async () => {
     const store = makeStore();
-    const jar = jarOf(await store.save(sessionFor('lease@homelab.example.com'), new Map(), ATTRIBUTES));
+    const jar = applyCookies(await store.save(sessionFor('lease@homelab.example.com'), new Map(), ATTRIBUTES));
     const ticket = ticketIn(jar);
     const id = TICKET.exec(ticket)?.[1] ?? '';
     assert.equal(await store.lock(ticket, 10_000), true);
@@ -148,7 +138,7 @@ describe('the store, directly', () => {
   test('a ticket is bound to its key prefix: the same Redis under another prefix does not know it', async () => {
     const here = makeStore({ keyPrefix: 'deployment-a:' });
     const there = makeStore({ keyPrefix: 'deployment-b:' });
-    const jar = jarOf(await here.save(sessionFor('prefix@homelab.example.com'), new Map(), ATTRIBUTES));
+    const jar = applyCookies(await here.save(sessionFor('prefix@homelab.example.com'), new Map(), ATTRIBUTES));
     assert.equal((await here.load(jar, now())).kind, 'session');
     const elsewhere = await there.load(jar, now());
     assert.deepEqual(elsewhere, { kind: 'invalid', reason: 'session-not-found' });
@@ -157,7 +147,7 @@ describe('the store, directly', () => {
   test("a ticket is bound to its deployment's issuer and client id (same Redis, same prefix)", async () => {
     const here = makeStore({ binding: 'https://idp.homelab.example.com gatehouse' });
     const there = makeStore({ binding: 'https://idp.homelab.example.com another-client' });
-    const jar = jarOf(await here.save(sessionFor('binding@homelab.example.com'), new Map(), ATTRIBUTES));
+    const jar = applyCookies(await here.save(sessionFor('binding@homelab.example.com'), new Map(), ATTRIBUTES));
     assert.equal((await there.load(jar, now())).kind, 'invalid');
   });
 
@@ -167,7 +157,7 @@ describe('the store, directly', () => {
     // a session of the other, as a sealed cookie is not.
     const publicSite = makeStore({ cookieName: '_gatehouse' });
     const adminSite = makeStore({ cookieName: '_gatehouse_admin' });
-    const jar = jarOf(await publicSite.save(sessionFor('moved@homelab.example.com'), new Map(), ATTRIBUTES), new Map());
+    const jar = applyCookies(await publicSite.save(sessionFor('moved@homelab.example.com'), new Map(), ATTRIBUTES), new Map());
     const moved: CookieJar = new Map([['_gatehouse_admin', [ticketIn(jar, '_gatehouse')]]]);
     const loaded = await adminSite.load(moved, now());
     assert.equal(loaded.kind, 'invalid', `a ticket issued under _gatehouse opened under _gatehouse_admin: ${loaded.kind}`);
@@ -200,7 +190,7 @@ describe('the store, directly', () => {
 
   test('only the canonical spelling of a ticket opens (one session, one cookie text)', async () => {
     const store = makeStore();
-    const jar = jarOf(await store.save(sessionFor('canonical@homelab.example.com'), new Map(), ATTRIBUTES));
+    const jar = applyCookies(await store.save(sessionFor('canonical@homelab.example.com'), new Map(), ATTRIBUTES));
     const ticket = ticketIn(jar);
     const [, id = '', key = ''] = TICKET.exec(ticket) ?? [];
     // The key is 43 base64url characters for 32 bytes: the last character carries two unused bits, so
@@ -222,7 +212,7 @@ describe('the store, directly', () => {
     // clock is a second behind) has the login's time as its refresh time: it is a refresh all the same.
     const store = makeStore();
     const login = sessionFor('same-second@homelab.example.com');
-    const jar = jarOf(await store.save(login, new Map(), ATTRIBUTES));
+    const jar = applyCookies(await store.save(login, new Map(), ATTRIBUTES));
     const before = await allKeys();
     const refreshed: Session = { ...login, refreshedAt: login.createdAt, refreshToken: 'rotated' };
     const cookies = await store.replace(refreshed, jar, ATTRIBUTES);
@@ -235,9 +225,9 @@ describe('the store, directly', () => {
   test('a login in the second of an earlier login of the same person, in the same browser, gets a ticket of its own', async () => {
     const store = makeStore();
     const first = sessionFor('twice@homelab.example.com');
-    const firstJar = jarOf(await store.save(first, new Map(), ATTRIBUTES));
+    const firstJar = applyCookies(await store.save(first, new Map(), ATTRIBUTES));
     const second: Session = { ...first, refreshToken: 'second-login' };
-    const secondJar = jarOf(await store.save(second, firstJar, ATTRIBUTES), firstJar);
+    const secondJar = applyCookies(await store.save(second, firstJar, ATTRIBUTES), firstJar);
     assert.notEqual(ticketIn(secondJar), ticketIn(firstJar), 'a new ticket');
     const loadedFirst = await store.load(firstJar, now());
     const loadedSecond = await store.load(secondJar, now());
@@ -248,7 +238,7 @@ describe('the store, directly', () => {
   test('clear deletes only what the presented ticket opens: the id with another key deletes nothing', async () => {
     const store = makeStore();
     const session = sessionFor('kept@homelab.example.com');
-    const jar = jarOf(await store.save(session, new Map(), ATTRIBUTES));
+    const jar = applyCookies(await store.save(session, new Map(), ATTRIBUTES));
     const [, id = ''] = TICKET.exec(ticketIn(jar)) ?? [];
     const before = await allKeys();
     const forged: CookieJar = new Map([[COOKIE_NAME, [`r1.${id}.${randomBytes(32).toString('base64url')}`]]]);
@@ -264,8 +254,8 @@ describe('the store, directly', () => {
     const store = makeStore();
     const mine = sessionFor('tossed-store@homelab.example.com');
     const other = sessionFor('bystander@homelab.example.com');
-    const mineJar = jarOf(await store.save(mine, new Map(), ATTRIBUTES));
-    const otherJar = jarOf(await store.save(other, new Map(), ATTRIBUTES));
+    const mineJar = applyCookies(await store.save(mine, new Map(), ATTRIBUTES));
+    const otherJar = applyCookies(await store.save(other, new Map(), ATTRIBUTES));
     const [, otherId = ''] = TICKET.exec(ticketIn(otherJar)) ?? [];
     const forgedOther = `r1.${otherId}.${randomBytes(32).toString('base64url')}`;
     const jar: CookieJar = new Map([[COOKIE_NAME, ['tossed-by-a-sibling', ticketIn(mineJar), forgedOther]]]);
@@ -278,7 +268,7 @@ describe('the store, directly', () => {
 
   test('tampered, truncated and foreign-shaped tickets are a clean "invalid", never a throw', async () => {
     const store = makeStore();
-    const jar = jarOf(await store.save(sessionFor('tamper@homelab.example.com'), new Map(), ATTRIBUTES));
+    const jar = applyCookies(await store.save(sessionFor('tamper@homelab.example.com'), new Map(), ATTRIBUTES));
     const ticket = ticketIn(jar);
     const [, id = '', key = ''] = TICKET.exec(ticket) ?? [];
     const variants = [ticket.slice(0, -1), `${ticket}A`, `r2.${id}.${key}`, `r1.${id}`, `r1.${id}.${randomBytes(32).toString('base64url')}`, `r1.${'A'.repeat(22)}.${key}`, `r1.{${id.slice(2)}}.${key}`, `r1.*.${key}`, '', 'r1..'];

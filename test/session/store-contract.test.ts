@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { createCookieStore, sessionBinding } from '../../src/session/cookie-store.js';
 import { parseCookies, type CookieAttributes, type CookieJar } from '../../src/session/cookies.js';
+import { applyCookies } from './support.js';
 import { createRedisClient, type RedisClient } from '../../src/session/redis-client.js';
 import { createRedisStore, type RedisSessionStore } from '../../src/session/redis-store.js';
 import type { Session } from '../../src/session/session.js';
@@ -63,18 +64,6 @@ function sessionFor(email: string, overrides: Partial<Session> = {}): Session {
     refreshToken: `refresh-${randomBytes(24).toString('base64url')}`,
     ...overrides,
   };
-}
-
-/** The browser's jar after `setCookies` (Max-Age=0 deletes). */
-function applyCookies(setCookies: readonly string[], start: CookieJar = new Map()): CookieJar {
-  const jar: CookieJar = new Map([...start].map(([name, values]) => [name, [...values]]));
-  for (const setCookie of setCookies) {
-    const pair = setCookie.split(';')[0] ?? '';
-    const eq = pair.indexOf('=');
-    if (/;\s*Max-Age=0(;|$)/i.test(setCookie)) jar.delete(pair.slice(0, eq));
-    else jar.set(pair.slice(0, eq), [pair.slice(eq + 1)]);
-  }
-  return jar;
 }
 
 /** The session cookie's value in a jar (not chunked: the suite's sessions are small). */
