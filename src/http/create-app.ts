@@ -2,7 +2,7 @@
  * Builds the request handling of one configuration: the session store, the OIDC relying party (or the
  * embedded development provider), the gateway, and the routing of `/oauth2/*` and forward-auth checks.
  */
-import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { OutgoingHttpHeaders } from 'node:http';
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
@@ -19,7 +19,7 @@ import { emailPolicyFromConfig } from '../policy/email-policy.js';
 import { compileRegex } from '../policy/regex.js';
 import { compilePolicySet } from '../policy/routes.js';
 import { createCookieStore, createLoginTransactions, createRedisClient, createRedisStore, parseCookies, storeUnavailable, sessionBinding, type CookieAttributes, type CookieJar, type Session, type SessionStore } from '../session/index.js';
-import { handleHealth, logRequest, requestIdOf, type App } from './app.js';
+import { handleHealth, logRequest, requestIdOf, type App, type HttpRequest, type HttpResponse } from './app.js';
 import { createProxyTrust, resolveRequest } from './forwarded.js';
 import { createRedirectPolicy, validateRedirect } from './redirect.js';
 import { SECURITY_HEADERS, send, sendJson, sendText } from './respond.js';
@@ -101,7 +101,7 @@ function isDiagnose(header: string | string[] | undefined, token: Buffer): boole
 }
 
 /** What a check sees of a request, for `gatehouse doctor --url`: names and resolved values, never a secret. */
-function diagnosis(request: IncomingMessage, view: GatewayRequest['view'], trusted: boolean, gatewayRequest: GatewayRequest): Record<string, unknown> {
+function diagnosis(request: HttpRequest, view: GatewayRequest['view'], trusted: boolean, gatewayRequest: GatewayRequest): Record<string, unknown> {
   const forwardedNames = Object.keys(request.headers).filter((name) => name.startsWith('x-forwarded-') || name.startsWith('x-original-') || name === 'forwarded' || name === 'x-real-ip');
   return {
     gatehouse: 'diagnose',
@@ -232,7 +232,7 @@ function unavailableOnError<T>(command: Promise<T>): Promise<T> {
 }
 
 /** Reads a request body of at most `limit` bytes as UTF-8; undefined when it is larger (read and dropped). */
-function readForm(request: IncomingMessage, limit: number): Promise<string | undefined> {
+function readForm(request: HttpRequest, limit: number): Promise<string | undefined> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -405,12 +405,12 @@ async function buildApp(loaded: LoadedConfig, loggers: Loggers, environment: App
   const publishedKeys = config.bearer.publishKeys.length === 0 ? undefined : JSON.stringify(publishedJwks(config.bearer.publishKeys));
   const diagnoseToken = config.diagnostics.token === '' ? undefined : Buffer.from(config.diagnostics.token, 'utf8');
   const noStore: OutgoingHttpHeaders = { 'cache-control': 'no-store' };
-  const write = (response: ServerResponse, verdict: Verdict, ownEndpoint: boolean) => {
+  const write = (response: HttpResponse, verdict: Verdict, ownEndpoint: boolean) => {
     // The gateway always names its reason; whether the proxy sees it is decided here, once.
     send(response, verdict.status, verdict.headers, verdict.body, reasonHeader ? undefined : 'x-gatehouse-reason', ownEndpoint ? SECURITY_HEADERS : verdict.status >= 300 ? noStore : undefined);
   };
 
-  const route = (request: GatewayRequest, incoming: IncomingMessage): { run: () => Verdict | Promise<Verdict>; own: boolean } => {
+  const route = (request: GatewayRequest, incoming: HttpRequest): { run: () => Verdict | Promise<Verdict>; own: boolean } => {
     switch (request.endpointPath) {
       case '/oauth2/backchannel-logout':
         if (backchannelLogout === undefined) break;
@@ -444,7 +444,7 @@ async function buildApp(loaded: LoadedConfig, loggers: Loggers, environment: App
 
   let closing: Promise<void> | undefined;
   const app: App = {
-    handle(request: IncomingMessage, response: ServerResponse) {
+    handle(request: HttpRequest, response: HttpResponse) {
       if (handleHealth(app, loaded, loggers, request, response)) return;
       // Timed only when something records the time.
       const started = metrics !== NO_METRICS || loggers.request.isLevelEnabled('info') ? process.hrtime.bigint() : 0n;

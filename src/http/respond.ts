@@ -1,5 +1,6 @@
 /** Writing answers: the security headers every gatehouse page carries, and short, safe bodies. */
-import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { OutgoingHttpHeaders } from 'node:http';
+import type { HttpResponse } from './app.js';
 
 /**
  * Headers on every `/oauth2/*` answer: what the seed's `auth-headers` Traefik middleware added, plus
@@ -21,7 +22,7 @@ export const SECURITY_HEADERS: Readonly<OutgoingHttpHeaders> = Object.freeze({
  * defaults that `headers` override (so no merged object is built per answer), `omit` names a header to
  * leave out; `content-length` is always computed here.
  */
-export function send(response: ServerResponse, status: number, headers: OutgoingHttpHeaders, body = '', omit?: string, base?: Readonly<OutgoingHttpHeaders>): void {
+export function send(response: HttpResponse, status: number, headers: OutgoingHttpHeaders, body = '', omit?: string, base?: Readonly<OutgoingHttpHeaders>): void {
   const list: (string | number | readonly string[] | undefined)[] = [];
   if (base !== undefined) {
     for (const name in base) {
@@ -40,11 +41,11 @@ export function send(response: ServerResponse, status: number, headers: Outgoing
 }
 
 /** Writes a plain-text answer. */
-export function sendText(response: ServerResponse, status: number, text: string, extra: OutgoingHttpHeaders = {}): void {
+export function sendText(response: HttpResponse, status: number, text: string, extra: OutgoingHttpHeaders = {}): void {
   send(response, status, { 'content-type': 'text/plain; charset=utf-8', ...extra }, text);
 }
 
 /** Writes a JSON answer. */
-export function sendJson(response: ServerResponse, status: number, value: unknown, extra: OutgoingHttpHeaders = {}): void {
+export function sendJson(response: HttpResponse, status: number, value: unknown, extra: OutgoingHttpHeaders = {}): void {
   send(response, status, { 'content-type': 'application/json; charset=utf-8', ...extra }, JSON.stringify(value));
 }

@@ -1,0 +1,630 @@
+/**
+ * The fast lane: plain forward-auth requests parsed and answered without node:http's per-request machinery.
+ *
+ * A proxy's forward-auth request is a small, bodiless GET on a keep-alive connection, and node:http spends
+ * more CPU on one (an `IncomingMessage` and a `ServerResponse`, both streams, a socket timer re-armed per
+ * request, several callbacks through its parser binding) than gatehouse spends deciding it. The lane reads
+ * each connection itself and takes a request only when its head is in the strict, simple form proxies send:
+ *
+ * - a request line `METHOD target HTTP/1.1` with a common method and a target of URI characters only;
+ * - header lines `name: value`, names of token characters, values without control characters, each name at
+ *   most once, exactly one `Host`, at most {@link MAX_FIELDS} of them;
+ * - no body: no `Transfer-Encoding`, a `Content-Length` of `0` if any; no `Expect`, no `Upgrade`, and a
+ *   `Connection` of `keep-alive` or `close` if any.
+ *
+ * Anything else (a body, HTTP/1.0, a folded or repeated header, a bad character, a head above the size
+ * limit) is never guessed at: from that request on, the connection is handed to node:http, which parses the
+ * rest exactly as if it had had the connection from the start and answers errors itself. So the lane accepts
+ * a subset of what node:http accepts and reads it the same way; the tests compare the two on every case.
+ * The handler sees the same fields of a request (method, url, headers, rawHeaders, socket) either way.
+ */
+import { STATUS_CODES, validateHeaderName, validateHeaderValue, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { Socket } from 'node:net';
+
+/** Header lines above this many go to node:http (its default limit is 2000). */
+export const MAX_FIELDS = 100;
+
+/** What the lane needs to know of the listener's limits (milliseconds and bytes). */
+export interface FastLaneLimits {
+  readonly maxHeaderSize: number;
+  readonly headersTimeout: number;
+  readonly keepAliveTimeout: number;
+}
+
+/** A request as the handler sees it: the fields of `IncomingMessage` gatehouse reads. */
+export class FastRequest {
+  readonly httpVersion = '1.1';
+  /** As in node:http: false while the handler is first called, true once it returns (there is no body). */
+  complete = false;
+  constructor(
+    readonly method: string,
+    readonly url: string,
+    readonly headers: IncomingHttpHeaders,
+    readonly rawHeaders: string[],
+    readonly socket: Socket,
+  ) {}
+
+  /** A bodiless request: `end` comes on the next microtask, `data` and `error` never. */
+  on(event: string, listener: (...args: never[]) => void): this {
+    if (event === 'end') queueMicrotask(listener);
+    return this;
+  }
+
+  once(event: string, listener: (...args: never[]) => void): this {
+    return this.on(event, listener);
+  }
+
+  resume(): this {
+    return this;
+  }
+}
+
+// Token characters (RFC 9110 §5.6.2), request-target characters (RFC 3986: unreserved, sub-delims, ":@/?%",
+// and "[]" of IP literals), as tables indexed by character code.
+const TCHAR = new Uint8Array(128);
+for (const char of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") TCHAR[char.charCodeAt(0)] = 1;
+const URICHAR = new Uint8Array(128);
+for (const char of "-._~!$&'()*+,;=:@/?%[]0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") URICHAR[char.charCodeAt(0)] = 1;
+// Control characters other than HTAB, and DEL: never in a field value. CR and LF are the line ends.
+// eslint-disable-next-line no-control-regex
+const BAD_VALUE = /[\x00-\x08\x0a-\x1f\x7f]/;
+// A response header value of printable ASCII only (node:http's own check allows Latin-1 too).
+const NOT_PLAIN = /[^\t\x20-\x7e]/;
+
+const BAD_REQUEST = 'HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n';
+
+/** A head that has not come whole in this many reads goes to node:http, which parses as bytes arrive. */
+const MAX_PIECES = 8;
+const VERSION = 'HTTP/1.1';
+const METHOD_PREFIXES = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'].flatMap((method) => Array.from({ length: method.length }, (_, index) => method.slice(0, index))));
+
+function isUriText(text: string): boolean {
+  for (let index = 0; index < text.length; index++) {
+    const code = text.charCodeAt(index);
+    if (code > 127 || URICHAR[code] === 0) return false;
+  }
+  return true;
+}
+
+/** Whether `line` (without its CRLF; `whole` when the CRLF has come) can still be a request line of the lane's form. */
+function viableRequestLine(line: string, whole: boolean): boolean {
+  if (!whole && line.endsWith('\r')) return viableRequestLine(line.slice(0, -1), true);
+  const space = line.indexOf(' ');
+  if (space === -1) return !whole && METHOD_PREFIXES.has(line);
+  if (!isLaneMethod(line.slice(0, space))) return false;
+  const space2 = line.indexOf(' ', space + 1);
+  const target = space2 === -1 ? line.slice(space + 1) : line.slice(space + 1, space2);
+  if ((target !== '' && target.charCodeAt(0) !== 47) || !isUriText(target)) return false;
+  if (space2 === -1) return !whole;
+  const version = line.slice(space2 + 1);
+  return target !== '' && (whole ? version === VERSION : VERSION.startsWith(version));
+}
+
+/** Whether `line` can still be a header line of the lane's form. */
+function viableFieldLine(line: string, whole: boolean): boolean {
+  if (!whole && line.endsWith('\r')) return line.length === 1 || viableFieldLine(line.slice(0, -1), true);
+  const colon = line.indexOf(':');
+  if (colon === -1) return !whole && (line === '' || isToken(line));
+  return colon > 0 && isToken(line.slice(0, colon)) && !BAD_VALUE.test(line.slice(colon + 1));
+}
+
+/**
+ * False when `text`, a head not yet whole, can no longer become one the lane takes. Such a connection goes
+ * to node:http at once, so a request node:http refuses as soon as a bad byte arrives is refused as soon.
+ */
+function viablePrefix(text: string): boolean {
+  const lineEnd = text.indexOf('\r\n');
+  if (lineEnd === -1) return viableRequestLine(text, false);
+  if (!viableRequestLine(text.slice(0, lineEnd), true)) return false;
+  let at = lineEnd + 2;
+  for (;;) {
+    const next = text.indexOf('\r\n', at);
+    if (next === -1) return viableFieldLine(text.slice(at), false);
+    if (!viableFieldLine(text.slice(at, next), true)) return false;
+    at = next + 2;
+  }
+}
+
+/** The methods the lane takes; anything else (CONNECT, TRACE, WebDAV's) goes to node:http. */
+function isLaneMethod(method: string): boolean {
+  switch (method) {
+    case 'GET':
+    case 'HEAD':
+    case 'POST':
+    case 'PUT':
+    case 'DELETE':
+    case 'PATCH':
+    case 'OPTIONS':
+      return true;
+    default:
+      return false;
+  }
+}
+
+/** What a header name means to the lane. */
+const enum Kind {
+  Plain,
+  Host,
+  ContentLength,
+  Connection,
+  /** A header the lane leaves to node:http: framing, upgrades, `Expect`, and `__proto__`. */
+  Refused,
+}
+
+interface FieldName {
+  /** The lower-case name, internalized: a property key V8 need not look up in its string table. */
+  readonly name: string;
+  readonly kind: Kind;
+}
+
+/**
+ * Header names as received (any case) to their checked, lower-case form. A proxy sends the same dozen
+ * names on every request; using a name that is not internalized as a property key makes V8 look it up in
+ * its string table every time, which cost more than the rest of the parse. Bounded: a client sending ever
+ * new names only fills it.
+ */
+const NAMES = new Map<string, FieldName>();
+const MAX_NAMES = 1000;
+
+function kindOf(name: string): Kind {
+  switch (name) {
+    case 'host':
+      return Kind.Host;
+    case 'content-length':
+      return Kind.ContentLength;
+    case 'connection':
+      return Kind.Connection;
+    // Set-Cookie: node:http gives a request's as a list, even when it comes once.
+    case 'transfer-encoding':
+    case 'expect':
+    case 'upgrade':
+    case 'set-cookie':
+    case 'http2-settings':
+    case '__proto__':
+      return Kind.Refused;
+    default:
+      return Kind.Plain;
+  }
+}
+
+/** The name's entry, or undefined when it is not a token. */
+function fieldName(raw: string): FieldName | undefined {
+  const known = NAMES.get(raw);
+  if (known !== undefined) return known;
+  if (!isToken(raw)) return undefined;
+  const lower = raw.toLowerCase();
+  const cached = NAMES.size < MAX_NAMES;
+  // A computed property key is internalized; reading it back gives the internalized string.
+  const name = cached ? (Object.keys({ [lower]: 0 })[0] ?? lower) : lower;
+  const entry: FieldName = { name, kind: kindOf(name) };
+  if (cached) NAMES.set(raw, entry);
+  return entry;
+}
+
+function isToken(text: string): boolean {
+  if (text.length === 0) return false;
+  for (let index = 0; index < text.length; index++) {
+    const code = text.charCodeAt(index);
+    if (code > 127 || TCHAR[code] === 0) return false;
+  }
+  return true;
+}
+
+let dateSecond = -1;
+let dateText = '';
+/** The `Date` header's value, made once a second. */
+function httpDate(): string {
+  const now = Date.now();
+  const second = Math.floor(now / 1000);
+  if (second !== dateSecond) {
+    dateSecond = second;
+    dateText = new Date(second * 1000).toUTCString();
+  }
+  return dateText;
+}
+
+type Handler = (request: FastRequest, response: FastResponse) => void;
+
+/** A response as the handler writes it: the parts of `ServerResponse` gatehouse uses. */
+export class FastResponse {
+  statusCode = 200;
+  headersSent = false;
+  writableEnded = false;
+  private head = '';
+  private plain = true;
+  private finishListeners: (() => void)[] | undefined;
+
+  constructor(
+    readonly req: FastRequest,
+    readonly connection: FastConnection,
+    private readonly closeAfter: boolean,
+  ) {}
+
+  /** Headers as a flat name/value list; checked as node:http checks them. */
+  writeHead(status: number, headers?: readonly (string | number | readonly string[] | undefined)[]): this {
+    if (this.headersSent) throw new Error('Cannot write headers after they are sent to the client');
+    if (!Number.isInteger(status) || status < 100 || status > 999) throw new RangeError(`Invalid status code: ${status}`);
+    let head = '';
+    let plain = true;
+    const add = (name: string, value: string | number | readonly string[] | undefined) => {
+      // node:http's own checks, with its errors (ERR_INVALID_HTTP_TOKEN, ERR_INVALID_CHAR).
+      validateHeaderName(name);
+      if (value === undefined) throw new TypeError(`Invalid value "undefined" for header "${name}"`);
+      const lower = name.toLowerCase();
+      // The lane writes these itself; a handler never sets them.
+      if (lower === 'connection' || lower === 'transfer-encoding' || lower === 'date' || lower === 'keep-alive') throw new TypeError(`Header "${name}" is set by the server`);
+      const values = typeof value === 'object' ? value : [value];
+      for (const one of values) {
+        const text = String(one);
+        if (NOT_PLAIN.test(text)) {
+          validateHeaderValue(name, text);
+          plain = false;
+        }
+        head += `${name}: ${text}\r\n`;
+      }
+    };
+    if (headers !== undefined) {
+      for (let index = 0; index + 1 < headers.length; index += 2) add(String(headers[index]), headers[index + 1]);
+    }
+    this.statusCode = status;
+    this.head = head;
+    this.plain = plain;
+    this.headersSent = true;
+    return this;
+  }
+
+  /** Finishes the answer in one write (a string body, UTF-8). */
+  end(body?: string | Buffer, encoding?: BufferEncoding): this {
+    if (this.writableEnded) return this;
+    const text = body === undefined ? '' : body;
+    if (!this.headersSent) this.writeHead(this.statusCode, ['content-length', String(typeof text === 'string' ? Buffer.byteLength(text, encoding ?? 'utf8') : text.length)]);
+    this.writableEnded = true;
+    const status = this.statusCode;
+    const closing = this.closeAfter || this.connection.closing;
+    const start = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'unknown'}\r\n${this.head}Date: ${httpDate()}\r\n${closing ? 'Connection: close\r\n' : this.connection.lane.keepAlive}\r\n`;
+    const omitBody = this.req.method === 'HEAD' || status === 204 || status === 304 || (status >= 100 && status < 200);
+    this.connection.write(start, this.plain, omitBody ? '' : text, encoding, closing);
+    const listeners = this.finishListeners;
+    if (listeners !== undefined) {
+      this.finishListeners = undefined;
+      process.nextTick(() => {
+        for (const listener of listeners) listener();
+      });
+    }
+    this.connection.answered(this);
+    return this;
+  }
+
+  /** `finish` is emitted once the answer is handed to the socket; other events never come. */
+  once(event: string, listener: () => void): this {
+    if (event !== 'finish') return this;
+    if (this.writableEnded) process.nextTick(listener);
+    else (this.finishListeners ??= []).push(listener);
+    return this;
+  }
+
+  on(event: string, listener: () => void): this {
+    return this.once(event, listener);
+  }
+}
+
+/** One connection while the lane has it. */
+class FastConnection {
+  private buffer = '';
+  /** When the current incomplete head began (ms), 0 when none is pending. */
+  partialSince = 0;
+  /** How many reads brought parts of the current head. */
+  private pieces = 0;
+  lastActive: number;
+  /** The answer being worked on, if the handler has not finished it yet. */
+  pending: FastResponse | undefined;
+  /** Set when the connection is to close after the current answer (`Connection: close`, a shutdown). */
+  closing = false;
+  /** Set when the client has sent its last byte: answer what is complete, then close. */
+  private ended = false;
+  private inHandler = false;
+  private gone = false;
+  /** Set while answers wait in the socket's buffer for the client to read them. */
+  private blocked = false;
+
+  constructor(
+    readonly socket: Socket,
+    readonly lane: FastLane,
+  ) {
+    this.lastActive = lane.clock;
+    socket.setNoDelay(true);
+    socket.on('data', this.onData);
+    socket.on('end', this.onEnd);
+    socket.on('error', this.onError);
+    socket.on('close', this.onClose);
+  }
+
+  private readonly onData = (chunk: Buffer): void => {
+    this.buffer = this.buffer === '' ? chunk.toString('latin1') : this.buffer + chunk.toString('latin1');
+    this.lastActive = this.lane.clock;
+    this.drain();
+  };
+
+  private readonly onEnd = (): void => {
+    this.ended = true;
+    if (this.pending !== undefined) return;
+    if (this.buffer !== '' && !this.closing) {
+      // The client stopped within a head: refused as node:http refuses it.
+      this.closing = true;
+      this.socket.write(BAD_REQUEST);
+      this.socket.destroySoon();
+      return;
+    }
+    this.drain();
+  };
+
+  private readonly onError = (): void => {
+    this.socket.destroy();
+  };
+
+  private readonly onClose = (): void => {
+    this.gone = true;
+    this.lane.connections.delete(this);
+  };
+
+  /** Parses and answers every complete request in the buffer, in order, one at a time. */
+  private drain(): void {
+    while (this.pending === undefined && !this.blocked && !this.gone && !this.closing && this.buffer !== '') {
+      const end = this.buffer.indexOf('\r\n\r\n');
+      if (end === -1) {
+        // Part of a head: kept only while it can still become one the lane takes, for a few reads.
+        if (++this.pieces > MAX_PIECES || this.buffer.length > this.lane.limits.maxHeaderSize || !viablePrefix(this.buffer)) {
+          this.handOff();
+          return;
+        }
+        if (this.partialSince === 0) this.partialSince = this.lane.clock;
+        break;
+      }
+      const parsed = end + 4 > this.lane.limits.maxHeaderSize ? undefined : parseHead(this.buffer, end, this.socket);
+      if (parsed === undefined) {
+        this.handOff();
+        return;
+      }
+      this.buffer = end + 4 === this.buffer.length ? '' : this.buffer.slice(end + 4);
+      this.partialSince = 0;
+      this.pieces = 0;
+      const response = new FastResponse(parsed.request, this, parsed.close);
+      this.pending = response;
+      this.inHandler = true;
+      try {
+        this.lane.handler(parsed.request, response);
+        parsed.request.complete = true;
+      } catch {
+        // Handlers answer their own errors; one that throws anyway leaves nothing to answer with.
+        if (!response.writableEnded) {
+          this.socket.destroy();
+          return;
+        }
+      } finally {
+        this.inHandler = false;
+      }
+      // The handler may have answered already (`answered` clears `pending`).
+      if ((this.pending as FastResponse | undefined) !== undefined) {
+        // Answered later: read nothing more until then (pipelined requests stay in the buffer, in order).
+        this.socket.pause();
+        return;
+      }
+    }
+    if (this.blocked) {
+      this.socket.pause();
+      return;
+    }
+    if (this.buffer === '') this.partialSince = 0;
+    // The client has sent its last request and every complete one is answered.
+    if (this.ended && this.pending === undefined && !this.gone && !this.closing) {
+      this.closing = true;
+      this.socket.destroySoon();
+    }
+  }
+
+  write(head: string, plain: boolean, body: string | Buffer, encoding: BufferEncoding | undefined, closing: boolean): void {
+    if (this.gone || this.socket.destroyed) return;
+    if (body === '' || body.length === 0) this.socket.write(head, 'latin1');
+    else if (plain && typeof body === 'string' && (encoding === undefined || encoding === 'utf8')) this.socket.write(head + body, 'utf8');
+    else {
+      this.socket.cork();
+      this.socket.write(head, 'latin1');
+      if (typeof body === 'string') this.socket.write(body, encoding ?? 'utf8');
+      else this.socket.write(body);
+      this.socket.uncork();
+    }
+    if (closing) {
+      this.closing = true;
+      this.socket.destroySoon();
+    } else if (this.socket.writableNeedDrain && !this.blocked) {
+      // The client is not reading its answers: read no more requests until it does.
+      this.blocked = true;
+      this.socket.once('drain', this.onDrain);
+    }
+  }
+
+  private readonly onDrain = (): void => {
+    this.blocked = false;
+    if (this.pending !== undefined || this.gone || this.closing) return;
+    this.socket.resume();
+    this.drain();
+  };
+
+  /** The handler finished `response`: go on with the next request, if any. */
+  answered(response: FastResponse): void {
+    if (this.pending !== response) return;
+    this.pending = undefined;
+    this.lastActive = this.lane.clock;
+    if (this.inHandler || this.gone || this.closing || this.blocked) return;
+    this.socket.resume();
+    this.drain();
+  }
+
+  /** Gives the connection, from the current request on, to node:http. */
+  private handOff(): void {
+    const socket = this.socket;
+    socket.removeListener('data', this.onData);
+    socket.removeListener('end', this.onEnd);
+    socket.removeListener('error', this.onError);
+    socket.removeListener('close', this.onClose);
+    socket.removeListener('drain', this.onDrain);
+    this.lane.connections.delete(this);
+    this.gone = true;
+    const rest = this.buffer;
+    this.buffer = '';
+    try {
+      if (rest !== '') socket.unshift(Buffer.from(rest, 'latin1'));
+    } catch {
+      socket.destroy();
+      return;
+    }
+    this.lane.handOff(socket);
+  }
+
+  /** Closes the connection if it is between requests; else once the current answer is written. */
+  closeIfIdle(): void {
+    if (this.pending !== undefined || this.closing) {
+      this.closing = true;
+      return;
+    }
+    this.closing = true;
+    this.socket.destroySoon();
+  }
+}
+
+/** The lane of one listener. */
+export class FastLane {
+  readonly connections = new Set<FastConnection>();
+  /** A coarse clock (ms), advanced by the sweep: timeouts are checked once a second, as node:http does. */
+  clock = Date.now();
+  /** The keep-alive lines of every answer on a connection that stays open. */
+  readonly keepAlive: string;
+  private readonly sweep: NodeJS.Timeout;
+
+  constructor(
+    readonly handler: Handler,
+    readonly limits: FastLaneLimits,
+    readonly handOff: (socket: Socket) => void,
+  ) {
+    this.keepAlive = `Connection: keep-alive\r\nKeep-Alive: timeout=${Math.floor(limits.keepAliveTimeout / 1000)}\r\n`;
+    this.sweep = setInterval(() => this.check(), 1000);
+    this.sweep.unref();
+  }
+
+  accept(socket: Socket): void {
+    this.connections.add(new FastConnection(socket, this));
+  }
+
+  /** Cuts a head trickled in for longer than `headersTimeout` (408, as node:http) and idle connections. */
+  private check(): void {
+    const now = (this.clock = Date.now());
+    for (const connection of this.connections) {
+      if (connection.pending !== undefined) continue;
+      if (connection.partialSince !== 0) {
+        if (now - connection.partialSince > this.limits.headersTimeout) {
+          connection.closing = true;
+          connection.socket.write('HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n');
+          connection.socket.destroySoon();
+        }
+      } else if (now - connection.lastActive > this.limits.keepAliveTimeout) {
+        connection.socket.destroy();
+      }
+    }
+  }
+
+  /** Closes every connection between requests; the others after their answer. */
+  closeIdle(): void {
+    for (const connection of this.connections) connection.closeIfIdle();
+  }
+
+  /** Cuts every connection. */
+  closeAll(): void {
+    for (const connection of this.connections) connection.socket.destroy();
+  }
+
+  stop(): void {
+    clearInterval(this.sweep);
+  }
+}
+
+interface Parsed {
+  readonly request: FastRequest;
+  readonly close: boolean;
+}
+
+/** The request whose head is `text[0, end)`, or undefined when it is not in the lane's simple form. */
+function parseHead(text: string, end: number, socket: Socket): Parsed | undefined {
+  const lineEnd = text.indexOf('\r\n');
+  const space = text.indexOf(' ');
+  if (space <= 0 || space > lineEnd) return undefined;
+  const method = text.slice(0, space);
+  if (!isLaneMethod(method)) return undefined;
+  const space2 = text.indexOf(' ', space + 1);
+  if (space2 === -1 || space2 > lineEnd || lineEnd - space2 !== 9 || !text.startsWith('HTTP/1.1', space2 + 1)) return undefined;
+  // Origin form only (`/path?query`); absolute and asterisk forms go to node:http.
+  if (space2 === space + 1 || text.charCodeAt(space + 1) !== 47) return undefined;
+  for (let index = space + 1; index < space2; index++) {
+    const code = text.charCodeAt(index);
+    if (code > 127 || URICHAR[code] === 0) return undefined;
+  }
+  const url = text.slice(space + 1, space2);
+  const headers: IncomingHttpHeaders = {};
+  const rawHeaders: string[] = [];
+  let close = false;
+  let hosts = 0;
+  let at = lineEnd + 2;
+  let fields = 0;
+  while (at < end) {
+    let next = text.indexOf('\r\n', at);
+    if (next === -1 || next > end) next = end;
+    const colon = text.indexOf(':', at);
+    if (colon === -1 || colon > next || colon === at) return undefined;
+    if (++fields > MAX_FIELDS) return undefined;
+    const rawName = text.slice(at, colon);
+    const field = fieldName(rawName);
+    if (field === undefined || field.kind === Kind.Refused) return undefined;
+    let valueStart = colon + 1;
+    let valueEnd = next;
+    while (valueStart < valueEnd && (text.charCodeAt(valueStart) === 32 || text.charCodeAt(valueStart) === 9)) valueStart++;
+    while (valueEnd > valueStart && (text.charCodeAt(valueEnd - 1) === 32 || text.charCodeAt(valueEnd - 1) === 9)) valueEnd--;
+    const value = text.slice(valueStart, valueEnd);
+    if (BAD_VALUE.test(value)) return undefined;
+    switch (field.kind) {
+      case Kind.Host:
+        hosts++;
+        break;
+      case Kind.ContentLength:
+        if (value !== '0') return undefined;
+        break;
+      case Kind.Connection: {
+        const lower = value.toLowerCase();
+        if (lower === 'close') close = true;
+        else if (lower !== 'keep-alive') return undefined;
+        break;
+      }
+      default:
+        break;
+    }
+    headers[field.name] = value;
+    rawHeaders.push(rawName, value);
+    at = next + 2;
+  }
+  // Each name once, in any spelling: node:http joins some repeats and keeps the first of others, and the
+  // lane does neither. A repeat overwrote its key, so the object has fewer keys than there were lines.
+  if (hosts !== 1 || Object.keys(headers).length !== fields) return undefined;
+  return { request: new FastRequest(method, url, headers, rawHeaders, socket), close };
+}
+
+/**
+ * Puts the lane in front of `server`'s own connection handling: connections go to the lane, and the lane
+ * gives node:http those it does not take.
+ */
+export function attachFastLane(server: Server, handler: Handler, limits: FastLaneLimits): FastLane {
+  const [nodeListener] = server.listeners('connection') as ((socket: Socket) => void)[];
+  if (nodeListener === undefined) throw new Error('node:http registered no connection listener');
+  server.removeListener('connection', nodeListener);
+  const lane = new FastLane(handler, limits, (socket) => nodeListener.call(server, socket));
+  server.on('connection', (socket: Socket) => lane.accept(socket));
+  server.once('close', () => lane.stop());
+  return lane;
+}
