@@ -71,6 +71,7 @@ const BAD_VALUE = /[\x00-\x08\x0a-\x1f\x7f]/;
 // A response header value of printable ASCII only (node:http's own check allows Latin-1 too).
 const NOT_PLAIN = /[^\t\x20-\x7e]/;
 
+const EMPTY = Buffer.alloc(0);
 const BAD_REQUEST = 'HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n';
 
 /** A head that has not come whole in this many reads goes to node:http, which parses as bytes arrive. */
@@ -152,6 +153,8 @@ const enum Kind {
 }
 
 interface FieldName {
+  /** The name as received, a string of its own. */
+  readonly raw: string;
   /** The lower-case name, internalized: a property key V8 need not look up in its string table. */
   readonly name: string;
   readonly kind: Kind;
@@ -187,16 +190,17 @@ function kindOf(name: string): Kind {
   }
 }
 
-/** The name's entry, or undefined when it is not a token. */
-function fieldName(raw: string): FieldName | undefined {
-  const known = NAMES.get(raw);
+/** The entry of the name at `bytes[start, end)` (`seen` is that text), or undefined when it is not a token. */
+function fieldName(seen: string, bytes: Buffer, start: number, end: number): FieldName | undefined {
+  const known = NAMES.get(seen);
   if (known !== undefined) return known;
-  if (!isToken(raw)) return undefined;
+  if (!isToken(seen)) return undefined;
+  const raw = bytes.toString('latin1', start, end);
   const lower = raw.toLowerCase();
   const cached = NAMES.size < MAX_NAMES;
   // A computed property key is internalized; reading it back gives the internalized string.
   const name = cached ? (Object.keys({ [lower]: 0 })[0] ?? lower) : lower;
-  const entry: FieldName = { name, kind: kindOf(name) };
+  const entry: FieldName = { raw, name, kind: kindOf(name) };
   if (cached) NAMES.set(raw, entry);
   return entry;
 }
@@ -310,7 +314,9 @@ export class FastResponse {
 
 /** One connection while the lane has it. */
 class FastConnection {
+  /** What has come and is not yet parsed, as text (Latin-1, one character a byte) and as the bytes. */
   private buffer = '';
+  private bytes: Buffer = EMPTY;
   /** When the current incomplete head began (ms), 0 when none is pending. */
   partialSince = 0;
   /** How many reads brought parts of the current head. */
@@ -340,7 +346,13 @@ class FastConnection {
   }
 
   private readonly onData = (chunk: Buffer): void => {
-    this.buffer = this.buffer === '' ? chunk.toString('latin1') : this.buffer + chunk.toString('latin1');
+    if (this.buffer === '') {
+      this.buffer = chunk.toString('latin1');
+      this.bytes = chunk;
+    } else {
+      this.buffer += chunk.toString('latin1');
+      this.bytes = Buffer.concat([this.bytes, chunk]);
+    }
     this.lastActive = this.lane.clock;
     this.drain();
   };
@@ -380,12 +392,18 @@ class FastConnection {
         if (this.partialSince === 0) this.partialSince = this.lane.clock;
         break;
       }
-      const parsed = end + 4 > this.lane.limits.maxHeaderSize ? undefined : parseHead(this.buffer, end, this.socket);
+      const parsed = end + 4 > this.lane.limits.maxHeaderSize ? undefined : parseHead(this.buffer, this.bytes, end, this.socket);
       if (parsed === undefined) {
         this.handOff();
         return;
       }
-      this.buffer = end + 4 === this.buffer.length ? '' : this.buffer.slice(end + 4);
+      if (end + 4 === this.buffer.length) {
+        this.buffer = '';
+        this.bytes = EMPTY;
+      } else {
+        this.buffer = this.buffer.slice(end + 4);
+        this.bytes = this.bytes.subarray(end + 4);
+      }
       this.partialSince = 0;
       this.pieces = 0;
       const response = new FastResponse(parsed.request, this, parsed.close);
@@ -470,10 +488,11 @@ class FastConnection {
     socket.removeListener('drain', this.onDrain);
     this.lane.connections.delete(this);
     this.gone = true;
-    const rest = this.buffer;
+    const rest = this.buffer === '' ? EMPTY : this.bytes;
     this.buffer = '';
+    this.bytes = EMPTY;
     try {
-      if (rest !== '') socket.unshift(Buffer.from(rest, 'latin1'));
+      if (rest.length > 0) socket.unshift(rest);
     } catch {
       socket.destroy();
       return;
@@ -552,8 +571,17 @@ interface Parsed {
   readonly close: boolean;
 }
 
+/**
+ * `text[start, end)` as a string of its own. V8 makes a longer slice a view that keeps the whole text alive,
+ * and header values end up in long-lived caches (a cookie, a token, a forwarded chain): each would hold a
+ * whole request head. So longer ones are decoded from the bytes; V8 copies a slice of up to 12 characters.
+ */
+function piece(text: string, bytes: Buffer, start: number, end: number): string {
+  return end - start > 12 ? bytes.toString('latin1', start, end) : text.slice(start, end);
+}
+
 /** The request whose head is `text[0, end)`, or undefined when it is not in the lane's simple form. */
-function parseHead(text: string, end: number, socket: Socket): Parsed | undefined {
+function parseHead(text: string, bytes: Buffer, end: number, socket: Socket): Parsed | undefined {
   const lineEnd = text.indexOf('\r\n');
   const space = text.indexOf(' ');
   if (space <= 0 || space > lineEnd) return undefined;
@@ -567,7 +595,7 @@ function parseHead(text: string, end: number, socket: Socket): Parsed | undefine
     const code = text.charCodeAt(index);
     if (code > 127 || URICHAR[code] === 0) return undefined;
   }
-  const url = text.slice(space + 1, space2);
+  const url = piece(text, bytes, space + 1, space2);
   const headers: IncomingHttpHeaders = {};
   const rawHeaders: string[] = [];
   let close = false;
@@ -580,14 +608,13 @@ function parseHead(text: string, end: number, socket: Socket): Parsed | undefine
     const colon = text.indexOf(':', at);
     if (colon === -1 || colon > next || colon === at) return undefined;
     if (++fields > MAX_FIELDS) return undefined;
-    const rawName = text.slice(at, colon);
-    const field = fieldName(rawName);
+    const field = fieldName(text.slice(at, colon), bytes, at, colon);
     if (field === undefined || field.kind === Kind.Refused) return undefined;
     let valueStart = colon + 1;
     let valueEnd = next;
     while (valueStart < valueEnd && (text.charCodeAt(valueStart) === 32 || text.charCodeAt(valueStart) === 9)) valueStart++;
     while (valueEnd > valueStart && (text.charCodeAt(valueEnd - 1) === 32 || text.charCodeAt(valueEnd - 1) === 9)) valueEnd--;
-    const value = text.slice(valueStart, valueEnd);
+    const value = piece(text, bytes, valueStart, valueEnd);
     if (BAD_VALUE.test(value)) return undefined;
     switch (field.kind) {
       case Kind.Host:
@@ -606,7 +633,7 @@ function parseHead(text: string, end: number, socket: Socket): Parsed | undefine
         break;
     }
     headers[field.name] = value;
-    rawHeaders.push(rawName, value);
+    rawHeaders.push(field.raw, value);
     at = next + 2;
   }
   // Each name once, in any spelling: node:http joins some repeats and keeps the first of others, and the

@@ -10,6 +10,8 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, IncomingMessage } from 'node:http';
 import { connect } from 'node:net';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { startServer, type RunningServer } from '../../src/http/index.js';
 import type { HttpRequest, HttpResponse } from '../../src/http/app.js';
 import { attachFastLane, FastRequest } from '../../src/http/fast-lane.js';
@@ -683,6 +685,40 @@ test('backpressure: a client that sends requests without reading answers stops b
     assert.equal(handled, 200, 'not every request was answered once the client read');
     for (let waited = 0; received < 200 * big.length && waited < 5000; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50));
     assert.ok(received > 200 * big.length, `received ${received} bytes`);
+  } finally {
+    socket.destroy();
+    await running.close();
+  }
+});
+
+test('memory: a header value kept after the request does not keep the whole request head alive', async () => {
+  // A value sliced from the text of the whole head would be a view that keeps that text alive, so a cache
+  // of cookie values or tokens would hold every head it saw (48 KiB each at most).
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  const kept: string[] = [];
+  const running = await shortLimits((request, response) => {
+    kept.push(String(request.headers['x-key']));
+    response.writeHead(204, []);
+    response.end();
+  });
+  const socket = connect({ host: '127.0.0.1', port: running.port });
+  try {
+    socket.on('error', () => undefined);
+    await new Promise((resolve) => socket.once('connect', resolve));
+    let answers = 0;
+    socket.on('data', (chunk: Buffer) => (answers += chunk.toString('latin1').split('HTTP/1.1 204').length - 1));
+    gc();
+    const before = process.memoryUsage().heapUsed;
+    const pad = 'p'.repeat(20_000);
+    const count = 2000;
+    for (let index = 0; index < count; index++) socket.write(head('GET / HTTP/1.1', 'Host: a', `X-Key: key-number-${index}`, `X-Pad: ${pad}`));
+    for (let waited = 0; answers < count && waited < 10_000; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(answers, count);
+    gc();
+    const grown = process.memoryUsage().heapUsed - before;
+    assert.equal(kept.length, count);
+    assert.ok(grown < 10_000_000, `the heap grew by ${Math.round(grown / 1e6)} MB for ${count} kept values of ~16 bytes (the heads were ${Math.round((count * pad.length) / 1e6)} MB)`);
   } finally {
     socket.destroy();
     await running.close();
