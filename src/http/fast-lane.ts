@@ -18,7 +18,7 @@
  * a subset of what node:http accepts and reads it the same way; the tests compare the two on every case.
  * The handler sees the same fields of a request (method, url, headers, rawHeaders, socket) either way.
  */
-import { STATUS_CODES, validateHeaderName, validateHeaderValue, type IncomingHttpHeaders, type Server } from 'node:http';
+import { STATUS_CODES, validateHeaderName, validateHeaderValue, type IncomingHttpHeaders, type IncomingMessage, type Server } from 'node:http';
 import type { Socket } from 'node:net';
 
 /** Header lines above this many go to node:http (its default limit is 2000). */
@@ -72,10 +72,16 @@ const BAD_VALUE = /[\x00-\x08\x0a-\x1f\x7f]/;
 const NOT_PLAIN = /[^\t\x20-\x7e]/;
 
 const EMPTY = Buffer.alloc(0);
+const REQUEST_TIMEOUT = 'HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n';
 const BAD_REQUEST = 'HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n';
 
 /** A head that has not come whole in this many reads goes to node:http, which parses as bytes arrive. */
 const MAX_PIECES = 8;
+/**
+ * A head begun this long ago and still not whole goes to node:http too, whose headersTimeout then starts
+ * afresh: so a head trickled in gets at most this much more time than node:http alone would give it.
+ */
+const SLOW_HEAD_MS = 2000;
 const VERSION = 'HTTP/1.1';
 const METHOD_PREFIXES = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'].flatMap((method) => Array.from({ length: method.length }, (_, index) => method.slice(0, index))));
 
@@ -106,7 +112,18 @@ function viableFieldLine(line: string, whole: boolean): boolean {
   if (!whole && line.endsWith('\r')) return line.length === 1 || viableFieldLine(line.slice(0, -1), true);
   const colon = line.indexOf(':');
   if (colon === -1) return !whole && (line === '' || isToken(line));
-  return colon > 0 && isToken(line.slice(0, colon)) && !BAD_VALUE.test(line.slice(colon + 1));
+  const name = line.slice(0, colon);
+  const value = line.slice(colon + 1);
+  if (colon === 0 || !isToken(name) || BAD_VALUE.test(value)) return false;
+  // Framing the lane leaves to node:http goes there as soon as its line arrives, so node:http refuses a bad
+  // one (`Content-Length: x`, chunked with another coding) as soon as it would have.
+  const kind = kindOf(name.toLowerCase());
+  if (kind === Kind.Refused) return false;
+  if (kind === Kind.ContentLength) {
+    const length = value.replace(/^[ \t]+/, '').replace(/[ \t]+$/, '');
+    return whole ? length === '0' : length === '' || length === '0';
+  }
+  return true;
 }
 
 /**
@@ -168,6 +185,8 @@ interface FieldName {
  */
 const NAMES = new Map<string, FieldName>();
 const MAX_NAMES = 1000;
+/** Names longer than this are never kept (a client could otherwise park 1000 long ones in memory). */
+const MAX_CACHED_NAME = 64;
 
 function kindOf(name: string): Kind {
   switch (name) {
@@ -197,7 +216,7 @@ function fieldName(seen: string, bytes: Buffer, start: number, end: number): Fie
   if (!isToken(seen)) return undefined;
   const raw = bytes.toString('latin1', start, end);
   const lower = raw.toLowerCase();
-  const cached = NAMES.size < MAX_NAMES;
+  const cached = NAMES.size < MAX_NAMES && raw.length <= MAX_CACHED_NAME;
   // A computed property key is internalized; reading it back gives the internalized string.
   const name = cached ? (Object.keys({ [lower]: 0 })[0] ?? lower) : lower;
   const entry: FieldName = { raw, name, kind: kindOf(name) };
@@ -236,6 +255,8 @@ export class FastResponse {
   writableEnded = false;
   private head = '';
   private plain = true;
+  /** Whether the handler's headers give the length. */
+  private framed = false;
   private finishListeners: (() => void)[] | undefined;
 
   constructor(
@@ -250,6 +271,7 @@ export class FastResponse {
     if (!Number.isInteger(status) || status < 100 || status > 999) throw new RangeError(`Invalid status code: ${status}`);
     let head = '';
     let plain = true;
+    let framed = false;
     const add = (name: string, value: string | number | readonly string[] | undefined) => {
       // node:http's own checks, with its errors (ERR_INVALID_HTTP_TOKEN, ERR_INVALID_CHAR).
       validateHeaderName(name);
@@ -257,6 +279,7 @@ export class FastResponse {
       const lower = name.toLowerCase();
       // The lane writes these itself; a handler never sets them.
       if (lower === 'connection' || lower === 'transfer-encoding' || lower === 'date' || lower === 'keep-alive') throw new TypeError(`Header "${name}" is set by the server`);
+      if (lower === 'content-length') framed = true;
       const values = typeof value === 'object' ? value : [value];
       for (const one of values) {
         const text = String(one);
@@ -273,6 +296,7 @@ export class FastResponse {
     this.statusCode = status;
     this.head = head;
     this.plain = plain;
+    this.framed = framed;
     this.headersSent = true;
     return this;
   }
@@ -285,8 +309,11 @@ export class FastResponse {
     this.writableEnded = true;
     const status = this.statusCode;
     const closing = this.closeAfter || this.connection.closing;
-    const start = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'unknown'}\r\n${this.head}Date: ${httpDate()}\r\n${closing ? 'Connection: close\r\n' : this.connection.lane.keepAlive}\r\n`;
-    const omitBody = this.req.method === 'HEAD' || status === 204 || status === 304 || (status >= 100 && status < 200);
+    const bodiless = status === 204 || status === 304 || status < 200;
+    // Headers without a length: the lane gives it (node:http would send the body chunked).
+    const length = this.framed || bodiless ? '' : `Content-Length: ${typeof text === 'string' ? Buffer.byteLength(text, encoding ?? 'utf8') : text.length}\r\n`;
+    const start = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'unknown'}\r\n${this.head}${length}Date: ${httpDate()}\r\n${closing ? 'Connection: close\r\n' : this.connection.lane.keepAlive}\r\n`;
+    const omitBody = this.req.method === 'HEAD' || bodiless;
     this.connection.write(start, this.plain, omitBody ? '' : text, encoding, closing);
     const listeners = this.finishListeners;
     if (listeners !== undefined) {
@@ -332,12 +359,16 @@ class FastConnection {
   private gone = false;
   /** Set while answers wait in the socket's buffer for the client to read them. */
   private blocked = false;
+  /** Set while the lane has stopped reading the socket. */
+  private paused = false;
 
   constructor(
     readonly socket: Socket,
     readonly lane: FastLane,
   ) {
     this.lastActive = lane.clock;
+    // A new connection must send a whole head within headersTimeout, as under node:http.
+    this.partialSince = Date.now();
     socket.setNoDelay(true);
     socket.on('data', this.onData);
     socket.on('end', this.onEnd);
@@ -359,15 +390,7 @@ class FastConnection {
 
   private readonly onEnd = (): void => {
     this.ended = true;
-    if (this.pending !== undefined) return;
-    if (this.buffer !== '' && !this.closing) {
-      // The client stopped within a head: refused as node:http refuses it.
-      this.closing = true;
-      this.socket.write(BAD_REQUEST);
-      this.socket.destroySoon();
-      return;
-    }
-    this.drain();
+    if (this.pending === undefined) this.drain();
   };
 
   private readonly onError = (): void => {
@@ -384,16 +407,18 @@ class FastConnection {
     while (this.pending === undefined && !this.blocked && !this.gone && !this.closing && this.buffer !== '') {
       const end = this.buffer.indexOf('\r\n\r\n');
       if (end === -1) {
-        // Part of a head: kept only while it can still become one the lane takes, for a few reads.
-        if (++this.pieces > MAX_PIECES || this.buffer.length > this.lane.limits.maxHeaderSize || !viablePrefix(this.buffer)) {
+        // Part of a head: kept only while it can still become one the lane takes, for a few reads. (After
+        // the client's end of input nothing can be handed over: the end answers it below.)
+        if (!this.ended && (++this.pieces > MAX_PIECES || this.buffer.length > this.lane.limits.maxHeaderSize || !viablePrefix(this.buffer))) {
           this.handOff();
           return;
         }
-        if (this.partialSince === 0) this.partialSince = this.lane.clock;
+        if (this.partialSince === 0) this.partialSince = Date.now();
         break;
       }
       const parsed = end + 4 > this.lane.limits.maxHeaderSize ? undefined : parseHead(this.buffer, this.bytes, end, this.socket);
       if (parsed === undefined) {
+        if (this.ended) break;
         this.handOff();
         return;
       }
@@ -421,23 +446,37 @@ class FastConnection {
       } finally {
         this.inHandler = false;
       }
-      // The handler may have answered already (`answered` clears `pending`).
-      if ((this.pending as FastResponse | undefined) !== undefined) {
-        // Answered later: read nothing more until then (pipelined requests stay in the buffer, in order).
-        this.socket.pause();
-        return;
-      }
+      // The handler may have answered already (`answered` clears `pending`). If not, pipelined requests
+      // wait in the buffer, in order, until it does; the socket is read on (stopping and restarting it for
+      // every such answer cost more than the rest of the lane) unless they pile up.
+      if ((this.pending as FastResponse | undefined) !== undefined) break;
     }
-    if (this.blocked) {
-      this.socket.pause();
+    if (this.pending !== undefined || this.blocked) {
+      if (this.blocked || this.buffer.length > this.lane.limits.maxHeaderSize) this.hold();
       return;
     }
     if (this.buffer === '') this.partialSince = 0;
-    // The client has sent its last request and every complete one is answered.
-    if (this.ended && this.pending === undefined && !this.gone && !this.closing) {
+    // The client has sent its last request and every complete one is answered; what is left is refused as
+    // node:http refuses a head cut short.
+    if (this.ended && !this.gone && !this.closing) {
       this.closing = true;
+      if (this.buffer !== '') this.socket.write(BAD_REQUEST);
       this.socket.destroySoon();
     }
+  }
+
+  /** Stops reading the socket. */
+  private hold(): void {
+    if (this.paused) return;
+    this.paused = true;
+    this.socket.pause();
+  }
+
+  /** Reads the socket again, if {@link hold} stopped it. */
+  private release(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    this.socket.resume();
   }
 
   write(head: string, plain: boolean, body: string | Buffer, encoding: BufferEncoding | undefined, closing: boolean): void {
@@ -464,7 +503,7 @@ class FastConnection {
   private readonly onDrain = (): void => {
     this.blocked = false;
     if (this.pending !== undefined || this.gone || this.closing) return;
-    this.socket.resume();
+    this.release();
     this.drain();
   };
 
@@ -474,13 +513,15 @@ class FastConnection {
     this.pending = undefined;
     this.lastActive = this.lane.clock;
     if (this.inHandler || this.gone || this.closing || this.blocked) return;
-    this.socket.resume();
+    this.release();
     this.drain();
   }
 
   /** Gives the connection, from the current request on, to node:http. */
   private handOff(): void {
     const socket = this.socket;
+    // node:http reads a socket that flows; one the lane stopped would never be read again.
+    this.release();
     socket.removeListener('data', this.onData);
     socket.removeListener('end', this.onEnd);
     socket.removeListener('error', this.onError);
@@ -488,6 +529,8 @@ class FastConnection {
     socket.removeListener('drain', this.onDrain);
     this.lane.connections.delete(this);
     this.gone = true;
+    // A head not yet whole keeps the deadline it had here: node:http's own timer starts afresh.
+    const headBegun = this.buffer !== '' && this.buffer.indexOf('\r\n\r\n') === -1 ? this.partialSince : 0;
     const rest = this.buffer === '' ? EMPTY : this.bytes;
     this.buffer = '';
     this.bytes = EMPTY;
@@ -497,7 +540,12 @@ class FastConnection {
       socket.destroy();
       return;
     }
-    this.lane.handOff(socket);
+    this.lane.give(socket, headBegun);
+  }
+
+  /** A head is arriving slowly: node:http takes it (a connection that has sent nothing stays). */
+  slowHead(): void {
+    if (this.buffer !== '' && this.pending === undefined && !this.gone && !this.closing && !this.ended) this.handOff();
   }
 
   /** Closes the connection if it is between requests; else once the current answer is written. */
@@ -520,14 +568,44 @@ export class FastLane {
   readonly keepAlive: string;
   private readonly sweep: NodeJS.Timeout;
 
+  /** Sockets handed over within a head, and the timer that ends them at that head's deadline. */
+  private readonly unfinished = new Map<Socket, NodeJS.Timeout>();
+
   constructor(
     readonly handler: Handler,
     readonly limits: FastLaneLimits,
-    readonly handOff: (socket: Socket) => void,
+    private readonly toNode: (socket: Socket) => void,
   ) {
     this.keepAlive = `Connection: keep-alive\r\nKeep-Alive: timeout=${Math.floor(limits.keepAliveTimeout / 1000)}\r\n`;
     this.sweep = setInterval(() => this.check(), 1000);
     this.sweep.unref();
+  }
+
+  /** Hands `socket` to node:http; `headBegun` is when the head it is in the middle of began (0: none). */
+  give(socket: Socket, headBegun: number): void {
+    if (headBegun !== 0) {
+      const timer = setTimeout(
+        () => {
+          this.unfinished.delete(socket);
+          if (socket.destroyed) return;
+          socket.write(REQUEST_TIMEOUT);
+          socket.destroySoon();
+        },
+        Math.max(0, headBegun + this.limits.headersTimeout - Date.now()),
+      );
+      timer.unref();
+      this.unfinished.set(socket, timer);
+      socket.once('close', () => this.headDone(socket));
+    }
+    this.toNode(socket);
+  }
+
+  /** node:http has read the whole head `socket` was handed over in (or the socket closed). */
+  headDone(socket: Socket): void {
+    const timer = this.unfinished.get(socket);
+    if (timer === undefined) return;
+    clearTimeout(timer);
+    this.unfinished.delete(socket);
   }
 
   accept(socket: Socket): void {
@@ -542,9 +620,9 @@ export class FastLane {
       if (connection.partialSince !== 0) {
         if (now - connection.partialSince > this.limits.headersTimeout) {
           connection.closing = true;
-          connection.socket.write('HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n');
+          connection.socket.write(REQUEST_TIMEOUT);
           connection.socket.destroySoon();
-        }
+        } else if (now - connection.partialSince >= SLOW_HEAD_MS) connection.slowHead();
       } else if (now - connection.lastActive > this.limits.keepAliveTimeout) {
         connection.socket.destroy();
       }
@@ -652,6 +730,7 @@ export function attachFastLane(server: Server, handler: Handler, limits: FastLan
   server.removeListener('connection', nodeListener);
   const lane = new FastLane(handler, limits, (socket) => nodeListener.call(server, socket));
   server.on('connection', (socket: Socket) => lane.accept(socket));
+  server.prependListener('request', (request: IncomingMessage) => lane.headDone(request.socket));
   server.once('close', () => lane.stop());
   return lane;
 }
