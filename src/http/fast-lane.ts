@@ -85,8 +85,9 @@ const SLOW_HEAD_MS = 2000;
 const VERSION = 'HTTP/1.1';
 const METHOD_PREFIXES = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'].flatMap((method) => Array.from({ length: method.length }, (_, index) => method.slice(0, index))));
 
-function isUriText(text: string): boolean {
-  for (let index = 0; index < text.length; index++) {
+/** Whether `text[start, end)` holds request-target characters only. */
+function isUriText(text: string, start = 0, end = text.length): boolean {
+  for (let index = start; index < end; index++) {
     const code = text.charCodeAt(index);
     if (code > 127 || URICHAR[code] === 0) return false;
   }
@@ -668,11 +669,7 @@ function parseHead(text: string, bytes: Buffer, end: number, socket: Socket): Pa
   const space2 = text.indexOf(' ', space + 1);
   if (space2 === -1 || space2 > lineEnd || lineEnd - space2 !== 9 || !text.startsWith('HTTP/1.1', space2 + 1)) return undefined;
   // Origin form only (`/path?query`); absolute and asterisk forms go to node:http.
-  if (space2 === space + 1 || text.charCodeAt(space + 1) !== 47) return undefined;
-  for (let index = space + 1; index < space2; index++) {
-    const code = text.charCodeAt(index);
-    if (code > 127 || URICHAR[code] === 0) return undefined;
-  }
+  if (space2 === space + 1 || text.charCodeAt(space + 1) !== 47 || !isUriText(text, space + 1, space2)) return undefined;
   const url = piece(text, bytes, space + 1, space2);
   const headers: IncomingHttpHeaders = {};
   const rawHeaders: string[] = [];
