@@ -719,11 +719,14 @@ function parseHead(text: string, bytes: Buffer, end: number, socket: Socket): Pa
 
 /**
  * Puts the lane in front of `server`'s own connection handling: connections go to the lane, and the lane
- * gives node:http those it does not take.
+ * gives node:http those it does not take. Undefined (no lane) when `server` is not as node:http makes it.
  */
-export function attachFastLane(server: Server, handler: Handler, limits: FastLaneLimits): FastLane {
-  const [nodeListener] = server.listeners('connection') as ((socket: Socket) => void)[];
-  if (nodeListener === undefined) throw new Error('node:http registered no connection listener');
+export function attachFastLane(server: Server, handler: Handler, limits: FastLaneLimits): FastLane | undefined {
+  // node:http's own listener, the only one on a fresh server. A Node.js that arranged this otherwise gets no
+  // lane: every request then goes to node:http, slower but the same.
+  const listeners = server.listeners('connection') as ((socket: Socket) => void)[];
+  const nodeListener = listeners[0];
+  if (listeners.length !== 1 || nodeListener?.name !== 'connectionListener') return undefined;
   server.removeListener('connection', nodeListener);
   const lane = new FastLane(handler, limits, (socket) => nodeListener.call(server, socket));
   server.on('connection', (socket: Socket) => lane.accept(socket));

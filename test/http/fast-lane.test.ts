@@ -724,3 +724,33 @@ test('memory: a header value kept after the request does not keep the whole requ
     await running.close();
   }
 });
+
+test('a server not as node:http makes it gets no lane, and node:http serves it', async () => {
+  const seen: boolean[] = [];
+  const handler = (request: HttpRequest, response: HttpResponse) => {
+    seen.push(request instanceof FastRequest);
+    response.writeHead(204, []);
+    response.end();
+  };
+  const fresh = createServer();
+  const changed = createServer();
+  changed.on('connection', () => undefined);
+  assert.ok(attachFastLane(fresh, handler, { maxHeaderSize: 48 * 1024, headersTimeout: 1000, keepAliveTimeout: 1000 }) !== undefined, 'no lane on a fresh server');
+  assert.equal(attachFastLane(changed, handler, { maxHeaderSize: 48 * 1024, headersTimeout: 1000, keepAliveTimeout: 1000 }), undefined, 'a lane on a server with a connection listener of its own');
+  changed.on('request', handler);
+  fresh.on('request', handler);
+  try {
+    for (const server of [fresh, changed]) {
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      const address = server.address();
+      const answered = await exchange(typeof address === 'object' && address !== null ? address.port : 0, [GET], { waitMs: 150 });
+      assert.deepEqual(statuses(answered.raw), [204]);
+    }
+    assert.deepEqual(seen, [true, false], 'which side served each server');
+  } finally {
+    for (const server of [fresh, changed]) {
+      server.closeAllConnections();
+      server.close();
+    }
+  }
+});
