@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { FIELDS, loadConfig } from '../../src/config/index.js';
 import { ROOT } from '../e2e/support/build.js';
 import { cliHarness } from './support.js';
+import { Served } from '../support/served.js';
 
 const COOKIE_SECRET = 'Aj8lBvYV4xw2m6n0ZPpTQ9Jg3rKcXe7WfH1sLdNuUqE';
 const CLIENT_SECRET = 'cli-client-secret-7f3a9c';
@@ -58,79 +59,15 @@ function run(args: readonly string[], env: Record<string, string> = {}, timeoutM
   });
 }
 
-/** A JSON log record. */
-interface LogRecord {
-  level: string;
-  msg: string;
-  log?: string;
-  address?: string;
-  problems?: string;
-}
-
-/** A running `serve`, its JSON log lines collected as they arrive. */
-class Served {
-  readonly records: LogRecord[] = [];
-  stderr = '';
-  private waiters: { predicate: (record: LogRecord) => boolean; resolve: (record: LogRecord) => void }[] = [];
-  private readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-
-  constructor(readonly child: ChildProcess) {
-    let pending = '';
-    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-      pending += chunk;
-      const lines = pending.split('\n');
-      pending = lines.pop() ?? '';
-      for (const line of lines) {
-        if (line.trim() === '') continue;
-        const record = JSON.parse(line) as LogRecord;
-        this.records.push(record);
-        this.waiters = this.waiters.filter((waiter) => {
-          if (!waiter.predicate(record)) return true;
-          waiter.resolve(record);
-          return false;
-        });
-      }
-    });
-    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (this.stderr += chunk));
-    this.exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
-  }
-
-  /** Resolves with the first record (already logged or still to come) that matches. */
-  waitFor(predicate: (record: LogRecord) => boolean, what: string, timeoutMs = 10_000): Promise<LogRecord> {
-    const seen = this.records.find(predicate);
-    if (seen !== undefined) return Promise.resolve(seen);
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no log line '${what}' within ${timeoutMs} ms; got ${JSON.stringify(this.records)}; stderr: ${this.stderr}`)), timeoutMs);
-      this.waiters.push({
-        predicate,
-        resolve: (record) => {
-          clearTimeout(timer);
-          resolve(record);
-        },
-      });
-    });
-  }
-
+/** A running `serve` whose listening line names the address it bound. */
+class CliServed extends Served {
   /** Waits for the listening line and returns the bound port. */
-  async port(): Promise<number> {
-    const record = await this.waitFor((entry) => /listening on http:\/\/127\.0\.0\.1:\d+$/.test(entry.msg), 'listening on');
+  override async port(): Promise<number> {
+    const record = await this.listening();
     const port = Number(/:(\d+)$/.exec(record.msg)?.[1]);
     assert.ok(port > 0 && port < 65536, record.msg);
     assert.equal(record.address, `http://127.0.0.1:${port}`);
     return port;
-  }
-
-  signal(signal: NodeJS.Signals): void {
-    assert.ok(this.child.pid !== undefined);
-    process.kill(this.child.pid, signal);
-  }
-
-  /** Resolves with the exit, or rejects after the timeout. */
-  exit(timeoutMs: number): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
-    return Promise.race([
-      this.exited,
-      new Promise<never>((_resolve, reject) => setTimeout(() => reject(new Error(`still running after ${timeoutMs} ms`)), timeoutMs).unref()),
-    ]);
   }
 }
 
@@ -371,7 +308,7 @@ describe('serve', () => {
     let port: number;
 
     before(async () => {
-      served = new Served(start(['serve', '--config', config], JSON_LOGS));
+      served = new CliServed(start(['serve', '--config', config], JSON_LOGS));
       port = await served.port();
     });
 
@@ -434,7 +371,7 @@ describe('serve', () => {
   });
 
   test('oauth2-proxy style: flags alone start serve', async () => {
-    const served = new Served(start(['--http-address=127.0.0.1:0', '--upstream=static://202'], JSON_LOGS));
+    const served = new CliServed(start(['--http-address=127.0.0.1:0', '--upstream=static://202'], JSON_LOGS));
     const port = await served.port();
     assert.deepEqual(await httpGet(port, '/ping'), { status: 200, body: 'OK' });
     served.signal('SIGTERM');
@@ -442,7 +379,7 @@ describe('serve', () => {
   });
 
   test('SIGINT stops it too', async () => {
-    const served = new Served(start(['serve', '--listen=127.0.0.1:0'], JSON_LOGS));
+    const served = new CliServed(start(['serve', '--listen=127.0.0.1:0'], JSON_LOGS));
     await served.port();
     served.signal('SIGINT');
     assert.deepEqual(await served.exit(5_000), { code: 0, signal: null });

@@ -7,7 +7,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
@@ -22,6 +22,7 @@ import { API_HEADERS, APP_ORIGIN, baseEnv, login, startTestProvider } from '../s
 import { signJws } from '../jwt/support.js';
 import { startObservedApp } from '../support/observed-app.js';
 import { redisCli, startRedis, type StandaloneRedis } from '../support/redis.js';
+import { Served, type LogRecord } from '../support/served.js';
 
 const BIN = fileURLToPath(new URL('../../dist/cli/bin.js', import.meta.url));
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -35,111 +36,6 @@ const dir = mkdtempSync(join(tmpdir(), 'gatehouse-ops-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** A JSON log record of `gatehouse serve`. */
-interface LogRecord {
-  readonly level: string;
-  readonly msg: string;
-  readonly log?: string;
-  readonly address?: string;
-  readonly problems?: string;
-  readonly path?: string;
-  readonly [field: string]: unknown;
-}
-
-/** A running `gatehouse serve`, its JSON log collected as it arrives. */
-class Served {
-  readonly records: LogRecord[] = [];
-  stderr = '';
-  private readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  private waiters: { predicate: (record: LogRecord) => boolean; resolve: (record: LogRecord) => void }[] = [];
-
-  constructor(readonly child: ChildProcess) {
-    let pending = '';
-    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-      pending += chunk;
-      const lines = pending.split('\n');
-      pending = lines.pop() ?? '';
-      for (const line of lines) {
-        if (line.trim() === '') continue;
-        let record: LogRecord;
-        try {
-          record = JSON.parse(line) as LogRecord;
-        } catch {
-          continue;
-        }
-        this.records.push(record);
-        this.waiters = this.waiters.filter((waiter) => {
-          if (!waiter.predicate(record)) return true;
-          waiter.resolve(record);
-          return false;
-        });
-      }
-    });
-    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (this.stderr += chunk));
-    this.exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
-  }
-
-  /** The first record from index `from` on (logged already or still to come) that matches. */
-  waitFor(predicate: (record: LogRecord) => boolean, what: string, from = 0, timeoutMs = 10_000): Promise<LogRecord> {
-    const seen = this.records.slice(from).find(predicate);
-    if (seen !== undefined) return Promise.resolve(seen);
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.waiters = this.waiters.filter((waiter) => waiter.resolve !== done);
-        reject(new Error(`no log line '${what}' within ${timeoutMs} ms; got ${JSON.stringify(this.records.slice(from).map((record) => record.msg))}; stderr: ${this.stderr}`));
-      }, timeoutMs);
-      const done = (record: LogRecord) => {
-        clearTimeout(timer);
-        resolve(record);
-      };
-      this.waiters.push({ predicate, resolve: done });
-    });
-  }
-
-  /** The bound port of the main listener. */
-  async port(): Promise<number> {
-    const record = await this.waitFor((entry) => /listening on http:\/\/127\.0\.0\.1:\d+$/.test(entry.msg), 'listening on');
-    return Number(/:(\d+)$/.exec(record.msg)?.[1]);
-  }
-
-  /** The bound port of the metrics listener. */
-  async metricsPort(): Promise<number> {
-    const record = await this.waitFor((entry) => entry.msg === 'metrics listening', 'metrics listening');
-    return Number(/:(\d+)$/.exec(record.address ?? '')?.[1]);
-  }
-
-  signal(signal: NodeJS.Signals): void {
-    assert.ok(this.child.pid !== undefined && this.child.exitCode === null && this.child.signalCode === null, 'gatehouse is not running');
-    process.kill(this.child.pid, signal);
-  }
-
-  /** Resolves with the exit, or rejects after the timeout. */
-  exit(timeoutMs: number): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
-    return Promise.race([this.exited, sleep(timeoutMs).then(() => Promise.reject(new Error(`still running after ${timeoutMs} ms; stderr: ${this.stderr}`)))]);
-  }
-
-  /** Stops the process by its PID (SIGTERM, then SIGKILL) and waits for it. */
-  async stop(): Promise<void> {
-    const pid = this.child.pid;
-    if (pid === undefined || this.child.exitCode !== null || this.child.signalCode !== null) return;
-    try {
-      process.kill(pid, 'SIGTERM');
-    } catch {
-      return;
-    }
-    try {
-      await this.exit(8000);
-    } catch {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // Gone meanwhile.
-      }
-      await this.exited;
-    }
-  }
-}
 
 /** Writes the file and sends SIGHUP; resolves with the reload's log line (success or failure). */
 async function reloadFile(served: Served, file: string, text: string): Promise<LogRecord> {
