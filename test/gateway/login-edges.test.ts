@@ -25,10 +25,9 @@ import {
   startGatehouse,
   startTestProvider,
   type Gatehouse,
+  TX_PREFIX,
 } from '../support/gatehouse-fixture.js';
 import { startHostileIdp, type HostileIdp, type TokenRequest, type TokenReply } from '../support/hostile-idp.js';
-
-const TX_PREFIX = `__Host-${COOKIE_NAME}_tx_`;
 
 /** Browsers keep a cookie only when its name and value together fit in 4096 bytes (RFC 6265 §6.1). */
 const BROWSER_COOKIE_LIMIT = 4096;

@@ -26,11 +26,9 @@ import {
   startGatehouse,
   startTestProvider,
   type Gatehouse,
+  TX_PREFIX,
 } from '../support/gatehouse-fixture.js';
 import { startHostileIdp, type HostileIdp, type TokenRequest } from '../support/hostile-idp.js';
-
-// Secure cookies: the login-transaction cookies carry the __Host- prefix (SESS-08).
-const TX_PREFIX = `__Host-${COOKIE_NAME}_tx_`;
 
 let idp: DevProvider;
 let gatehouse: Gatehouse;

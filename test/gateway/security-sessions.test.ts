@@ -32,10 +32,8 @@ import {
   startGatehouse,
   startTestProvider,
   type Gatehouse,
+  TX_PREFIX,
 } from '../support/gatehouse-fixture.js';
-
-// Secure cookies: the login-transaction cookies carry the __Host- prefix (SESS-08).
-const TX_PREFIX = `__Host-${COOKIE_NAME}_tx_`;
 
 let idp: DevProvider;
 let gatehouse: Gatehouse;

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import type { DevProvider } from '../../src/devidp/index.js';
 import { NAVIGATION_HEADERS, isDeletion, parseSetCookie } from '../support/http-client.js';
-import { API_HEADERS, APP_ORIGIN, COOKIE_NAME, cookieHeader, login, loginUntilCallback, openSession, startGatehouse, startTestProvider, type Gatehouse } from '../support/gatehouse-fixture.js';
+import { API_HEADERS, APP_ORIGIN, COOKIE_NAME, cookieHeader, login, loginUntilCallback, openSession, startGatehouse, startTestProvider, type Gatehouse, TX_PREFIX } from '../support/gatehouse-fixture.js';
 
 let idp: DevProvider;
 before(async () => {
@@ -69,7 +69,7 @@ describe('cookies tossed from a sibling subdomain, and the sign-in endpoint', ()
   test("SESS-08 login CSRF: a sibling cannot plant its login's transaction cookie, so the attacker's callback signs nobody in", async () => {
     const attacker = gh.browser();
     const callback = await loginUntilCallback(attacker, { email: 'mallory@homelab.example.com' });
-    const tx = attacker.cookiesFor(`${APP_ORIGIN}/oauth2/callback`).find((cookie) => cookie.name.startsWith(`__Host-${COOKIE_NAME}_tx_`));
+    const tx = attacker.cookiesFor(`${APP_ORIGIN}/oauth2/callback`).find((cookie) => cookie.name.startsWith(TX_PREFIX));
     assert.ok(tx !== undefined, 'the transaction cookie carries the __Host- prefix');
     assert.ok(tx.hostOnly && tx.path === '/' && tx.secure, `host-only, Path=/, Secure: ${tx.raw}`);
     const victim = gh.browser();

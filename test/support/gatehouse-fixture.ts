@@ -28,6 +28,8 @@ export const COOKIE_SECRET = 'q3Jx0l7m2YkR5vT8wN1bC4dF6gH9jK0LzXcVbNmAsDf';
 /** Another deployment's secret (32 bytes, base64url). */
 export const OTHER_SECRET = 'Zm9yZWlnbi1kZXBsb3ltZW50LXNlY3JldC0zMmJ5dGU';
 export const COOKIE_NAME = '_gatehouse';
+/** The login-transaction cookies' names start so: secure cookies carry the __Host- prefix (SESS-08). */
+export const TX_PREFIX = `__Host-${COOKIE_NAME}_tx_`;
 
 /** A provider gatehouse is pointed at. */
 export interface ProviderSettings {
