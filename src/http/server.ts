@@ -73,11 +73,12 @@ export async function startServer(listen: ListenAddress, handler: RequestHandler
     address,
     close: (timeoutMs) =>
       new Promise<void>((resolve) => {
+        // Held, not unref'd: a connection the lane has stopped reading (a client that does not read its
+        // answers) keeps no handle active, and the stop must still end, with the steps that follow it.
         const timer = setTimeout(() => {
           server.closeAllConnections();
           lane?.closeAll();
         }, timeoutMs);
-        timer.unref();
         // A keep-alive connection whose request is still running becomes idle once it is answered: close
         // it then, rather than wait out the whole timeout for a connection that is doing nothing.
         const sweep = setInterval(() => server.closeIdleConnections(), 50);

@@ -1,10 +1,12 @@
 /**
  * The HTTP layer at its edges: metric labels a client cannot grow, a declared body read whole before any
  * answer (DOS-07), a shutdown that does not wait on keep-alive connections that are done, and headers
- * trickled in that are cut close to `headersTimeout` (DOS-06).
+ * trickled in that are cut close to `headersTimeout` (DOS-06), and a stop that ends even when nothing but a
+ * connection the server has stopped reading is left.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { connect } from 'node:net';
 import { startServer } from '../../src/http/index.js';
 import { send } from '../support/http-client.js';
@@ -80,6 +82,35 @@ test('shutdown: a keep-alive connection whose request finishes after close() doe
   await running.close(5000);
   socket.destroy();
   assert.ok(Date.now() - started < 2000, `close() took ${Date.now() - started} ms for a 300 ms request`);
+});
+
+test('shutdown: close() ends on its timeout when all that is left is a connection the server stopped reading, whose client has gone', async () => {
+  // A request still being answered with more pipelined behind it than a head may hold: the server stops
+  // reading that socket, so it holds nothing open in the event loop and never sees the client leave. The
+  // stop's own timer must then end it; were that timer unref'd, the process would exit with close() never
+  // resolved and the steps after it (flushing logs, closing the session store) never run. In a process of
+  // its own, where nothing else keeps the event loop alive.
+  const script = `
+    import { connect } from 'node:net';
+    import { startServer } from ${JSON.stringify(new URL('../../src/http/index.ts', import.meta.url).href)};
+    const running = await startServer({ host: '127.0.0.1', port: 0 }, () => undefined);
+    const socket = connect({ host: '127.0.0.1', port: running.address.port });
+    socket.on('error', () => undefined);
+    await new Promise((resolve) => socket.once('connect', resolve));
+    const head = 'GET / HTTP/1.1\\r\\nHost: a\\r\\n\\r\\n';
+    socket.write(head + 'GET / HTTP/1.1\\r\\nHost: a\\r\\nX-Pad: ' + 'p'.repeat(40000) + '\\r\\n\\r\\n' + head.repeat(1000));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    socket.destroy();
+    const started = Date.now();
+    await running.close(300);
+    console.log('closed after ' + (Date.now() - started) + ' ms');
+  `;
+  const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+    execFile(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { timeout: 20_000 }, (error, out, err) => resolve({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : null, stdout: out, stderr: err }));
+  });
+  assert.equal(code, 0, `the process ended with ${code}; stderr: ${stderr}`);
+  const took = Number(/closed after (\d+) ms/.exec(stdout)?.[1]);
+  assert.ok(took >= 250 && took < 5000, `close(300) ended after ${took} ms (stdout: ${JSON.stringify(stdout)})`);
 });
 
 test('DOS-06: a client trickling headers is cut soon after headersTimeout (10 s), not at Node\'s 30 s check', { timeout: 60_000 }, async () => {
