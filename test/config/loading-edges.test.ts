@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { formatEffective, loadConfig } from '../../src/config/index.js';
 import { cliHarness } from '../cli/support.js';
 import { COOKIE_SECRET, PROVIDER_ENV, problemsOf, tempDir } from './support.js';
+import { stopChild } from '../support/waits.js';
 
 const files = tempDir('gatehouse-review-');
 
@@ -104,7 +105,8 @@ describe('reload', () => {
       writeFileSync(emails, 'alice@example.com\nbob@example.com\n');
       await until(/configuration reloaded/);
     } finally {
-      process.kill(child.pid!, 'SIGTERM');
+      // Also when it has exited already, which a signal by PID would turn into an error of its own.
+      await stopChild(child);
     }
   });
 
@@ -153,7 +155,8 @@ describe('reload', () => {
       const outcome = await seen((line) => line.msg === 'configuration reloaded' || line.msg.startsWith('configuration reload failed'));
       assert.notEqual(outcome.msg, 'configuration reloaded', 'the development provider now runs behind a 0.0.0.0 listener');
     } finally {
-      process.kill(child.pid!, 'SIGTERM');
+      // Also when it has exited already, which a signal by PID would turn into an error of its own.
+      await stopChild(child);
     }
   });
 });

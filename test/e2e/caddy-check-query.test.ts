@@ -20,6 +20,7 @@ function get(port: number, path: string): Promise<{ status: number; body: string
       res.on('data', (chunk: string) => (body += chunk));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
     });
+    req.setTimeout(15_000, () => req.destroy(new Error(`no answer to GET ${path} within 15 s`)));
     req.on('error', reject);
     req.end();
   });

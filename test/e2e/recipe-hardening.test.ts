@@ -86,6 +86,7 @@ function askGatehouse(port: number, path: string, headers: Record<string, string
       response.resume();
       response.on('end', () => resolve({ status: response.statusCode ?? 0, headers: response.headers }));
     });
+    request.setTimeout(15_000, () => request.destroy(new Error(`no answer to GET ${path} within 15 s`)));
     request.on('error', reject);
     request.end();
   });

@@ -690,6 +690,8 @@ describe('bearer:provider keys that are not cached yet', () => {
     const started = performance.now();
     const response = await checkAsEnvoy(gatehouse.port, original('GET', 'api.homelab.example.com', '/v1/items', { ...API, authorization: `Bearer ${token}` }));
     const ms = performance.now() - started;
-    assert.ok(ms < 200, `answered ${response.status} (${headerOf(response, 'www-authenticate') ?? ''}) after ${ms.toFixed(0)} ms`);
+    // Within the recipe's `timeout: 0.5s` (docs/proxies/envoy.md); the key wait itself is 100 ms, and the
+    // provider.timeout a waiting check would take is 1 s.
+    assert.ok(ms < 500, `answered ${response.status} (${headerOf(response, 'www-authenticate') ?? ''}) after ${ms.toFixed(0)} ms`);
   });
 });

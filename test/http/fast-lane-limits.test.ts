@@ -42,6 +42,11 @@ async function listener(handler: Handler, fastLane: boolean, headersTimeout: num
     handler,
   );
   if (fastLane) attachFastLane(server, handler, { maxHeaderSize, headersTimeout, keepAliveTimeout });
+  const sockets = new Set<Socket>();
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const address = server.address();
   return {
@@ -49,7 +54,9 @@ async function listener(handler: Handler, fastLane: boolean, headersTimeout: num
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
-        server.closeAllConnections();
+        // Every socket, the lane's too (closeAllConnections knows only node:http's), so that a test whose
+        // assertion failed ends with that failure rather than waiting on a connection it left open.
+        for (const socket of sockets) socket.destroy();
       }),
   };
 }

@@ -9,12 +9,13 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, IncomingMessage } from 'node:http';
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { startServer, type RunningServer } from '../../src/http/index.js';
 import type { HttpRequest, HttpResponse } from '../../src/http/app.js';
 import { attachFastLane, FastRequest } from '../../src/http/fast-lane.js';
+import { within } from '../support/waits.js';
 
 /** Headers a handler path writes; the response-side cases. */
 const HEADER_PATHS: Record<string, string[]> = {
@@ -594,7 +595,7 @@ async function shutdownScenario(): Promise<{ idleClosed: boolean; inFlight: stri
     const busyClosed = new Promise<boolean>((resolve) => busy.once('close', () => resolve(true)));
     await Promise.all([new Promise((resolve) => idle.once('connect', resolve)), new Promise((resolve) => busy.once('connect', resolve))]);
     idle.write(GET);
-    await new Promise((resolve) => idle.once('data', resolve));
+    await within(new Promise((resolve) => idle.once('data', resolve)), 5000, 'the answer on the keep-alive connection');
     busy.write(head('GET /slower HTTP/1.1', 'Host: a'));
     await new Promise((resolve) => setTimeout(resolve, 15));
     const started = Date.now();
@@ -628,6 +629,11 @@ test('shutdown: close(2000) drops the idle connection, answers the request in fl
 async function shortLimits(handler: (request: HttpRequest, response: HttpResponse) => void): Promise<{ port: number; close: () => Promise<void> }> {
   const server = createServer();
   attachFastLane(server, handler, { maxHeaderSize: 48 * 1024, headersTimeout: 300, keepAliveTimeout: 600 });
+  const sockets = new Set<Socket>();
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const address = server.address();
   const port = typeof address === 'object' && address !== null ? address.port : 0;
@@ -636,7 +642,9 @@ async function shortLimits(handler: (request: HttpRequest, response: HttpRespons
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
-        server.closeAllConnections();
+        // Every socket, the lane's too (closeAllConnections knows only node:http's), so that a test whose
+        // assertion failed ends with that failure rather than waiting on a connection it left open.
+        for (const socket of sockets) socket.destroy();
       }),
   };
 }

@@ -36,6 +36,7 @@ import {
 } from '../support/gatehouse-fixture.js';
 import { startHostileIdp, type HostileIdp } from '../support/hostile-idp.js';
 import { freePort, startRedis, waitUntil, type StandaloneRedis } from '../support/redis.js';
+import { stopChild, within } from '../support/waits.js';
 
 /** The repository root. */
 const ROOT = new URL('../../', import.meta.url).pathname;
@@ -590,6 +591,8 @@ describe('back-channel logout from the development provider (Redis store)', () =
   after(async () => {
     await gatehouse.close();
     await idp.close();
+    // Also a connection still open from the provider's POST (a test that failed before it was answered).
+    relay.closeAllConnections();
     await new Promise((resolve) => relay.close(resolve));
     await redis.stop();
   });
@@ -897,8 +900,9 @@ describe('configuration failures name secrets without echoing them', () => {
       secrets.add('a bearer token sent to serve', 'serve-bearer-Kc3Vn8Rd2');
       assert.ok(check.status >= 300, String(check.status));
     } finally {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-      await closed;
+      // SIGKILL if it ignores SIGTERM; then the rest of its output, which ends with its pipes.
+      await stopChild(child);
+      await within(closed, 5000, 'the output pipes of gatehouse serve to close');
       await idp.close();
     }
     assert.match(output, /"level":"(info|warn)"/, 'serve logged JSON lines');

@@ -6,6 +6,7 @@ import { createServer } from 'node:net';
 import { createMetrics, NO_METRICS, type Metrics } from '../../src/metrics/index.js';
 import { send } from '../support/http-client.js';
 import { startObservedApp, type ObservedApp } from '../support/observed-app.js';
+import { stopChild } from '../support/waits.js';
 
 let observed: ObservedApp;
 let metrics: Metrics;
@@ -76,6 +77,10 @@ test('gatehouse serve answers GET /metrics on its own listener, and nothing else
   const bin = fileURLToPath(new URL('../../dist/cli/bin.js', import.meta.url));
   const [port, metricsPort] = [await freePort(), await freePort()];
   const child = spawn(process.execPath, [bin, 'serve', `--listen=127.0.0.1:${port}`, `--metrics.listen=127.0.0.1:${metricsPort}`], { env: { PATH: process.env.PATH ?? '', GATEHOUSE_LOGGING_FORMAT: 'json' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  // Read as it comes, for the messages below (and so that a full pipe never stalls the child).
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
   try {
     let up = false;
     for (let waited = 0; waited < 10_000 && !up; waited += 100) {
@@ -86,7 +91,7 @@ test('gatehouse serve answers GET /metrics on its own listener, and nothing else
         () => false,
       );
     }
-    assert.ok(up, 'the metrics listener did not answer');
+    assert.ok(up, `the metrics listener did not answer (exit ${String(child.exitCode ?? child.signalCode)}): ${output}`);
     await send({ port, path: '/', method: 'GET', headers: { host: 'localhost', accept: 'application/json' } });
     const scraped = await send({ port: metricsPort, path: '/metrics', method: 'GET', headers: { host: 'x' } });
     assert.match(String(scraped.headers['content-type']), /^text\/plain/);
@@ -94,7 +99,7 @@ test('gatehouse serve answers GET /metrics on its own listener, and nothing else
     assert.equal((await send({ port: metricsPort, path: '/', method: 'GET', headers: { host: 'x' } })).status, 404);
     assert.equal((await send({ port: metricsPort, path: '/metrics', method: 'POST', headers: { host: 'x' } })).status, 404);
   } finally {
-    child.kill('SIGTERM');
-    await once(child, 'exit');
+    // Also when it exited already (it failed to start), and with SIGKILL when it ignores SIGTERM.
+    await stopChild(child);
   }
 });

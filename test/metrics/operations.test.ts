@@ -23,6 +23,7 @@ import { signJws } from '../jwt/support.js';
 import { startObservedApp } from '../support/observed-app.js';
 import { redisCli, startRedis, type StandaloneRedis } from '../support/redis.js';
 import { Served, type LogRecord } from '../support/served.js';
+import { within } from '../support/waits.js';
 
 const BIN = fileURLToPath(new URL('../../dist/cli/bin.js', import.meta.url));
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -309,7 +310,7 @@ describe('gatehouse serve: graceful stop', () => {
     await served.waitFor((record) => record.msg === 'shutting down', 'shutting down', from);
     assert.equal(await refused(port), true, 'a new connection is accepted during the stop');
     pending.finish();
-    const answer = await pending.answer;
+    const answer = await within(pending.answer, 8000, 'the answer to the check in flight');
     assert.match(answer, /^HTTP\/1\.1 202 /);
     const exit = await served.exit(6000);
     assert.deepEqual(exit, { code: 0, signal: null });
@@ -326,7 +327,7 @@ describe('gatehouse serve: graceful stop', () => {
     assert.deepEqual(exit, { code: 0, signal: null });
     const took = Date.now() - signalled;
     assert.ok(took >= 900 && took < 3000, `stopped after ${took} ms with shutdownTimeout 1s`);
-    assert.equal(await pending.answer, '', 'the unfinished request was cut without an answer');
+    assert.equal(await within(pending.answer, 5000, 'the connection of the unfinished check to close'), '', 'the unfinished request was cut without an answer');
   });
 
   test('a SIGHUP that arrives during the graceful stop does not kill gatehouse: the in-flight check is answered and the exit code is 0', async () => {
@@ -340,7 +341,7 @@ describe('gatehouse serve: graceful stop', () => {
     served.signal('SIGHUP');
     await sleep(300);
     pending.finish();
-    const answer = await pending.answer;
+    const answer = await within(pending.answer, 8000, 'the answer to the check in flight');
     const exit = await served.exit(6000);
     assert.deepEqual(exit, { code: 0, signal: null });
     assert.match(answer, /^HTTP\/1\.1 202 /);
@@ -669,6 +670,11 @@ describe('gatehouse serve: reloads with the Redis store', () => {
       await sleep(300);
       writeFileSync(file, redisConfig(redis.url, 203));
       served.signal('SIGHUP');
+      // The slow edit takes about 2 s (its deny-list read gives up then) and the correction is applied after
+      // it: waited for, however long a busy machine takes. Then 3.5 s more, longer than the slow edit takes:
+      // an edit applied out of its order would have replaced the correction by then.
+      const corrected = await poll(() => check(port, '/public'), (answer) => answer.status === 203, 15_000);
+      assert.equal(corrected.status, 203, 'the correction written last was never applied');
       await sleep(3500);
       assert.equal((await check(port, '/public')).status, 203, 'the file says 203, the running configuration is an older one');
     } finally {

@@ -16,6 +16,7 @@ import { BIN, ensureBuilt } from '../e2e/support/build.js';
 import { send } from '../support/http-client.js';
 import { API_HEADERS, login, startGatehouse, startTestProvider, type Gatehouse } from '../support/gatehouse-fixture.js';
 import { waitUntil } from '../support/redis.js';
+import { stopChild, type ChildExit } from '../support/waits.js';
 
 interface OtlpSpan {
   traceId: string;
@@ -153,18 +154,18 @@ test('gatehouse serve exports the spans it still holds when it stops', async () 
   });
   const endpoint = `http://127.0.0.1:${(collector.address() as AddressInfo).port}/v1/traces`;
   const child = spawn(process.execPath, [BIN, 'serve', `--listen=127.0.0.1:${port}`, `--tracing.endpoint=${endpoint}`, '--tracing.service-name=gatehouse-serve'], { env: { PATH: process.env.PATH ?? '', GATEHOUSE_LOGGING_FORMAT: 'json' }, stdio: ['ignore', 'ignore', 'ignore'] });
-  const exited = once(child, 'exit');
   const traceId = '0af7651916cd43dd8448eb211c80319c';
+  let exit: ChildExit;
   try {
     await waitUntil('gatehouse serve did not come up', () => send({ port, path: '/ping', method: 'GET', headers: { host: 'x' } }).then((ping) => ping.status === 200, () => false));
     const answer = await send({ port, path: '/', method: 'GET', headers: { host: 'localhost', accept: 'application/json', traceparent: `00-${traceId}-b7ad6b7169203331-01` } });
     assert.equal(answer.status, 401);
   } finally {
-    // Stopped at once, before the batch is due: the span leaves with the shutdown.
-    child.kill('SIGTERM');
-    await exited;
+    // Stopped at once, before the batch is due: the span leaves with the shutdown. (Also when it has
+    // exited already; SIGKILL if it ignores SIGTERM.)
+    exit = await stopChild(child);
   }
-  assert.equal(child.exitCode, 0);
+  assert.deepEqual(exit, { code: 0, signal: null });
   const span = received.spans.find((candidate) => candidate.traceId === traceId);
   assert.ok(span !== undefined, 'the check span was not exported at shutdown');
   assert.equal(span.parentSpanId, 'b7ad6b7169203331');

@@ -413,7 +413,9 @@ describe('a gatehouse on the Redis store', () => {
         t.diagnostic(`${kind}: ${answer.status} after ${took} ms`);
         assert.equal(answer.status, 503, `${kind} during DEBUG SLEEP: ${answer.status}`);
         assert.equal(answer.headers['x-gatehouse-reason'], 'session-store-unavailable');
-        assert.ok(took < 1800, `${kind} took ${took} ms`);
+        // The command timeout is 1 s; a proxy gives up at 5 s or so. Room for a busy machine, far below both
+        // the 8 s sleep and a proxy's patience.
+        assert.ok(took < 2500, `${kind} took ${took} ms`);
         assert.ok(cookieKept(answer), 'no silent logout');
         assertNoLeak(answer, kind);
       }

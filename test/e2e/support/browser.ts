@@ -111,6 +111,8 @@ export function rawRequest(options: { port: number; host: string; path: string; 
         response.on('error', reject);
       },
     );
+    // Everything is on loopback: a proxy that does not answer is a failure, and says so.
+    request.setTimeout(15_000, () => request.destroy(new Error(`no answer from ${options.host}${options.path} within 15 s`)));
     request.on('error', reject);
     request.end(options.body);
   });
