@@ -1,24 +1,15 @@
 /** Prometheus metrics, scraped from a running gatehouse. */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
-import { createServer } from 'node:net';
 import { createMetrics, NO_METRICS, type Metrics } from '../../src/metrics/index.js';
 import { send } from '../support/http-client.js';
 import { startObservedApp, type ObservedApp } from '../support/observed-app.js';
+import { freePort } from '../support/ports.js';
 import { stopChild } from '../support/waits.js';
 
 let observed: ObservedApp;
 let metrics: Metrics;
 let appPort: number;
-
-async function freePort(): Promise<number> {
-  const probe = createServer().listen(0, '127.0.0.1');
-  await once(probe, 'listening');
-  const address = probe.address();
-  probe.close();
-  return typeof address === 'object' && address !== null ? address.port : 0;
-}
 
 before(async () => {
   observed = await startObservedApp([{ name: 'metrics.listen', text: `127.0.0.1:${await freePort()}` }]);

@@ -16,6 +16,7 @@ import { BIN, ensureBuilt } from '../e2e/support/build.js';
 import { send } from '../support/http-client.js';
 import { API_HEADERS, login, startGatehouse, startTestProvider, type Gatehouse } from '../support/gatehouse-fixture.js';
 import { waitUntil } from '../support/redis.js';
+import { freePort } from '../support/ports.js';
 import { stopChild, type ChildExit } from '../support/waits.js';
 
 interface OtlpSpan {
@@ -146,12 +147,7 @@ describe('tracing configuration', () => {
 });
 
 test('gatehouse serve exports the spans it still holds when it stops', async () => {
-  const port = await new Promise<number>((resolve) => {
-    const probe = createServer().listen(0, '127.0.0.1', () => {
-      const { port: free } = probe.address() as AddressInfo;
-      probe.close(() => resolve(free));
-    });
-  });
+  const port = await freePort();
   const endpoint = `http://127.0.0.1:${(collector.address() as AddressInfo).port}/v1/traces`;
   const child = spawn(process.execPath, [BIN, 'serve', `--listen=127.0.0.1:${port}`, `--tracing.endpoint=${endpoint}`, '--tracing.service-name=gatehouse-serve'], { env: { PATH: process.env.PATH ?? '', GATEHOUSE_LOGGING_FORMAT: 'json' }, stdio: ['ignore', 'ignore', 'ignore'] });
   const traceId = '0af7651916cd43dd8448eb211c80319c';
