@@ -14,19 +14,15 @@ import { runInNewContext } from 'node:vm';
 import { startServer } from '../../src/http/index.js';
 import type { HttpRequest, HttpResponse } from '../../src/http/app.js';
 import { attachFastLane } from '../../src/http/fast-lane.js';
+import { listenOnLoopback, type Listening } from '../support/listen.js';
 
 type Handler = (request: HttpRequest, response: HttpResponse) => void;
-
-interface Listener {
-  readonly port: number;
-  close(): Promise<void>;
-}
 
 /**
  * A listener with startServer's options but short timeouts (headers, request at 1.5 times headers,
  * keep-alive), the lane in front unless `fastLane` is false. node:http checks its timeouts every 100 ms.
  */
-async function listener(handler: Handler, fastLane: boolean, headersTimeout: number, keepAliveTimeout: number): Promise<Listener> {
+function listener(handler: Handler, fastLane: boolean, headersTimeout: number, keepAliveTimeout: number): Promise<Listening> {
   const maxHeaderSize = 48 * 1024;
   const server = createServer(
     {
@@ -42,23 +38,7 @@ async function listener(handler: Handler, fastLane: boolean, headersTimeout: num
     handler,
   );
   if (fastLane) attachFastLane(server, handler, { maxHeaderSize, headersTimeout, keepAliveTimeout });
-  const sockets = new Set<Socket>();
-  server.on('connection', (socket: Socket) => {
-    sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  return {
-    port: typeof address === 'object' && address !== null ? address.port : 0,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        // Every socket, the lane's too (closeAllConnections knows only node:http's), so that a test whose
-        // assertion failed ends with that failure rather than waiting on a connection it left open.
-        for (const socket of sockets) socket.destroy();
-      }),
-  };
+  return listenOnLoopback(server);
 }
 
 function ok(_request: HttpRequest, response: HttpResponse): void {

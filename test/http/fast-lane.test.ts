@@ -9,12 +9,13 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, IncomingMessage } from 'node:http';
-import { connect, type Socket } from 'node:net';
+import { connect } from 'node:net';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { startServer, type RunningServer } from '../../src/http/index.js';
 import type { HttpRequest, HttpResponse } from '../../src/http/app.js';
 import { attachFastLane, FastRequest } from '../../src/http/fast-lane.js';
+import { listenOnLoopback, type Listening } from '../support/listen.js';
 import { within } from '../support/waits.js';
 
 /** Headers a handler path writes; the response-side cases. */
@@ -626,27 +627,10 @@ test('shutdown: close(2000) drops the idle connection, answers the request in fl
 });
 
 /** A node:http server with the lane in front and short limits, listening on loopback. */
-async function shortLimits(handler: (request: HttpRequest, response: HttpResponse) => void): Promise<{ port: number; close: () => Promise<void> }> {
+function shortLimits(handler: (request: HttpRequest, response: HttpResponse) => void): Promise<Listening> {
   const server = createServer();
   attachFastLane(server, handler, { maxHeaderSize: 48 * 1024, headersTimeout: 300, keepAliveTimeout: 600 });
-  const sockets = new Set<Socket>();
-  server.on('connection', (socket: Socket) => {
-    sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  const port = typeof address === 'object' && address !== null ? address.port : 0;
-  return {
-    port,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        // Every socket, the lane's too (closeAllConnections knows only node:http's), so that a test whose
-        // assertion failed ends with that failure rather than waiting on a connection it left open.
-        for (const socket of sockets) socket.destroy();
-      }),
-  };
+  return listenOnLoopback(server);
 }
 
 test('timeouts: a head left unfinished gets 408 and is closed; an idle keep-alive connection is closed', async () => {
