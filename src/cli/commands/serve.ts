@@ -312,9 +312,11 @@ export async function runServe(argv: readonly string[], io: CommandIo): Promise<
       process.off('SIGHUP', reloads.request);
       watcher?.close();
       emailsWatcher?.close();
-      loggers.standard.info({ signal }, 'shutting down');
       // A reload still running finishes first, so the app it puts in force is the one closed.
-      void Promise.all([server.close(loaded.config.shutdownTimeout), metricsServer?.close(1000), reloads.stop()]).then(async () => {
+      const closed = Promise.all([server.close(loaded.config.shutdownTimeout), metricsServer?.close(1000), reloads.stop()]);
+      // Logged once the listeners are closed: from this line on, a new connection is refused.
+      loggers.standard.info({ signal }, 'shutting down');
+      void closed.then(async () => {
         await app.close();
         await tracing?.shutdown().catch(() => undefined);
         loggers.standard.info('stopped');
