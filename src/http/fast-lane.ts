@@ -78,12 +78,14 @@ const BAD_REQUEST = 'HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n';
 /** A head that has not come whole in this many reads goes to node:http, which parses as bytes arrive. */
 const MAX_PIECES = 8;
 /**
- * A head begun this long ago and still not whole goes to node:http too, whose headersTimeout then starts
- * afresh: so a head trickled in gets at most this much more time than node:http alone would give it.
+ * A head begun this long ago and still not whole goes to node:http too. It keeps the deadline it had here
+ * ({@link FastLane.give}), so a head trickled in gets no more time than node:http alone would give it.
  */
 const SLOW_HEAD_MS = 2000;
 const VERSION = 'HTTP/1.1';
-const METHOD_PREFIXES = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'].flatMap((method) => Array.from({ length: method.length }, (_, index) => method.slice(0, index))));
+/** The methods the lane takes; anything else (CONNECT, TRACE, WebDAV's) goes to node:http. */
+const LANE_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS']);
+const METHOD_PREFIXES = new Set([...LANE_METHODS].flatMap((method) => Array.from({ length: method.length }, (_, index) => method.slice(0, index))));
 
 /** Whether `text[start, end)` holds request-target characters only. */
 function isUriText(text: string, start = 0, end = text.length): boolean {
@@ -99,7 +101,7 @@ function viableRequestLine(line: string, whole: boolean): boolean {
   if (!whole && line.endsWith('\r')) return viableRequestLine(line.slice(0, -1), true);
   const space = line.indexOf(' ');
   if (space === -1) return !whole && METHOD_PREFIXES.has(line);
-  if (!isLaneMethod(line.slice(0, space))) return false;
+  if (!LANE_METHODS.has(line.slice(0, space))) return false;
   const space2 = line.indexOf(' ', space + 1);
   const target = space2 === -1 ? line.slice(space + 1) : line.slice(space + 1, space2);
   if ((target !== '' && target.charCodeAt(0) !== 47) || !isUriText(target)) return false;
@@ -141,22 +143,6 @@ function viablePrefix(text: string): boolean {
     if (next === -1) return viableFieldLine(text.slice(at), false);
     if (!viableFieldLine(text.slice(at, next), true)) return false;
     at = next + 2;
-  }
-}
-
-/** The methods the lane takes; anything else (CONNECT, TRACE, WebDAV's) goes to node:http. */
-function isLaneMethod(method: string): boolean {
-  switch (method) {
-    case 'GET':
-    case 'HEAD':
-    case 'POST':
-    case 'PUT':
-    case 'DELETE':
-    case 'PATCH':
-    case 'OPTIONS':
-      return true;
-    default:
-      return false;
   }
 }
 
@@ -665,7 +651,7 @@ function parseHead(text: string, bytes: Buffer, end: number, socket: Socket): Pa
   const space = text.indexOf(' ');
   if (space <= 0 || space > lineEnd) return undefined;
   const method = text.slice(0, space);
-  if (!isLaneMethod(method)) return undefined;
+  if (!LANE_METHODS.has(method)) return undefined;
   const space2 = text.indexOf(' ', space + 1);
   if (space2 === -1 || space2 > lineEnd || lineEnd - space2 !== 9 || !text.startsWith('HTTP/1.1', space2 + 1)) return undefined;
   // Origin form only (`/path?query`); absolute and asterisk forms go to node:http.

@@ -73,8 +73,9 @@ export async function startServer(listen: ListenAddress, handler: RequestHandler
     address,
     close: (timeoutMs) =>
       new Promise<void>((resolve) => {
-        // Held, not unref'd: a connection the lane has stopped reading (a client that does not read its
-        // answers) keeps no handle active, and the stop must still end, with the steps that follow it.
+        // Held, not unref'd: a connection the lane has stopped reading (an answer in flight with more
+        // pipelined behind it than a head may hold) keeps no handle active, and the stop must still end,
+        // with the steps that follow it.
         const timer = setTimeout(() => {
           server.closeAllConnections();
           lane?.closeAll();
