@@ -1,18 +1,17 @@
 /**
- * Bearer JWTs from the configured provider (oauth2-proxy `skip_jwt_bearer_tokens`): verified with `jose`
+ * Bearer JWTs from the configured provider (oauth2-proxy `skip_jwt_bearer_tokens`): verified (see `jws.ts`)
  * against the provider's JWKS, issuer exact, audience the client id or an extra audience, asymmetric
  * algorithms only, `exp` required.
  * @see RFC 8725 (JWT best current practices), RFC 6750 (bearer tokens)
  */
-import { decodeProtectedHeader, errors, jwtVerify } from 'jose';
 import { spellsAt } from '../ascii.js';
 import { GatewayError } from '../errors.js';
+import { claimsProblem, decodeJws, signatureValid } from './jws.js';
 import type { BearerProfile } from './profile.js';
 import { createRemoteKeySet, type RemoteKeySet } from './remote-jwks.js';
 
 /** Largest token accepted, checked before any parsing (DOS-01). */
 export const MAX_TOKEN_LENGTH = 16 * 1024;
-const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 /** Asymmetric algorithms only: no `none`, no HMAC with a public key (RFC 8725 §3.1, §2.1). */
 export const ASYMMETRIC_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'];
 
@@ -34,17 +33,6 @@ export interface ProviderBearerOptions {
   readonly jwksUri: () => string | undefined;
   readonly timeoutMs: number;
   readonly clockToleranceSeconds: number;
-}
-
-/** The `iss` a token claims, before verification: used only to pick which issuer's keys to try. */
-function unverifiedIssuer(token: string): string | undefined {
-  try {
-    const payload: unknown = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8'));
-    const iss = (payload as { iss?: unknown } | null)?.iss;
-    return typeof iss === 'string' ? iss : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 /**
@@ -96,8 +84,10 @@ export function createProviderBearerVerifier(options: ProviderBearerOptions): Be
     close: () => keys?.close(),
     async verify(token) {
       if (token.length > MAX_TOKEN_LENGTH) throw new GatewayError('ERR_JWT_INVALID', 'token too large');
-      if (!COMPACT_JWS.test(token)) throw new GatewayError('ERR_JWT_INVALID', 'not a compact JWS');
-      const extra = options.extraIssuers?.get(unverifiedIssuer(token) ?? '');
+      const jws = decodeJws(token);
+      if (typeof jws === 'string') throw new GatewayError('ERR_JWT_INVALID', jws);
+      // The unverified `iss` only picks which issuer's keys to try.
+      const extra = typeof jws.payload.iss === 'string' ? options.extraIssuers?.get(jws.payload.iss) : undefined;
       if (extra !== undefined) {
         const result = await extra.check(token, { Method: '', Host: '', Path: '', Scheme: '', URL: '', ip: '' });
         if (result.kind === 'valid') return result.claims;
@@ -105,14 +95,9 @@ export function createProviderBearerVerifier(options: ProviderBearerOptions): Be
       }
       const set = keySet();
       if (set === undefined) throw new GatewayError('ERR_JWT_KEYS_UNAVAILABLE', 'the provider keys are not available yet');
-      let header: ReturnType<typeof decodeProtectedHeader>;
-      try {
-        header = decodeProtectedHeader(token);
-      } catch {
-        throw new GatewayError('ERR_JWT_INVALID', 'malformed header');
-      }
-      const { alg, kid, typ } = header;
-      if (typeof alg !== 'string' || !ASYMMETRIC_ALGORITHMS.includes(alg)) throw new GatewayError('ERR_JWT_INVALID', 'algorithm not allowed');
+      const { alg, header } = jws;
+      const { kid, typ } = header;
+      if (!ASYMMETRIC_ALGORITHMS.includes(alg)) throw new GatewayError('ERR_JWT_INVALID', 'algorithm not allowed');
       // The provider's back-channel logout tokens are signed with the same keys for the same audience:
       // never a bearer token (JWT-19b).
       if (typeof typ === 'string' && /^(application\/)?logout\+jwt$/i.test(typ)) throw new GatewayError('ERR_JWT_INVALID', 'a logout token is not a bearer token');
@@ -122,26 +107,12 @@ export function createProviderBearerVerifier(options: ProviderBearerOptions): Be
       else if (kid === undefined && set.current().length === 1) key = set.current()[0];
       if (key === undefined) throw new GatewayError('ERR_JWT_INVALID', 'no provider key has this kid');
       if (!key.algorithms.includes(alg)) throw new GatewayError('ERR_JWT_INVALID', `the key cannot verify ${alg}`);
-      try {
-        const { payload } = await jwtVerify(token, key.key, {
-          issuer: options.issuer,
-          audience: [...options.audiences],
-          algorithms: [alg],
-          requiredClaims: ['exp', 'sub'],
-          clockTolerance: options.clockToleranceSeconds,
-        });
-        for (const claim of ['exp', 'nbf', 'iat'] as const) {
-          const value = payload[claim];
-          // JSON.parse reads 1e400 as Infinity, which would never expire (JWT-24).
-          if (value !== undefined && !Number.isFinite(value)) throw new GatewayError('ERR_JWT_INVALID', `claim ${claim} is not a finite number`);
-        }
-        if ('events' in payload) throw new GatewayError('ERR_JWT_INVALID', 'a logout token is not a bearer token');
-        return payload;
-      } catch (error) {
-        if (error instanceof GatewayError) throw error;
-        const description = error instanceof errors.JWTExpired ? 'token expired' : error instanceof errors.JOSEError ? error.code : 'invalid token';
-        throw new GatewayError('ERR_JWT_INVALID', description, { cause: error });
-      }
+      if (!(await signatureValid(jws, key.key))) throw new GatewayError('ERR_JWT_INVALID', 'jws signature verification failed');
+      const payload = jws.payload;
+      const problem = claimsProblem(payload, { issuers: [options.issuer], audiences: options.audiences, required: ['exp', 'sub'], leewaySeconds: options.clockToleranceSeconds }, Math.floor(Date.now() / 1000));
+      if (problem !== undefined) throw new GatewayError('ERR_JWT_INVALID', problem);
+      if ('events' in payload) throw new GatewayError('ERR_JWT_INVALID', 'a logout token is not a bearer token');
+      return payload;
     },
   };
 }

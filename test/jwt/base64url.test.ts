@@ -2,7 +2,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { canonicalBase64url } from '../../src/jwt/profile.js';
+import { canonicalBase64url } from '../../src/jwt/jws.js';
 
 const roundTrips = (segment: string) => segment !== '' && Buffer.from(segment, 'base64url').toString('base64url') === segment;
 
