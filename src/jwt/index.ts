@@ -1,5 +1,5 @@
 export { createProviderBearerVerifier, bearerTokenOf, MAX_TOKEN_LENGTH, ASYMMETRIC_ALGORITHMS, type BearerVerifier, type ProviderBearerOptions } from './provider-bearer.js';
-export { compileProfile, MAX_TOKEN_LENGTH as MAX_PROFILE_TOKEN_LENGTH, DEFAULT_ALGORITHMS, type BearerProfile, type ProfileResult, type TokenCarrier, type ProfileEnvironment } from './profile.js';
+export { compileProfile, MAX_TOKEN_LENGTH as MAX_PROFILE_TOKEN_LENGTH, DEFAULT_ALGORITHMS, type BearerProfile, type ProfileResult, type TokenCarrier, type TokenMemo, type ProfileEnvironment } from './profile.js';
 export { parseKeyText, algorithmsFor, MIN_HMAC_BYTES, MIN_RSA_BITS, type VerificationKey } from './keys.js';
 export { createRemoteKeySet, type RemoteKeySet, type RemoteKeySetOptions } from './remote-jwks.js';
 export { compileRequire, type ClaimsCheck } from './require.js';

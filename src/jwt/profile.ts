@@ -26,13 +26,23 @@ export const MAX_TOKEN_LENGTH = 16 * 1024;
 /** Tokens up to this length are cached under their own text; longer ones under a digest. */
 const MAX_CACHED_TOKEN_LENGTH = 2048;
 
-type Verified = { claims: Record<string, unknown> } | { error: string };
+/**
+ * A slot kept with a cached token, for what a caller works out from its claims (the identity, the
+ * headers): it lives exactly as long as the token stays in the cache.
+ */
+export interface TokenMemo {
+  facts?: unknown;
+}
+
+/** Verified claims, with the cache entry's memo when they came from the cache. */
+type Verified = { claims: Record<string, unknown>; memo: TokenMemo | undefined } | { error: string };
 
 interface VerifiedToken {
   readonly claims: Record<string, unknown>;
   readonly exp: number;
   /** The key that verified it: the entry counts only while the profile still has that key. */
   readonly key: VerificationKey;
+  readonly memo: TokenMemo;
 }
 /** jwt-middleware's default `validMethods`, plus EdDSA and PS*, which its key types bind safely. */
 export const DEFAULT_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'HS256', 'HS384', 'HS512'];
@@ -47,7 +57,11 @@ export interface TokenCarrier {
 
 /** The outcome of checking a request against a profile. */
 export type ProfileResult =
-  | { kind: 'valid'; claims: Record<string, unknown>; token: string }
+  /**
+   * `memo` is offered from a token's second check on: most tokens seen once are never seen again, and
+   * what is kept for them only makes work for the garbage collector.
+   */
+  | { kind: 'valid'; claims: Record<string, unknown>; token: string; memo: TokenMemo | undefined }
   | { kind: 'absent' }
   /** 401: no valid token. `description` is safe to show (no token content). */
   | { kind: 'invalid'; reason: string; description: string }
@@ -260,11 +274,11 @@ export function compileProfile(name: string, config: ProfileConfig, environment:
     const cache = long ? verifiedLong : verified;
     const cached = cache.get(cacheKey);
     const nowSeconds = Math.floor(now() / 1000);
-    if (cached !== undefined && cached.exp > nowSeconds && stillKnown(cached.key)) return { claims: cached.claims };
+    if (cached !== undefined && cached.exp > nowSeconds && stillKnown(cached.key)) return { claims: cached.claims, memo: cached.memo };
     const jws = decodeJws(token);
     if (typeof jws === 'string') return { error: jws };
     if (!allowed.has(jws.alg)) return { error: `the algorithm ${jws.alg} is not allowed` };
-    return verifySignature(jws, (claims, exp, key) => cache.set(cacheKey, { claims, exp, key }));
+    return verifySignature(jws, (claims, exp, key) => cache.set(cacheKey, { claims, exp, key, memo: {} }));
   };
 
   const verifySignature = async (jws: DecodedJws, remember: (claims: Record<string, unknown>, exp: number, key: VerificationKey) => void): Promise<Verified> => {
@@ -280,7 +294,7 @@ export function compileProfile(name: string, config: ProfileConfig, environment:
     if (problem !== undefined) return { error: problem };
     if (typeof claims.iat === 'number' && claims.iat > nowSeconds + leeway) return { error: 'issued in the future' };
     remember(claims, typeof claims.exp === 'number' ? claims.exp : Number.MAX_SAFE_INTEGER, key);
-    return { claims };
+    return { claims, memo: undefined };
   };
 
   const sources = config.sourceClaim;
@@ -314,7 +328,7 @@ export function compileProfile(name: string, config: ProfileConfig, environment:
         return { kind: 'forbidden', reason: 'bearer-claim-not-allowed', description: `claim ${outcome.claim} is not valid`, stale, claims };
       }
     }
-    return { kind: 'valid', claims, token };
+    return { kind: 'valid', claims, token, memo: result.memo };
   };
 
   return {

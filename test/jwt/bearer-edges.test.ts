@@ -1,6 +1,6 @@
 /**
- * Edges of bearer verification: binary base64 HMAC secrets, discovery that fails once, claims that are not
- * Latin-1 in `headerMap`, symmetric keys in a published key set, the provider's logout tokens offered as
+ * Edges of bearer verification: binary base64 HMAC secrets, the memo kept with a cached token, discovery
+ * that fails once, claims that are not Latin-1 in `headerMap`, symmetric keys in a published key set, the provider's logout tokens offered as
  * bearer tokens (JWT-19b), and a token header that would break `WWW-Authenticate`.
  */
 import { after, describe, test } from 'node:test';
@@ -50,6 +50,24 @@ describe('bearer verification edges', () => {
     const token = signJws({ alg: 'HS256', typ: 'JWT' }, payload(), secret, 'HS256');
     const result = await profile.check(token, REQUEST);
     assert.equal(result.kind, 'valid', JSON.stringify(result));
+  });
+
+  test('a memo comes with a token from its second check on, the same one while it stays cached', async () => {
+    const profile = compileProfile('memo', { issuers: [ISS], skipPrefetch: true, audiences: [API], secrets: { 'k-es': seedPem(ec.publicKey) } }, env());
+    opened.push(profile);
+    const token = signJws({ alg: 'ES256', kid: 'k-es' }, payload({ jti: 'memo-1' }), ec.privateKey, 'ES256');
+    const first = await profile.check(token, REQUEST);
+    assert.ok(first.kind === 'valid', JSON.stringify(first));
+    assert.equal(first.memo, undefined, 'nothing is kept for a token seen once');
+    const second = await profile.check(token, REQUEST);
+    const third = await profile.check(token, REQUEST);
+    assert.ok(second.kind === 'valid' && third.kind === 'valid');
+    assert.ok(second.memo !== undefined, 'a cached token brings its memo');
+    second.memo.facts = 'worked out';
+    assert.equal(third.memo, second.memo, 'the same memo on every later check');
+    assert.equal(third.claims, first.claims, 'and the same claims object');
+    const other = await profile.check(signJws({ alg: 'ES256', kid: 'k-es' }, payload({ jti: 'memo-2' }), ec.privateKey, 'ES256'), REQUEST);
+    assert.equal(other.kind === 'valid' ? other.memo : 'x', undefined, 'another token does not share it');
   });
 
   test('discovery that fails once is tried again (the jwks.json fallback is not kept forever)', async () => {
