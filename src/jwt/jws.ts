@@ -111,9 +111,6 @@ const SCHEMES = new Map<string, Scheme>([
   ['EdDSA', { digest: '', kind: 'eddsa', bytes: 64 }],
 ]);
 
-/** The algorithms `signatureValid` knows. */
-export const JWS_ALGORITHMS: readonly string[] = [...SCHEMES.keys()];
-
 /** The salt length of each RSASSA-PSS digest: the digest's own size (RFC 7518 §3.5). */
 const PSS_SALT: Readonly<Record<string, number>> = { sha256: 32, sha384: 48, sha512: 64 };
 

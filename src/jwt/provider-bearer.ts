@@ -1,5 +1,5 @@
 /**
- * Bearer JWTs from the configured provider (oauth2-proxy `skip_jwt_bearer_tokens`): verified (see `jws.ts`)
+ * Bearer JWTs from the configured provider (oauth2-proxy `skip_jwt_bearer_tokens`): checked by `jws.ts`
  * against the provider's JWKS, issuer exact, audience the client id or an extra audience, asymmetric
  * algorithms only, `exp` required.
  * @see RFC 8725 (JWT best current practices), RFC 6750 (bearer tokens)
