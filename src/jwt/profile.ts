@@ -7,24 +7,21 @@
  * `exp` is required, header mappings overwrite, and JWKS fetches are rate-limited with timeouts.
  * @see docs/bearer.md, RFC 8725, RFC 6750
  */
-import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { parseDuration, type ProfileConfig } from '../config/index.js';
 import { headerSafe } from '../header-value.js';
 import { compileSources } from '../policy/matchers/source.js';
-import { GenerationalCache } from '../session/cache.js';
 import { parseKeyText, type VerificationKey } from './keys.js';
 import { bearerPrefixLength } from './provider-bearer.js';
 import { claimsProblem, decodeJws, signatureValid, type ClaimRules, type DecodedJws } from './jws.js';
 import { createRemoteKeySet, type RemoteKeySet } from './remote-jwks.js';
+import { VerifiedTokens } from './verified-tokens.js';
 import { listsName, type Lists, type SharedDenyList } from './shared-deny-list.js';
 import { compileRequire, type ClaimsCheck } from './require.js';
 import { isTemplate, parseTemplate, templateEnvironment, type Template, type TemplateRequest } from './template.js';
 
 /** Largest token accepted, checked before any decoding (DOS-01). */
 export const MAX_TOKEN_LENGTH = 16 * 1024;
-/** Tokens up to this length are cached under their own text; longer ones under a digest. */
-const MAX_CACHED_TOKEN_LENGTH = 2048;
 
 /**
  * A slot kept with a cached token, for what a caller works out from its claims (the identity, the
@@ -210,10 +207,7 @@ export function compileProfile(name: string, config: ProfileConfig, environment:
   const freshness = config.freshness ?? 3600;
   const denyList = config.denyList === undefined ? undefined : readDenyList(config.denyList);
   const sharedDenyList = environment.sharedDenyList;
-  // Verified tokens, by their own text; the rare long ones by digest, in a cache of their own so no
-  // short text can ever be read as a digest. Together they stay within a few tens of megabytes.
-  const verified = new GenerationalCache<VerifiedToken>(10_000);
-  const verifiedLong = new GenerationalCache<VerifiedToken>(1_000);
+  const verified = new VerifiedTokens<VerifiedToken>();
   /** True while the key that verified a cached token is still one of the profile's keys (JWT-32). */
   const stillKnown = (key: VerificationKey): boolean =>
     key === anonymous || (key.kid !== undefined && staticKeys.get(key.kid) === key) || [...remote.values()].some((set) => set.current().includes(key));
@@ -269,19 +263,15 @@ export function compileProfile(name: string, config: ProfileConfig, environment:
   const verify = (token: string): Verified | Promise<Verified> => {
     if (token.length > MAX_TOKEN_LENGTH) return { error: 'token too large' };
     // A token seen before is answered from the cache: it passed every format check when it was stored.
-    const long = token.length > MAX_CACHED_TOKEN_LENGTH;
-    const cacheKey = long ? createHash('sha256').update(token).digest('base64url') : token;
-    const cache = long ? verifiedLong : verified;
-    const cached = cache.get(cacheKey);
-    const nowSeconds = Math.floor(now() / 1000);
-    if (cached !== undefined && cached.exp > nowSeconds && stillKnown(cached.key)) return { claims: cached.claims, memo: cached.memo };
+    const cached = verified.get(token, Math.floor(now() / 1000), stillKnown);
+    if (cached !== undefined) return { claims: cached.claims, memo: cached.memo };
     const jws = decodeJws(token);
     if (typeof jws === 'string') return { error: jws };
     if (!allowed.has(jws.alg)) return { error: `the algorithm ${jws.alg} is not allowed` };
-    return verifySignature(jws, (claims, exp, key) => cache.set(cacheKey, { claims, exp, key, memo: {} }));
+    return verifySignature(token, jws);
   };
 
-  const verifySignature = async (jws: DecodedJws, remember: (claims: Record<string, unknown>, exp: number, key: VerificationKey) => void): Promise<Verified> => {
+  const verifySignature = async (token: string, jws: DecodedJws): Promise<Verified> => {
     // The payload is read before the signature is checked only to learn which issuer's keys to ask.
     const key = await selectKey(jws.header, jws.payload.iss);
     if (typeof key === 'string') return { error: key };
@@ -293,7 +283,7 @@ export function compileProfile(name: string, config: ProfileConfig, environment:
     const problem = claimsProblem(claims, rules, nowSeconds);
     if (problem !== undefined) return { error: problem };
     if (typeof claims.iat === 'number' && claims.iat > nowSeconds + leeway) return { error: 'issued in the future' };
-    remember(claims, typeof claims.exp === 'number' ? claims.exp : Number.MAX_SAFE_INTEGER, key);
+    verified.set(token, { claims, exp: typeof claims.exp === 'number' ? claims.exp : Number.MAX_SAFE_INTEGER, key, memo: {} });
     return { claims, memo: undefined };
   };
 

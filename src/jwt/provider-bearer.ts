@@ -1,14 +1,17 @@
 /**
  * Bearer JWTs from the configured provider (oauth2-proxy `skip_jwt_bearer_tokens`): checked by `jws.ts`
  * against the provider's JWKS, issuer exact, audience the client id or an extra audience, asymmetric
- * algorithms only, `exp` required.
+ * algorithms only, `exp` required. Verified tokens are cached like a profile's, so a repeat check costs no
+ * signature verification.
  * @see RFC 8725 (JWT best current practices), RFC 6750 (bearer tokens)
  */
 import { spellsAt } from '../ascii.js';
 import { GatewayError } from '../errors.js';
 import { claimsProblem, decodeJws, signatureValid } from './jws.js';
 import type { BearerProfile } from './profile.js';
+import type { VerificationKey } from './keys.js';
 import { createRemoteKeySet, type RemoteKeySet } from './remote-jwks.js';
+import { VerifiedTokens } from './verified-tokens.js';
 
 /** Largest token accepted, checked before any parsing (DOS-01). */
 export const MAX_TOKEN_LENGTH = 16 * 1024;
@@ -68,6 +71,7 @@ const KEY_WAIT_MS = 100;
 export function createProviderBearerVerifier(options: ProviderBearerOptions): BearerVerifier {
   let keys: RemoteKeySet | undefined;
   let keysFor: string | undefined;
+  const verified = new VerifiedTokens<{ claims: Record<string, unknown>; exp: number; key: VerificationKey }>();
   const keySet = (): RemoteKeySet | undefined => {
     const uri = options.jwksUri();
     if (uri === undefined) return undefined;
@@ -84,6 +88,9 @@ export function createProviderBearerVerifier(options: ProviderBearerOptions): Be
     close: () => keys?.close(),
     async verify(token) {
       if (token.length > MAX_TOKEN_LENGTH) throw new GatewayError('ERR_JWT_INVALID', 'token too large');
+      // A token verified before counts while its key is still in the provider's current key set.
+      const cached = verified.get(token, Math.floor(Date.now() / 1000), (key) => keySet()?.current().includes(key) === true);
+      if (cached !== undefined) return cached.claims;
       const jws = decodeJws(token);
       if (typeof jws === 'string') throw new GatewayError('ERR_JWT_INVALID', jws);
       // The unverified `iss` only picks which issuer's keys to try.
@@ -112,6 +119,8 @@ export function createProviderBearerVerifier(options: ProviderBearerOptions): Be
       const problem = claimsProblem(payload, { issuers: [options.issuer], audiences: options.audiences, required: ['exp', 'sub'], leewaySeconds: options.clockToleranceSeconds }, Math.floor(Date.now() / 1000));
       if (problem !== undefined) throw new GatewayError('ERR_JWT_INVALID', problem);
       if ('events' in payload) throw new GatewayError('ERR_JWT_INVALID', 'a logout token is not a bearer token');
+      // `exp` is required and checked above, so a finite number.
+      verified.set(token, { claims: payload, exp: payload.exp as number, key });
       return payload;
     },
   };

@@ -1,5 +1,6 @@
 /**
- * Edges of bearer verification: binary base64 HMAC secrets, the memo kept with a cached token, discovery
+ * Edges of bearer verification: binary base64 HMAC secrets, the memo kept with a cached token, the
+ * provider's verified-token cache, discovery
  * that fails once, claims that are not Latin-1 in `headerMap`, symmetric keys in a published key set, the provider's logout tokens offered as
  * bearer tokens (JWT-19b), and a token header that would break `WWW-Authenticate`.
  */
@@ -125,6 +126,35 @@ describe('bearer verification edges', () => {
     } finally {
       set.close();
       await jwks.close();
+    }
+  });
+
+  test("the provider's tokens are cached once verified, and leave the cache with their key or their exp", async () => {
+    const first = await startJwksServer([publicJwk(ec.publicKey, 'k-ec', { alg: 'ES256' })]);
+    const other = ecKeys();
+    const second = await startJwksServer([publicJwk(other.publicKey, 'k-other', { alg: 'ES256' })]);
+    let jwksUri = first.jwksUri;
+    const verifier = createProviderBearerVerifier({ issuer: first.issuer, audiences: ['gatehouse'], jwksUri: () => jwksUri, timeoutMs: 500, clockToleranceSeconds: 0 });
+    try {
+      verifier.warm();
+      await new Promise((resolve) => setTimeout(resolve, 150));
+      const nowS = Math.floor(Date.now() / 1000);
+      const token = signJws({ alg: 'ES256', kid: 'k-ec' }, { iss: first.issuer, aud: 'gatehouse', sub: 'alice', iat: nowS, exp: nowS + 120 }, ec.privateKey, 'ES256');
+      const claims = await verifier.verify(token);
+      assert.equal(await verifier.verify(token), claims, 'a repeat check answers from the cache (the same claims object)');
+      const brief = signJws({ alg: 'ES256', kid: 'k-ec' }, { iss: first.issuer, aud: 'gatehouse', sub: 'bob', iat: nowS, exp: nowS + 1 }, ec.privateKey, 'ES256');
+      assert.equal((await verifier.verify(brief)).sub, 'bob');
+      while (Date.now() / 1000 < nowS + 1) await new Promise((resolve) => setTimeout(resolve, 100));
+      await assert.rejects(verifier.verify(brief), /token expired/, 'a cached token ends at its exp');
+      // The provider moves to a key set without the token's key: the cached token goes with the key.
+      jwksUri = second.jwksUri;
+      verifier.warm();
+      await new Promise((resolve) => setTimeout(resolve, 150));
+      await assert.rejects(verifier.verify(token), /no provider key has this kid/);
+    } finally {
+      verifier.close();
+      await first.close();
+      await second.close();
     }
   });
 
