@@ -166,10 +166,9 @@ const TIMES = ['iat', 'nbf', 'exp'] as const;
  * @returns `undefined` when the claims pass, else a description that is safe to show.
  */
 export function claimsProblem(claims: Record<string, unknown>, rules: ClaimRules, nowSeconds: number): string | undefined {
-  const required = [...rules.required];
-  if (rules.audiences !== undefined) required.push('aud');
-  if (rules.issuers !== undefined) required.push('iss');
-  for (const claim of required) if (!Object.hasOwn(claims, claim)) return `claim ${claim} is not valid`;
+  for (const claim of rules.required) if (!Object.hasOwn(claims, claim)) return `claim ${claim} is not valid`;
+  if (rules.audiences !== undefined && !Object.hasOwn(claims, 'aud')) return 'claim aud is not valid';
+  if (rules.issuers !== undefined && !Object.hasOwn(claims, 'iss')) return 'claim iss is not valid';
   if (rules.issuers !== undefined && !rules.issuers.includes(claims.iss as string)) return 'claim iss is not valid';
   if (rules.audiences !== undefined) {
     const { aud } = claims;

@@ -7,7 +7,7 @@
  */
 import { spellsAt } from '../ascii.js';
 import { GatewayError } from '../errors.js';
-import { claimsProblem, decodeJws, signatureValid } from './jws.js';
+import { claimsProblem, decodeJws, signatureValid, type ClaimRules } from './jws.js';
 import type { BearerProfile } from './profile.js';
 import type { VerificationKey } from './keys.js';
 import { createRemoteKeySet, type RemoteKeySet } from './remote-jwks.js';
@@ -72,6 +72,7 @@ export function createProviderBearerVerifier(options: ProviderBearerOptions): Be
   let keys: RemoteKeySet | undefined;
   let keysFor: string | undefined;
   const verified = new VerifiedTokens<{ claims: Record<string, unknown>; exp: number; key: VerificationKey }>();
+  const rules: ClaimRules = { issuers: [options.issuer], audiences: options.audiences, required: ['exp', 'sub'], leewaySeconds: options.clockToleranceSeconds };
   const keySet = (): RemoteKeySet | undefined => {
     const uri = options.jwksUri();
     if (uri === undefined) return undefined;
@@ -116,7 +117,7 @@ export function createProviderBearerVerifier(options: ProviderBearerOptions): Be
       if (!key.algorithms.includes(alg)) throw new GatewayError('ERR_JWT_INVALID', `the key cannot verify ${alg}`);
       if (!(await signatureValid(jws, key.key))) throw new GatewayError('ERR_JWT_INVALID', 'jws signature verification failed');
       const payload = jws.payload;
-      const problem = claimsProblem(payload, { issuers: [options.issuer], audiences: options.audiences, required: ['exp', 'sub'], leewaySeconds: options.clockToleranceSeconds }, Math.floor(Date.now() / 1000));
+      const problem = claimsProblem(payload, rules, Math.floor(Date.now() / 1000));
       if (problem !== undefined) throw new GatewayError('ERR_JWT_INVALID', problem);
       if ('events' in payload) throw new GatewayError('ERR_JWT_INVALID', 'a logout token is not a bearer token');
       // `exp` is required and checked above, so a finite number.
